@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { startEmbeddedPostgres, type EmbeddedPostgresServer } from "../platform/embedded/embedded-postgres.ts";
+import { lockDataDir, type DataDirLock } from "../platform/embedded/data-dir-lock.ts";
+import { startServer, type RunningServer } from "../server.ts";
+import { loadConfigOrReport, loggerFor, reportFatal, type CommonFlags } from "./operator.ts";
+import { waitForShutdownSignal } from "./signals.ts";
+
+export type UpFlags = Omit<CommonFlags, "roles">;
+
+export interface UpIo {
+  stderr: NodeJS.WritableStream;
+  /** argv prefix that re-runs this CLI (for the local launcher child process). */
+  selfCommand: string[];
+  /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
+  shutdown?: Promise<unknown>;
+}
+
+/**
+ * The all-in-one start on embedded defaults: one data directory holding Postgres, object
+ * storage and keys; every server role in this process, the built-in broker, and one
+ * local launcher as a child process attached to the default worker pool.
+ *
+ * Stop order on SIGINT/SIGTERM: launcher (it may be mid-run), roles, Postgres, then the
+ * data-dir lock. The launcher also exits on its own if this process dies (IPC channel).
+ */
+export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
+  const config = loadConfigOrReport(flags, io.stderr);
+  if (!config) return 2;
+  const log = loggerFor(config, "up");
+  let lock: DataDirLock | null = null;
+  let postgres: EmbeddedPostgresServer | null = null;
+  let server: RunningServer | null = null;
+  let launcher: ChildProcess | null = null;
+  const cleanup = async (): Promise<void> => {
+    if (launcher) await stopChild(launcher, 15_000);
+    if (server) await server.stop();
+    if (postgres) await postgres.stop();
+    if (lock) await lock.release();
+  };
+  try {
+    lock = await lockDataDir(config.dataDir);
+    let databaseUrl = config.database.url;
+    if (!databaseUrl) {
+      postgres = await startEmbeddedPostgres({
+        dataDir: config.dataDir,
+        password: await readOrCreateSecret(path.join(config.dataDir, "postgres.password")),
+        log,
+      });
+      databaseUrl = postgres.url;
+    }
+    server = await startServer(config, { databaseUrl, log, roles: ["api", "drain", "scheduler"] });
+    const { app } = server;
+
+    const firstAdmin = await app.auth.bootstrapFirstAdmin();
+    const keyFile = path.join(config.dataDir, "admin-api-key.json");
+    if (firstAdmin) {
+      await writeFile(keyFile, `${JSON.stringify({ id: firstAdmin.id, secret: firstAdmin.secret }, null, 2)}\n`, {
+        mode: 0o600,
+      });
+    }
+
+    const token = await localLauncherToken(app, config.dataDir);
+    launcher = spawnLauncher(io.selfCommand, {
+      STACKYARD_TOKEN: token,
+      STACKYARD_LAUNCHER_WORK_DIR: path.join(config.dataDir, "launcher"),
+      STACKYARD_LOG_LEVEL: config.log.level,
+      STACKYARD_LOG_FORMAT: config.log.format,
+      ...(config.toolchain.binDir ? { STACKYARD_BIN_DIR: config.toolchain.binDir } : {}),
+    });
+    launcher.on("exit", (code, signal) => {
+      if (code !== 0) log.warn({ code, signal }, "local launcher exited");
+    });
+
+    io.stderr.write(banner(config.server.publicUrl, keyFile, firstAdmin, config.admin.username !== null));
+    const signal = await (io.shutdown ?? waitForShutdownSignal());
+    log.info({ signal }, "shutting down");
+    await cleanup();
+    io.stderr.write("stackyard: stopped\n");
+    return 0;
+  } catch (err) {
+    const code = reportFatal(log, err, io.stderr);
+    await cleanup().catch((cleanupErr: unknown) => log.error({ err: cleanupErr }, "cleanup after failure failed"));
+    return code;
+  }
+}
+
+/**
+ * The local launcher's pool token is kept in the data directory so restarts reuse the
+ * same pool; if the file or the pool is gone, a fresh credential is minted.
+ */
+async function localLauncherToken(app: RunningServer["app"], dataDir: string): Promise<string> {
+  const file = path.join(dataDir, "local-launcher.json");
+  if (existsSync(file)) {
+    const saved = JSON.parse(await readFile(file, "utf8")) as { poolId?: string; token?: string };
+    if (saved.poolId && saved.token && (await app.workers.poolExists(saved.poolId))) return saved.token;
+  }
+  const { pool, token } = await app.workers.ensureDefaultPool();
+  await writeFile(file, `${JSON.stringify({ poolId: pool.id, token }, null, 2)}\n`, { mode: 0o600 });
+  return token;
+}
+
+function spawnLauncher(selfCommand: string[], env: Record<string, string>): ChildProcess {
+  const [cmd, ...args] = selfCommand;
+  if (!cmd) throw new Error("cannot start the local launcher: unknown CLI path");
+  return spawn(cmd, [...args, "launcher"], {
+    env: { ...process.env, ...env },
+    // The IPC channel lets the launcher notice when this process dies.
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+}
+
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function readOrCreateSecret(file: string): Promise<string> {
+  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
+  const secret = randomBytes(24).toString("hex");
+  await writeFile(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  return secret;
+}
+
+function banner(url: string, keyFile: string, firstAdmin: { id: string; secret: string } | null, breakGlass: boolean): string {
+  const lines = ["", `Stackyard is running at ${url}`, ""];
+  if (firstAdmin) {
+    lines.push(
+      "First admin API key (shown only this once; also saved with mode 0600):",
+      `  id:     ${firstAdmin.id}`,
+      `  secret: ${firstAdmin.secret}`,
+      `  file:   ${keyFile}`,
+    );
+  } else {
+    lines.push(`Log in with the admin API key saved in ${keyFile}.`);
+  }
+  lines.push(`Open ${url} and log in with the API key id and secret.`);
+  if (breakGlass) lines.push("Break-glass login with ADMIN_USERNAME/ADMIN_PASSWORD is enabled at POST /admin-login.");
+  lines.push("Press Ctrl-C to stop.", "");
+  return lines.join("\n") + "\n";
+}

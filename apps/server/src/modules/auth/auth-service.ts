@@ -1,0 +1,125 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { ulid } from "ulid";
+import type { Database } from "../../platform/db/index.ts";
+import { UnauthorizedError, ValidationError } from "../../platform/errors.ts";
+import type { TokenSigner } from "./token-signer.ts";
+
+export const SESSION_TTL_SECONDS = 60 * 60;
+
+export interface Session {
+  kind: "user" | "api_key";
+  id: string;
+  name: string;
+  admin: boolean;
+}
+
+export interface IssuedApiKey {
+  id: string;
+  secret: string;
+}
+
+export function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/**
+ * Identities and sessions: API keys (id + secret, only a sha256 of the high-entropy
+ * secret is stored), the break-glass admin from ADMIN_USERNAME/ADMIN_PASSWORD, and the
+ * JWTs both exchange for.
+ */
+export function createAuthService(deps: {
+  db: Database;
+  signer: TokenSigner;
+  admin: { username: string | null; password: string | null };
+}) {
+  const { db, signer } = deps;
+
+  async function createApiKey(input: { name: string; admin: boolean; spaceId?: string; createdBy?: string | null }): Promise<IssuedApiKey> {
+    if (!input.name.trim()) throw new ValidationError("an API key needs a name");
+    const id = ulid();
+    const secret = randomBytes(32).toString("hex");
+    await db
+      .insertInto("api_keys")
+      .values({
+        id,
+        name: input.name,
+        secret_hash: hashSecret(secret),
+        is_admin: input.admin,
+        space_id: input.spaceId ?? "root",
+        created_by: input.createdBy ?? null,
+      })
+      .execute();
+    return { id, secret };
+  }
+
+  return {
+    createApiKey,
+
+    /**
+     * Creates the first admin API key once per installation. Returns the key (the only
+     * time its secret exists outside the caller) or null when it was created before.
+     * A system_settings row marks it done, so restarts and concurrent starts don't mint
+     * a second one.
+     */
+    async bootstrapFirstAdmin(): Promise<IssuedApiKey | null> {
+      return db.transaction().execute(async (tx) => {
+        const claimed = await tx
+          .insertInto("system_settings")
+          .values({ key: "first_admin_created", value: JSON.stringify(true) })
+          .onConflict((oc) => oc.column("key").doNothing())
+          .executeTakeFirst();
+        if (Number(claimed.numInsertedOrUpdatedRows ?? 0) === 0) return null;
+        const id = ulid();
+        const secret = randomBytes(32).toString("hex");
+        await tx
+          .insertInto("api_keys")
+          .values({ id, name: "first admin", secret_hash: hashSecret(secret), is_admin: true, space_id: "root" })
+          .execute();
+        return { id, secret };
+      });
+    },
+
+    async exchangeApiKey(id: string, secret: string): Promise<{ token: string; expiresAt: number }> {
+      const key = await db
+        .selectFrom("api_keys")
+        .select(["id", "name", "secret_hash", "is_admin"])
+        .where("id", "=", id)
+        .where("deleted_at", "is", null)
+        .executeTakeFirst();
+      if (!key || !safeEqual(key.secret_hash, hashSecret(secret))) {
+        throw new UnauthorizedError("unknown API key id or wrong secret");
+      }
+      await db.updateTable("api_keys").set({ last_used_at: new Date() }).where("id", "=", id).execute();
+      return signer.sign({ sub: `api_key:${key.id}`, name: key.name, admin: key.is_admin }, SESSION_TTL_SECONDS);
+    },
+
+    async adminLogin(username: string, password: string): Promise<{ token: string; expiresAt: number }> {
+      const { username: u, password: p } = deps.admin;
+      if (!u || !p) throw new UnauthorizedError("break-glass login is disabled: set ADMIN_USERNAME and ADMIN_PASSWORD to enable it");
+      // Compare both fields without short-circuiting so timing reveals neither.
+      const ok = safeEqual(hashSecret(username), hashSecret(u)) && safeEqual(hashSecret(password), hashSecret(p));
+      if (!ok) throw new UnauthorizedError("wrong username or password");
+      return signer.sign({ sub: `user:admin:${u}`, name: u, admin: true }, SESSION_TTL_SECONDS);
+    },
+
+    async authenticate(token: string): Promise<Session> {
+      const claims = await signer.verify(token);
+      const [kind, ...rest] = claims.sub.split(":");
+      if (kind === "api_key") {
+        const id = rest.join(":");
+        const live = await db.selectFrom("api_keys").select("id").where("id", "=", id).where("deleted_at", "is", null).executeTakeFirst();
+        if (!live) throw new UnauthorizedError("this API key was deleted");
+        return { kind: "api_key", id, name: claims.name, admin: claims.admin };
+      }
+      return { kind: "user", id: rest.join(":"), name: claims.name, admin: claims.admin };
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,0 +1,53 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { jwtVerify, SignJWT } from "jose";
+import { UnauthorizedError } from "../../platform/errors.ts";
+
+export interface SessionClaims {
+  /** Subject: `user:<id>` or `api_key:<id>`. */
+  sub: string;
+  name: string;
+  admin: boolean;
+}
+
+export interface TokenSigner {
+  sign(claims: SessionClaims, ttlSeconds: number): Promise<{ token: string; expiresAt: number }>;
+  verify(token: string): Promise<SessionClaims & { exp: number }>;
+}
+
+/**
+ * RS256 JWTs signed with the instance RSA key (the same key that wraps the data key in
+ * RSA mode, as in Spacelift's RSA encryption mode). `aud` carries the public URL, which
+ * spacectl reads to find the API endpoint.
+ */
+export function createTokenSigner(opts: { privateKey: KeyObject; issuer: string; audience: string; now?: () => number }): TokenSigner {
+  const publicKey = createPublicKey(opts.privateKey);
+  const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  return {
+    async sign(claims, ttlSeconds) {
+      const iat = now();
+      const exp = iat + ttlSeconds;
+      const token = await new SignJWT({ name: claims.name, admin: claims.admin })
+        .setProtectedHeader({ alg: "RS256" })
+        .setSubject(claims.sub)
+        .setIssuer(opts.issuer)
+        .setAudience(opts.audience)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(opts.privateKey);
+      return { token, expiresAt: exp };
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, publicKey, {
+          issuer: opts.issuer,
+          audience: opts.audience,
+          currentDate: new Date(now() * 1000),
+        });
+        if (typeof payload.sub !== "string" || typeof payload.exp !== "number") throw new Error("missing claims");
+        return { sub: payload.sub, name: String(payload.name ?? ""), admin: payload.admin === true, exp: payload.exp };
+      } catch (err) {
+        throw new UnauthorizedError("the token is invalid or expired; log in again", { cause: err });
+      }
+    },
+  };
+}

