@@ -1,13 +1,15 @@
 import type { FastifyInstance } from "fastify";
 import type { App } from "../app.ts";
 import { createHttpServer } from "../platform/http/http-server.ts";
-import { registerAuthRoutes } from "../modules/auth/index.ts";
+import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
+import { registerGraphQL } from "../api/graphql.ts";
 import type { Role } from "./role.ts";
 
 /** HTTP API, the built-in MQTT broker (when configured) and worker message handling. */
 export async function startApiRole(app: App): Promise<Role & { http: FastifyInstance; url: string }> {
   const http = createHttpServer({ log: app.log, readiness: app.readiness, metrics: app.metrics });
   registerAuthRoutes(http, app.auth);
+  await registerGraphQL(http, { auth: app.auth, log: app.log, resolvers: [authResolvers(app.auth)] });
 
   await app.broker?.start();
   await app.transport.start();

@@ -16,7 +16,7 @@ export interface BuiltinBrokerOptions {
   /** 0 picks a free port; read it back with `address()`. */
   port: number;
   /** PEM files; without them the broker speaks plain MQTT (mqtt://). */
-  tls?: { certFile: string; keyFile: string };
+  tls?: { certFile: string; keyFile: string } | null;
   /** Topic namespace (first topic level) the ACL is computed for. */
   namespace: string;
   /**
@@ -60,7 +60,8 @@ export class BuiltinBroker {
   private broker: Aedes | null = null;
   private server: net.Server | null = null;
   private readonly identities = new WeakMap<Client, WorkerIdentity>();
-  private readonly log: Logger;
+  /** The broker's logger (component "broker", at the broker's log level). */
+  readonly log: Logger;
 
   constructor(private readonly opts: BuiltinBrokerOptions) {
     this.log = opts.log.child({ component: "broker" }, { level: opts.logLevel ?? "error" });
@@ -126,7 +127,7 @@ export class BuiltinBroker {
     this.broker = broker;
     this.server = server;
     const { port } = this.address();
-    this.opts.log.info({ host: this.opts.host, port, tls: this.opts.tls !== undefined }, "built-in MQTT broker listening");
+    this.opts.log.info({ host: this.opts.host, port, tls: Boolean(this.opts.tls) }, "built-in MQTT broker listening");
   }
 
   /** Closes every client connection, then the listener. Safe to call twice. */

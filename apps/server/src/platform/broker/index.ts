@@ -5,6 +5,11 @@
  * function the workers module injects, and message contents stay opaque.
  */
 export { BuiltinBroker, type BuiltinBrokerOptions, type WorkerIdentity } from "./builtin-broker.ts";
-export { InProcessTransport } from "./in-process-transport.ts";
-export { MqttClientTransport, type MqttClientTransportOptions } from "./mqtt-client-transport.ts";
-export { encodePayload, topicMatches, type WorkerTransport } from "./worker-transport.ts";
+export {
+  InProcessTransport,
+  MqttClientTransport,
+  encodePayload,
+  topicMatches,
+  type MqttClientTransportOptions,
+  type WorkerTransport,
+} from "./worker-transport.ts";

@@ -18,7 +18,10 @@ export interface ConfigIssue {
 /** One line per issue: `<source> <path>: <message> (got <value>)`; the suffix is left out when value is "". */
 export function formatConfigIssues(issues: readonly ConfigIssue[]): string {
   return issues
-    .map((i) => `${i.source} ${i.path}: ${i.message}${i.value === "" ? "" : ` (got ${i.value})`}`)
+    .map(
+      (i) =>
+        `${i.source} ${i.path}: ${i.message}${i.value === "" ? "" : ` (got ${i.value})`}`,
+    )
     .join("\n");
 }
 
@@ -27,7 +30,8 @@ export class ConfigError extends AppError {
   readonly issues: ConfigIssue[];
 
   constructor(issues: ConfigIssue[]) {
-    const count = issues.length === 1 ? "1 problem" : `${issues.length} problems`;
+    const count =
+      issues.length === 1 ? "1 problem" : `${issues.length} problems`;
     super(`invalid configuration (${count}):\n${formatConfigIssues(issues)}`);
     this.issues = issues;
   }
@@ -43,9 +47,15 @@ export function redactUrlPassword(raw: string): string {
   } catch {
     return REDACTED;
   }
-  const auth = url.username ? `${url.username}${url.password ? `:${REDACTED}` : ""}@` : url.password ? `:${REDACTED}@` : "";
+  const auth = url.username
+    ? `${url.username}${url.password ? `:${REDACTED}` : ""}@`
+    : url.password
+      ? `:${REDACTED}@`
+      : "";
   const params = [...url.searchParams].map(([k, v]) =>
-    /password/i.test(k) ? `${k}=${REDACTED}` : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`,
+    /password/i.test(k)
+      ? `${k}=${REDACTED}`
+      : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`,
   );
   return `${url.protocol}//${auth}${url.host}${url.pathname}${params.length > 0 ? `?${params.join("&")}` : ""}`;
 }
@@ -53,7 +63,8 @@ export function redactUrlPassword(raw: string): string {
 /** How a raw (non-secret) value is shown in an issue. Objects are summarised, never dumped. */
 export function displayValue(raw: unknown): string {
   if (raw === undefined) return "";
-  if (typeof raw === "string") return JSON.stringify(raw.length > 120 ? `${raw.slice(0, 117)}...` : raw);
+  if (typeof raw === "string")
+    return JSON.stringify(raw.length > 120 ? `${raw.slice(0, 117)}...` : raw);
   if (Array.isArray(raw)) return "an array";
   if (raw !== null && typeof raw === "object") return "an object";
   return String(raw);

@@ -1,5 +1,8 @@
 import type { z } from "zod";
-import { accountNameSchema, ignoredExpirationDaysSchema } from "./config-schema.ts";
+import {
+  accountNameSchema,
+  ignoredExpirationDaysSchema,
+} from "./config-values.ts";
 
 export type FlagName = "dataDir" | "port" | "mqttPort" | "roles";
 
@@ -22,7 +25,13 @@ export interface Setting {
   isPath?: true;
 }
 
-const bucket = (key: string, envSuffix: string, jsonKey: string, dflt: string, what: string): Setting => ({
+const bucket = (
+  key: string,
+  envSuffix: string,
+  jsonKey: string,
+  dflt: string,
+  what: string,
+): Setting => ({
   key: `objectStorage.buckets.${key}`,
   env: [`OBJECT_STORAGE_BUCKET_${envSuffix}`],
   json: [`object_storage.buckets.${jsonKey}`],
@@ -35,7 +44,8 @@ const expiry = (key: string, jsonKey: string, dflt: number): Setting => ({
   env: [],
   json: [`s3_config.${jsonKey}_expiration_days`],
   default: String(dflt),
-  description: "Days before objects in this bucket expire (1-3650); applied as a lifecycle rule where supported.",
+  description:
+    "Days before objects in this bucket expire (1-3650); applied as a lifecycle rule where supported.",
 });
 
 const sqs = (key: string, name: string): Setting => ({
@@ -53,7 +63,8 @@ export const settings: readonly Setting[] = [
     json: ["data_dir"],
     flag: { name: "dataDir", cli: "--data-dir" },
     default: "./.stackyard",
-    description: "Directory for embedded Postgres, the generated RSA key and filesystem object storage.",
+    description:
+      "Directory for embedded Postgres, the generated RSA key and filesystem object storage.",
     isPath: true,
   },
   {
@@ -61,7 +72,8 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_HOSTNAME", "SERVER_DOMAIN"],
     json: ["spacelift_hostname", "hostname"],
     default: "localhost",
-    description: "Public hostname, without protocol or trailing slash (e.g. stackyard.example.com).",
+    description:
+      "Public hostname, without protocol or trailing slash (e.g. stackyard.example.com).",
   },
   {
     key: "server.port",
@@ -76,21 +88,24 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_BIND_ADDRESS"],
     json: ["bind_address"],
     default: "0.0.0.0",
-    description: "Address the HTTP server and the builtin MQTT broker listen on.",
+    description:
+      "Address the HTTP server and the builtin MQTT broker listen on.",
   },
   {
     key: "server.publicUrl",
     env: ["STACKYARD_PUBLIC_URL"],
     json: ["public_url"],
     default: "http://<hostname>:<port>",
-    description: "URL users and launchers reach the server at (set it when behind a TLS proxy).",
+    description:
+      "URL users and launchers reach the server at (set it when behind a TLS proxy).",
   },
   {
     key: "server.webhooksEndpoint",
     env: ["WEBHOOKS_ENDPOINT"],
     json: ["webhooks_endpoint"],
     default: "public URL",
-    description: "Base URL shown for VCS webhooks. A bare host means https://<host>. Does not change routing.",
+    description:
+      "Base URL shown for VCS webhooks. A bare host means `https://<host>`. Does not change routing.",
   },
   {
     key: "server.roles",
@@ -98,7 +113,8 @@ export const settings: readonly Setting[] = [
     json: ["roles"],
     flag: { name: "roles", cli: "--roles" },
     default: "api,drain,scheduler",
-    description: "Process roles to run, comma-separated (a JSON array in config.json).",
+    description:
+      "Process roles to run, comma-separated (a JSON array in config.json).",
   },
   {
     key: "database.url",
@@ -121,22 +137,54 @@ export const settings: readonly Setting[] = [
     env: ["OBJECT_STORAGE_TYPE"],
     json: ["object_storage.type"],
     default: "filesystem",
-    description: "Object storage backend: filesystem, aws, minio, gcp or azure.",
+    description:
+      "Object storage backend: filesystem, aws, minio, gcp or azure.",
   },
   {
     key: "objectStorage.directory",
     env: ["STACKYARD_OBJECT_STORAGE_DIR"],
     json: ["object_storage.directory"],
-    default: "<data dir>/objects",
-    description: "Root directory of the filesystem backend; one subdirectory per bucket.",
+    default: "<data_dir>/objects",
+    description:
+      "Root directory of the filesystem backend; one subdirectory per bucket.",
     isPath: true,
   },
   bucket("runLogs", "RUN_LOGS", "run_logs", "run-logs", "run logs"),
-  bucket("states", "STATES", "states", "states", "managed state (enable versioning)"),
-  bucket("workspaces", "WORKSPACE", "workspaces", "workspaces", "workspaces of runs awaiting confirmation"),
-  bucket("metadata", "METADATA", "metadata", "metadata", "run metadata for workers"),
-  bucket("policyInputs", "POLICY_INPUTS", "policy_inputs", "policy-inputs", "sampled policy inputs"),
-  bucket("uploads", "UPLOADS", "uploads", "uploads", "UI uploads such as state imports"),
+  bucket(
+    "states",
+    "STATES",
+    "states",
+    "states",
+    "managed state (enable versioning)",
+  ),
+  bucket(
+    "workspaces",
+    "WORKSPACE",
+    "workspaces",
+    "workspaces",
+    "workspaces of runs awaiting confirmation",
+  ),
+  bucket(
+    "metadata",
+    "METADATA",
+    "metadata",
+    "metadata",
+    "run metadata for workers",
+  ),
+  bucket(
+    "policyInputs",
+    "POLICY_INPUTS",
+    "policy_inputs",
+    "policy-inputs",
+    "sampled policy inputs",
+  ),
+  bucket(
+    "uploads",
+    "UPLOADS",
+    "uploads",
+    "uploads",
+    "UI uploads such as state imports",
+  ),
   bucket(
     "userUploadedWorkspaces",
     "USER_UPLOADED_WORKSPACES",
@@ -144,7 +192,13 @@ export const settings: readonly Setting[] = [
     "user-uploaded-workspaces",
     "local-preview workspaces",
   ),
-  bucket("deliveries", "DELIVERIES", "deliveries", "deliveries", "webhook and audit-trail deliveries"),
+  bucket(
+    "deliveries",
+    "DELIVERIES",
+    "deliveries",
+    "deliveries",
+    "webhook and audit-trail deliveries",
+  ),
   bucket(
     "largeQueueMessages",
     "LARGE_QUEUE_MESSAGES",
@@ -152,7 +206,13 @@ export const settings: readonly Setting[] = [
     "large-queue-messages",
     "queue payloads too large for a message",
   ),
-  bucket("modules", "MODULES", "modules", "modules", "module and provider registry artifacts"),
+  bucket(
+    "modules",
+    "MODULES",
+    "modules",
+    "modules",
+    "module and provider registry artifacts",
+  ),
   expiry("runLogs", "run_logs", 60),
   expiry("deliveries", "deliveries_bucket", 1),
   expiry("largeQueueMessages", "large_queue_messages_bucket", 2),
@@ -173,14 +233,16 @@ export const settings: readonly Setting[] = [
     env: ["OBJECT_STORAGE_MINIO_ENDPOINT", "STACKYARD_S3_ENDPOINT"],
     json: ["object_storage.s3.endpoint"],
     default: "none",
-    description: "S3 API endpoint; required for minio (host:port, or a URL). Optional for aws (S3-compatible services).",
+    description:
+      "S3 API endpoint; required for minio (host:port, or a URL). Optional for aws (S3-compatible services).",
   },
   {
     key: "objectStorage.s3.useSsl",
     env: ["OBJECT_STORAGE_MINIO_USE_SSL"],
     json: ["object_storage.s3.use_ssl"],
     default: "true",
-    description: "For a minio endpoint given as host:port: true means https, false http.",
+    description:
+      "For a minio endpoint given as host:port: true means https, false http.",
   },
   {
     key: "objectStorage.s3.allowInsecure",
@@ -193,15 +255,16 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.s3.forcePathStyle",
     env: ["STACKYARD_S3_FORCE_PATH_STYLE"],
     json: ["object_storage.s3.force_path_style"],
-    default: "false (always true for minio)",
-    description: "Use path-style bucket addressing.",
+    default: "false",
+    description: "Use path-style bucket addressing (always on for minio).",
   },
   {
     key: "objectStorage.s3.accessKeyId",
     env: ["OBJECT_STORAGE_MINIO_ACCESS_KEY_ID"],
     json: ["object_storage.s3.access_key_id"],
     default: "none",
-    description: "MinIO access key id; required for minio. For aws, credentials come from the AWS default chain.",
+    description:
+      "MinIO access key id; required for minio. For aws, credentials come from the AWS default chain.",
   },
   {
     key: "objectStorage.s3.secretAccessKey",
@@ -222,7 +285,7 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.gcs.apiEndpoint",
     env: ["STACKYARD_GCS_ENDPOINT"],
     json: ["object_storage.gcs.api_endpoint"],
-    default: "Google's",
+    default: "Google's API",
     description: "Alternative GCS API endpoint (an emulator).",
   },
   {
@@ -230,14 +293,16 @@ export const settings: readonly Setting[] = [
     env: ["OBJECT_STORAGE_AZURE_ACCOUNT_URL"],
     json: ["object_storage.azure.account_url"],
     default: "none",
-    description: "Storage account URL (https://<account>.blob.core.windows.net); azure needs this or a connection string.",
+    description:
+      "Storage account URL (`https://<account>.blob.core.windows.net`); azure needs this or a connection string.",
   },
   {
     key: "objectStorage.azure.connectionString",
     env: ["STACKYARD_AZURE_CONNECTION_STRING"],
     json: ["object_storage.azure.connection_string"],
     default: "none",
-    description: "Azure storage connection string (used instead of the account URL, e.g. for Azurite).",
+    description:
+      "Azure storage connection string (used instead of the account URL, e.g. for Azurite).",
     redact: "all",
   },
   {
@@ -260,7 +325,8 @@ export const settings: readonly Setting[] = [
     env: ["MQTT_BROKER_TYPE"],
     json: ["mqtt_broker.type"],
     default: "builtin",
-    description: "builtin (embedded broker), external (your MQTT broker) or iotcore (needs MESSAGE_QUEUE_TYPE=sqs).",
+    description:
+      "builtin (embedded broker), external (your MQTT broker) or iotcore (needs MESSAGE_QUEUE_TYPE=sqs).",
   },
   {
     key: "mqtt.port",
@@ -274,8 +340,9 @@ export const settings: readonly Setting[] = [
     key: "mqtt.endpoint",
     env: ["MQTT_BROKER_ENDPOINT"],
     json: ["mqtt_broker.endpoint"],
-    default: "mqtt://<hostname>:<mqtt port> (mqtts:// with TLS)",
-    description: "Broker address launchers connect to; required for external and iotcore.",
+    default: "mqtt://<hostname>:<mqtt_port>",
+    description:
+      "Broker address launchers connect to; required for external and iotcore. The builtin default uses mqtts:// when TLS is configured.",
   },
   {
     key: "mqtt.username",
@@ -311,7 +378,8 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_MQTT_TLS_CERT_FILE"],
     json: ["mqtt_broker.tls.cert_file"],
     default: "none",
-    description: "PEM certificate for the builtin broker's TLS listener; set together with the key file.",
+    description:
+      "PEM certificate for the builtin broker's TLS listener; set together with the key file.",
     isPath: true,
   },
   {
@@ -327,14 +395,16 @@ export const settings: readonly Setting[] = [
     env: ["ENCRYPTION_TYPE"],
     json: ["encryption.type"],
     default: "rsa",
-    description: "rsa (built-in RSA + AES-256) or kms. Cannot be changed after the first start.",
+    description:
+      "rsa (built-in RSA + AES-256) or kms. Cannot be changed after the first start.",
   },
   {
     key: "encryption.rsaPrivateKey",
     env: ["ENCRYPTION_RSA_PRIVATE_KEY"],
     json: ["encryption.rsa_private_key"],
     default: "generated into the data dir",
-    description: "Base64 of an unencrypted PEM RSA private key: `openssl genrsa 4096 | base64 -w0`.",
+    description:
+      "Base64 of an unencrypted PEM RSA private key: `openssl genrsa 4096 | base64 -w0`.",
     redact: "all",
   },
   {
@@ -342,14 +412,16 @@ export const settings: readonly Setting[] = [
     env: ["ENCRYPTION_KMS_ENCRYPTION_KEY_ID"],
     json: ["encryption.kms.encryption_key_id"],
     default: "none",
-    description: "KMS key (ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT); required when ENCRYPTION_TYPE=kms.",
+    description:
+      "KMS key (ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT); required when ENCRYPTION_TYPE=kms.",
   },
   {
     key: "encryption.kms.signingKeyId",
     env: ["ENCRYPTION_KMS_SIGNING_KEY_ID"],
     json: ["encryption.kms.signing_key_id"],
     default: "none",
-    description: "KMS key (SIGN_VERIFY, RSA_4096) that signs tokens; required when ENCRYPTION_TYPE=kms.",
+    description:
+      "KMS key (SIGN_VERIFY, RSA_4096) that signs tokens; required when ENCRYPTION_TYPE=kms.",
   },
   {
     key: "encryption.kms.region",
@@ -363,7 +435,8 @@ export const settings: readonly Setting[] = [
     env: ["ADMIN_USERNAME"],
     json: ["admin.username"],
     default: "none",
-    description: "Break-glass admin login (/admin-login); set together with the password.",
+    description:
+      "Break-glass admin login (/admin-login); set together with the password.",
   },
   {
     key: "admin.password",
@@ -386,7 +459,8 @@ export const settings: readonly Setting[] = [
     env: [],
     json: ["global_resource_tags"],
     default: "[]",
-    description: 'Tags applied to created cloud resources: [{"key": "...", "value": "..."}].',
+    description:
+      'Tags applied to created cloud resources: [{"key": "...", "value": "..."}].',
   },
   {
     key: "alerting.snsTopicArn",
@@ -414,13 +488,14 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_LOG_FORMAT"],
     json: ["log.format"],
     default: "auto",
-    description: "json, pretty, or auto (pretty on a terminal, json otherwise).",
+    description:
+      "json, pretty, or auto (pretty on a terminal, json otherwise).",
   },
   {
     key: "toolchain.binDir",
     env: ["STACKYARD_BIN_DIR"],
     json: ["toolchain.bin_dir"],
-    default: "PATH",
+    default: "found on PATH",
     description: "Directory holding the tofu/terraform and opa binaries.",
     isPath: true,
   },
@@ -436,14 +511,16 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_QUEUE_POLL_INTERVAL_MS"],
     json: ["queue.poll_interval_ms"],
     default: "1000",
-    description: "How often an idle drain polls for jobs, in milliseconds (10-3600000).",
+    description:
+      "How often an idle drain polls for jobs, in milliseconds (10-3600000).",
   },
   {
     key: "workers.heartbeatTimeoutSeconds",
     env: ["STACKYARD_WORKER_HEARTBEAT_TIMEOUT_SECONDS"],
     json: ["workers.heartbeat_timeout_seconds"],
     default: "60",
-    description: "Seconds without a heartbeat before a worker counts as gone (5-86400).",
+    description:
+      "Seconds without a heartbeat before a worker counts as gone (5-86400).",
   },
 ];
 
@@ -452,30 +529,70 @@ export const settings: readonly Setting[] = [
  * They are accepted so an existing installer config.json loads; a schema validates the few
  * whose seed rules we know.
  */
-export const ignoredJsonFields: readonly { path: string; schema?: z.ZodType; description: string }[] = [
+export const ignoredJsonFields: readonly {
+  path: string;
+  schema?: z.ZodType;
+  description: string;
+}[] = [
   { path: "$schema", description: "JSON schema hint for editors." },
   {
     path: "account_name",
     schema: accountNameSchema,
-    description: "Installer account name (2-38 chars, `[A-Za-z0-9][A-Za-z0-9_-]*`); validated, then ignored.",
+    description:
+      "Installer account name (2-38 chars, `[A-Za-z0-9][A-Za-z0-9_-]*`); validated, then ignored.",
   },
-  { path: "aws_region", description: "Installer AWS region; ignored (use AWS_REGION)." },
-  { path: "load_balancer", description: "Installer load balancer settings; ignored." },
-  { path: "iot_broker_endpoint", description: "Installer IoT Core endpoint; ignored (use MQTT_BROKER_ENDPOINT)." },
+  {
+    path: "aws_region",
+    description: "Installer AWS region; ignored (use AWS_REGION).",
+  },
+  {
+    path: "load_balancer",
+    description: "Installer load balancer settings; ignored.",
+  },
+  {
+    path: "iot_broker_endpoint",
+    description:
+      "Installer IoT Core endpoint; ignored (use MQTT_BROKER_ENDPOINT).",
+  },
   { path: "tracing", description: "Installer tracing settings; ignored." },
-  { path: "uploads_bucket_url", description: "Installer uploads bucket URL; ignored." },
-  { path: "vpc_config", description: "Installer custom VPC settings; ignored." },
-  { path: "proxy_config", description: "Installer HTTP proxy settings; ignored." },
+  {
+    path: "uploads_bucket_url",
+    description: "Installer uploads bucket URL; ignored.",
+  },
+  {
+    path: "vpc_config",
+    description: "Installer custom VPC settings; ignored.",
+  },
+  {
+    path: "proxy_config",
+    description: "Installer HTTP proxy settings; ignored.",
+  },
   { path: "tls_config", description: "Installer TLS settings; ignored." },
-  { path: "database.delete_protection_enabled", description: "Installer RDS setting; ignored." },
-  { path: "database.instance_class", description: "Installer RDS setting; ignored." },
-  { path: "database.postgres_engine_version", description: "Installer RDS setting; ignored." },
-  { path: "database.connection_string_ssm_arn", description: "Installer SSM secret ARN; ignored (set DATABASE_URL)." },
-  { path: "database.connection_string_ssm_kms_arn", description: "Installer SSM KMS key ARN; ignored." },
+  {
+    path: "database.delete_protection_enabled",
+    description: "Installer RDS setting; ignored.",
+  },
+  {
+    path: "database.instance_class",
+    description: "Installer RDS setting; ignored.",
+  },
+  {
+    path: "database.postgres_engine_version",
+    description: "Installer RDS setting; ignored.",
+  },
+  {
+    path: "database.connection_string_ssm_arn",
+    description: "Installer SSM secret ARN; ignored (set DATABASE_URL).",
+  },
+  {
+    path: "database.connection_string_ssm_kms_arn",
+    description: "Installer SSM KMS key ARN; ignored.",
+  },
   {
     path: "s3_config.access_logs_bucket_expiration_days",
     schema: ignoredExpirationDaysSchema,
-    description: "Installer load-balancer access-log retention (1-3650); validated, then ignored.",
+    description:
+      "Installer load-balancer access-log retention (1-3650); validated, then ignored.",
   },
 ];
 
@@ -492,7 +609,9 @@ export const ssoJsonFields: readonly string[] = [
   "sso_config.saml_args.name_id_format",
 ];
 
-export const secretJsonPaths: ReadonlySet<string> = new Set(["sso_config.oidc_args.client_credentials"]);
+export const secretJsonPaths: ReadonlySet<string> = new Set([
+  "sso_config.oidc_args.client_credentials",
+]);
 
 /** Secret env variables may instead name a file holding the value: `<NAME>_FILE`. */
 export const fileVariant = (env: string) => `${env}_FILE`;
@@ -510,15 +629,24 @@ export const configReference: ConfigReferenceEntry[] = [
   {
     env: ["STACKYARD_CONFIG_FILE"],
     default: "none",
-    description: "config.json to load (the CLI flag `-c` takes precedence). Without it no file is read.",
+    description:
+      "config.json to load (the CLI flag `-c` takes precedence). Without it no file is read.",
     secret: false,
   },
   ...settings.map((s) => ({
     env: s.redact ? s.env.flatMap((e) => [e, fileVariant(e)]) : [...s.env],
     ...(s.json.length > 0 ? { configJson: s.json.join(" / ") } : {}),
     default: s.default,
-    description: s.flag ? `${s.description} Flag: \`${s.flag.cli}\`.` : s.description,
+    description: s.flag
+      ? `${s.description} Flag: \`${s.flag.cli}\`.`
+      : s.description,
     secret: s.redact !== undefined,
   })),
-  ...ignoredJsonFields.map((f) => ({ env: [], configJson: f.path, default: "-", description: f.description, secret: false })),
+  ...ignoredJsonFields.map((f) => ({
+    env: [],
+    configJson: f.path,
+    default: "-",
+    description: f.description,
+    secret: false,
+  })),
 ];

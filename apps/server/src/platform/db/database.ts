@@ -36,6 +36,9 @@ export function createDatabase(opts: { url: string; poolSize: number; log: Logge
   // An idle client losing its connection (database restart) must not crash the process;
   // the pool discards it and the next query reconnects.
   pool.on("error", (err) => opts.log.warn({ err }, "idle database connection failed"));
+  pool.on("connect", (client) => {
+    client.on("error", (err) => opts.log.warn({ err }, "database connection failed"));
+  });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {

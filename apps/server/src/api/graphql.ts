@@ -1,0 +1,86 @@
+import { readFileSync } from "node:fs";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { GraphQLError } from "graphql";
+import mercurius, { type IResolvers } from "mercurius";
+import { isAppError, UnauthorizedError } from "../platform/errors.ts";
+import type { Logger } from "../platform/log/logger.ts";
+import type { AuthService, Session } from "../modules/auth/index.ts";
+
+/**
+ * The GraphQL edge at /graphql. The schema is the Spacelift-compatible SDL (the
+ * operations spacectl and the Terraform provider send validate against it); each module
+ * contributes resolvers. Errors are mapped here only: an AppError becomes its message
+ * plus `extensions.code`; anything else is logged and shown as "internal error".
+ */
+export const SCHEMA_SDL = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8");
+
+export interface GraphQLContext {
+  session: Session | null;
+  log: Logger;
+  /** Raw request headers, e.g. Spacelift-User-Provided-Run-Metadata. */
+  headers: FastifyRequest["headers"];
+}
+
+declare module "mercurius" {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface MercuriusContext extends GraphQLContext {}
+}
+
+/** Throws the "unauthorized" error spacectl recognises when there is no session. */
+export function requireSession(ctx: GraphQLContext): Session {
+  if (!ctx.session) throw new UnauthorizedError("unauthorized");
+  return ctx.session;
+}
+
+export async function registerGraphQL(
+  app: FastifyInstance,
+  opts: { auth: Pick<AuthService, "authenticate">; resolvers: IResolvers[]; log: Logger },
+): Promise<void> {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const r of opts.resolvers) {
+    for (const [type, fields] of Object.entries(r)) {
+      merged[type] = { ...(merged[type] ?? {}), ...(fields as Record<string, unknown>) };
+    }
+  }
+  await app.register(mercurius, {
+    schema: SCHEMA_SDL,
+    resolvers: merged as IResolvers,
+    path: "/graphql",
+    graphiql: false,
+    context: async (req): Promise<GraphQLContext> => {
+      const header = req.headers.authorization;
+      let session: Session | null = null;
+      if (header?.startsWith("Bearer ")) {
+        try {
+          session = await opts.auth.authenticate(header.slice("Bearer ".length).trim());
+        } catch {
+          // An invalid or expired token is an anonymous caller; fields that need a
+          // session answer "unauthorized", which spacectl turns into "re-login".
+          session = null;
+        }
+      }
+      return { session, log: req.log as unknown as Logger, headers: req.headers };
+    },
+    errorFormatter: (execution, ctx) => {
+      const errors = (execution.errors ?? []).map((err) => formatError(err, opts.log));
+      // Execution errors are answered with HTTP 200, as the Spacelift clients expect.
+      const response = mercurius.defaultErrorFormatter({ ...execution, errors }, ctx);
+      return { statusCode: response.statusCode === 500 ? 200 : response.statusCode, response: response.response };
+    },
+  });
+}
+
+function formatError(err: GraphQLError, log: Logger): GraphQLError {
+  const original = err.originalError;
+  if (!original || original instanceof GraphQLError) return err;
+  if (isAppError(original)) {
+    return new GraphQLError(original.message, {
+      nodes: err.nodes,
+      positions: err.positions,
+      path: err.path,
+      extensions: { code: original.code },
+    });
+  }
+  log.error({ err: original, path: err.path }, "graphql resolver failed");
+  return new GraphQLError("internal error", { path: err.path, extensions: { code: "INTERNAL" } });
+}

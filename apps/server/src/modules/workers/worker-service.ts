@@ -1,0 +1,288 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  allWritesFilter,
+  encodeMessage,
+  encodePoolToken,
+  parseWorkerMessage,
+  parseWorkerTopic,
+  readonlyTopic,
+  type ServerMessage,
+  type WorkerMessage,
+} from "@stackyard/protocol";
+import { ulid } from "ulid";
+import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
+import type { Database } from "../../platform/db/index.ts";
+import { ValidationError } from "../../platform/errors.ts";
+import type { Logger } from "../../platform/log/logger.ts";
+import type { Worker, WorkerPool } from "./worker.ts";
+import { WorkerNotFoundError, WorkerPoolNotFoundError } from "./worker-errors.ts";
+import * as pools from "./worker-pool-repo.ts";
+import * as workers from "./worker-repo.ts";
+
+export interface WorkerServiceDeps {
+  db: Database;
+  transport: Pick<WorkerTransport, "publish" | "subscribe">;
+  clock: () => Date;
+  log: Logger;
+  /** A worker silent for longer than this is marked GONE by `expireWorkers`. */
+  heartbeatTimeoutSeconds: number;
+  /** Told to workers in `worker.registered`; default min(10, timeout / 3). */
+  heartbeatIntervalSeconds?: number;
+  /** MQTT topic namespace. */
+  namespace: string;
+  /** Public server URL, written into pool tokens. */
+  serverUrl: string;
+  /** Broker endpoint launchers connect to, written into pool tokens (`host:port` means mqtt://). */
+  brokerEndpoint: string;
+  newPoolId?: () => string;
+}
+
+/** A pool's credential and token exist only in this value; the database keeps a hash. */
+export interface IssuedPoolToken {
+  pool: WorkerPool;
+  credential: string;
+  token: string;
+}
+
+export function hashCredential(credential: string): string {
+  return createHash("sha256").update(credential).digest("hex");
+}
+
+// Compared against when the pool does not exist, so a miss costs the same as a mismatch.
+const MISSING_POOL_HASH = hashCredential("no such pool");
+
+/**
+ * The server side of the worker lifecycle: pool credentials, registration, heartbeats,
+ * expiry, drain and cycle.
+ *
+ * Message handling. Worker messages arrive on `<ns>/writeonly/<poolId>/<workerId>`; the
+ * topic is the trusted identity (the broker ACL binds it to the connection's
+ * credential), so a body naming another worker or pool is dropped. Messages of one
+ * worker are handled strictly in arrival order (a per-worker promise chain), so a
+ * heartbeat can never overtake the register before it; different workers proceed
+ * concurrently. `handleMessage` never throws: a bad message is logged and dropped.
+ */
+export function createWorkerService(deps: WorkerServiceDeps) {
+  const { db, transport, clock, namespace } = deps;
+  const log = deps.log.child({ module: "workers" });
+  const heartbeatIntervalSeconds = deps.heartbeatIntervalSeconds ?? Math.min(10, deps.heartbeatTimeoutSeconds / 3);
+  const brokerEndpoint = /^[a-z]+:\/\//.test(deps.brokerEndpoint) ? deps.brokerEndpoint : `mqtt://${deps.brokerEndpoint}`;
+  const newPoolId = deps.newPoolId ?? (() => `wp_${ulid().toLowerCase()}`);
+
+  const chains = new Map<string, Promise<void>>();
+  let started = false;
+
+  function issue(pool: WorkerPool, credential: string): IssuedPoolToken {
+    const token = encodePoolToken({ serverUrl: deps.serverUrl, brokerEndpoint, poolId: pool.id, credential, namespace });
+    return { pool, credential, token };
+  }
+
+  function newCredential(): string {
+    return randomBytes(32).toString("base64url");
+  }
+
+  async function send(poolId: string, workerId: string, msg: ServerMessage): Promise<void> {
+    await transport.publish(readonlyTopic(namespace, poolId, workerId), encodeMessage(msg));
+  }
+
+  async function dispatch(poolId: string, workerId: string, msg: WorkerMessage): Promise<void> {
+    const now = clock();
+    switch (msg.type) {
+      case "worker.register": {
+        const worker = await workers.upsertRegisteredWorker(db, {
+          id: workerId,
+          poolId,
+          metadata: msg.metadata,
+          version: msg.version,
+          now,
+        });
+        if (!worker) {
+          log.warn({ poolId, workerId }, "dropped worker.register: the worker id belongs to another pool");
+          return;
+        }
+        log.info({ poolId, workerId, version: msg.version }, "worker registered");
+        await send(poolId, workerId, { v: 1, type: "worker.registered", workerId, heartbeatIntervalSeconds });
+        if (worker.drained) await send(poolId, workerId, { v: 1, type: "worker.drain", drained: true });
+        return;
+      }
+      case "worker.heartbeat": {
+        const res = await workers.recordHeartbeat(db, { id: workerId, poolId, status: msg.status, now });
+        if (!res) {
+          log.info({ poolId, workerId }, "heartbeat from an unknown or expired worker; asking it to re-register");
+          await send(poolId, workerId, { v: 1, type: "worker.reregister" });
+          return;
+        }
+        // Repairs a lost worker.drain: the worker reports a state contradicting the flag.
+        if ((res.drained && msg.status === "IDLE") || (!res.drained && msg.status === "DRAINED")) {
+          await send(poolId, workerId, { v: 1, type: "worker.drain", drained: res.drained });
+        }
+        return;
+      }
+      case "worker.unregister": {
+        const gone = await workers.markWorkerGone(db, { id: workerId, poolId, reason: `unregistered: ${msg.reason}`, now });
+        if (gone) log.info({ poolId, workerId, reason: msg.reason }, "worker unregistered");
+        // TODO(#4): fail the run this worker was executing, if any.
+        return;
+      }
+    }
+  }
+
+  async function handleMessageNow(topic: string, payload: Buffer): Promise<void> {
+    const where = parseWorkerTopic(namespace, topic);
+    if (!where || where.direction !== "writeonly") {
+      log.warn({ topic }, "dropped message on an unexpected topic");
+      return;
+    }
+    const parsed = parseWorkerMessage(payload);
+    if (!parsed.ok) {
+      log.warn({ topic, error: parsed.error }, "dropped invalid worker message");
+      return;
+    }
+    const msg = parsed.msg;
+    if (msg.workerId !== where.workerId || (msg.type === "worker.register" && msg.poolId !== where.poolId)) {
+      log.warn({ topic, type: msg.type, workerId: msg.workerId }, "dropped worker message whose body names another worker or pool");
+      return;
+    }
+    try {
+      await dispatch(where.poolId, where.workerId, msg);
+    } catch (err) {
+      log.error({ err, topic, type: msg.type }, "handling a worker message failed");
+    }
+  }
+
+  function handleMessage(topic: string, payload: Buffer): Promise<void> {
+    const where = parseWorkerTopic(namespace, topic);
+    const chainKey = where ? `${where.poolId}/${where.workerId}` : topic;
+    const next = (chains.get(chainKey) ?? Promise.resolve())
+      .then(() => handleMessageNow(topic, payload))
+      .catch((err: unknown) => log.error({ err, topic }, "handling a worker message failed"));
+    chains.set(chainKey, next);
+    void next.finally(() => {
+      if (chains.get(chainKey) === next) chains.delete(chainKey);
+    });
+    return next;
+  }
+
+  return {
+    /**
+     * MQTT credential check for the built-in broker: username = pool id, password = the
+     * pool credential. Constant-time comparison of the sha256 digests.
+     */
+    async authenticate(username: string, password: string): Promise<{ poolId: string } | null> {
+      const stored = await pools.findWorkerPoolTokenHash(db, username);
+      const expected = Buffer.from(stored ?? MISSING_POOL_HASH, "hex");
+      const actual = Buffer.from(hashCredential(password), "hex");
+      const match = expected.length === actual.length && timingSafeEqual(expected, actual);
+      return match && stored !== null ? { poolId: username } : null;
+    },
+
+    /** Handles one message from the writeonly topics; resolves once it is processed. Never throws. */
+    handleMessage,
+
+    /**
+     * Marks workers silent for longer than the heartbeat timeout as GONE; returns their
+     * ids. Idempotent: an already GONE worker is not touched again.
+     */
+    async expireWorkers(now: Date): Promise<string[]> {
+      const olderThan = new Date(now.getTime() - deps.heartbeatTimeoutSeconds * 1000);
+      const ids = await workers.markWorkersGone(db, {
+        olderThan,
+        reason: `no heartbeat for ${deps.heartbeatTimeoutSeconds} s`,
+        now,
+      });
+      for (const id of ids) {
+        log.warn({ workerId: id }, "worker expired: no heartbeat");
+        // TODO(#4): fail the run this worker was executing, if any.
+      }
+      return ids;
+    },
+
+    async createPool(input: { name: string; spaceId: string; description?: string }): Promise<IssuedPoolToken> {
+      const name = input.name.trim();
+      if (!name) throw new ValidationError("a worker pool needs a name");
+      const credential = newCredential();
+      const pool = await pools.insertWorkerPool(db, {
+        id: newPoolId(),
+        name,
+        description: input.description ?? "",
+        spaceId: input.spaceId,
+        tokenHash: hashCredential(credential),
+      });
+      return issue(pool, credential);
+    },
+
+    /**
+     * Finds or creates the default pool and issues it a fresh credential. The token is
+     * only recoverable at issue time, so an existing default pool gets a new credential:
+     * launchers still holding the old token are refused on their next connect.
+     */
+    async ensureDefaultPool(): Promise<IssuedPoolToken> {
+      const credential = newCredential();
+      const tokenHash = hashCredential(credential);
+      const { pool, created } = await pools.findOrCreateDefaultPool(db, { id: newPoolId(), tokenHash });
+      if (!created) await pools.updateWorkerPoolTokenHash(db, pool.id, tokenHash);
+      return issue(pool, credential);
+    },
+
+    /**
+     * Issues a new credential (Spacelift's "reset"). Connected workers keep their session
+     * until they reconnect; new connections need the new token.
+     */
+    async resetPoolToken(poolId: string): Promise<IssuedPoolToken> {
+      const credential = newCredential();
+      if (!(await pools.updateWorkerPoolTokenHash(db, poolId, hashCredential(credential)))) {
+        throw new WorkerPoolNotFoundError(poolId);
+      }
+      const pool = await pools.findWorkerPoolById(db, poolId);
+      if (!pool) throw new WorkerPoolNotFoundError(poolId);
+      return issue(pool, credential);
+    },
+
+    async poolExists(poolId: string): Promise<boolean> {
+      return (await pools.findWorkerPoolById(db, poolId)) !== null;
+    },
+
+    getPool(poolId: string): Promise<WorkerPool | null> {
+      return pools.findWorkerPoolById(db, poolId);
+    },
+
+    listWorkers(poolId: string, opts: { includeGone?: boolean } = {}): Promise<Worker[]> {
+      return workers.listWorkersByPool(db, poolId, opts);
+    },
+
+    /**
+     * Drains (no new runs; the current one finishes) or undrains a worker. The flag is
+     * stored first, then the worker is told; if the message is lost, the next heartbeat
+     * reporting a contradicting status repairs it.
+     */
+    async setWorkerDrained(poolId: string, workerId: string, drained: boolean): Promise<Worker> {
+      const worker = await workers.setWorkerDrained(db, { id: workerId, poolId, drained });
+      if (!worker) throw new WorkerNotFoundError(poolId, workerId);
+      if (worker.status !== "GONE") await send(poolId, workerId, { v: 1, type: "worker.drain", drained });
+      return worker;
+    },
+
+    /** Tells every live worker of the pool to exit after its current run; returns their ids. */
+    async cyclePool(poolId: string): Promise<string[]> {
+      const live = await workers.listWorkersByPool(db, poolId);
+      await Promise.all(live.map((w) => send(poolId, w.id, { v: 1, type: "worker.cycle" })));
+      return live.map((w) => w.id);
+    },
+
+    /** Subscribes to every worker's writeonly topic. Call once, after the transport started. */
+    async start(): Promise<void> {
+      if (started) return;
+      started = true;
+      await transport.subscribe(allWritesFilter(namespace), (topic, payload) => {
+        void handleMessage(topic, payload);
+      });
+    },
+
+    /** Waits for messages being handled. The transport stops delivering when it stops. */
+    async stop(): Promise<void> {
+      await Promise.all([...chains.values()]);
+    },
+  };
+}
+
+export type WorkerService = ReturnType<typeof createWorkerService>;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs whatever is missing for Stackyard on this machine, and nothing that is
+# already there: npm packages (from package-lock.json), then OpenTofu and OPA built from
+# their Go modules into a cache outside the repository. Safe to run again and again.
+#
+#   SETUP_BROWSER=1   also installs Debian's Chromium for the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "[setup] $*" >&2; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  log "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))."
+  exit 1
+fi
+
+# npm ci only when the installed tree does not match the lockfile.
+if ! cmp -s package-lock.json node_modules/.stackyard-lock 2>/dev/null; then
+  log "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.stackyard-lock
+fi
+
+bash scripts/setup-toolchain.sh >/dev/null
+
+if [ "${SETUP_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
+  log "installing Chromium from Debian's packages"
+  if [ "$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+log "ready"
