@@ -1,6 +1,10 @@
 import { createPrivateKey, randomBytes } from "node:crypto";
 import path from "node:path";
-import { decodePoolToken, isTopicSegment, type PoolToken } from "@stackyard/protocol";
+import {
+  decodePoolToken,
+  isTopicSegment,
+  type PoolToken,
+} from "@stackyard/protocol";
 import { z } from "zod";
 
 /**
@@ -29,27 +33,51 @@ export interface LauncherConfig {
 
 export class LauncherConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid launcher configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    super(
+      `invalid launcher configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
     this.name = "LauncherConfigError";
   }
 }
 
 type Env = Record<string, string | undefined>;
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const LOG_LEVELS = [
+  "fatal",
+  "error",
+  "warn",
+  "info",
+  "debug",
+  "trace",
+  "silent",
+] as const;
 
 const envSchema = z.object({
-  token: z.string({ error: "STACKYARD_TOKEN is not set: set it to the worker pool token printed when the pool was created (SPACELIFT_TOKEN also works)" }),
+  token: z.string({
+    error:
+      "STACKYARD_TOKEN is not set: set it to the worker pool token printed when the pool was created (SPACELIFT_TOKEN also works)",
+  }),
   privateKey: z.string().optional(),
   workerId: z
     .string()
-    .refine(isTopicSegment, "STACKYARD_WORKER_ID must be 1-128 of A-Z a-z 0-9 _ . - (it becomes an MQTT topic level)")
+    .refine(
+      isTopicSegment,
+      "STACKYARD_WORKER_ID must be 1-128 of A-Z a-z 0-9 _ . - (it becomes an MQTT topic level)",
+    )
     .optional(),
   workDir: z.string().min(1).optional(),
   binDir: z.string().min(1).optional(),
   brokerCaFile: z.string().min(1).optional(),
-  logLevel: z.enum(LOG_LEVELS, { error: `STACKYARD_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
-  logFormat: z.enum(["auto", "json", "pretty"], { error: "STACKYARD_LOG_FORMAT must be auto, json or pretty" }).default("auto"),
+  logLevel: z
+    .enum(LOG_LEVELS, {
+      error: `STACKYARD_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`,
+    })
+    .default("info"),
+  logFormat: z
+    .enum(["auto", "json", "pretty"], {
+      error: "STACKYARD_LOG_FORMAT must be auto, json or pretty",
+    })
+    .default("auto"),
 });
 
 /** Reads `STACKYARD_<name>`, falling back to `SPACELIFT_<name>`; empty counts as unset. */
@@ -76,14 +104,18 @@ const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
 /** `wkr_` + a lower-case ULID: sorts by start time, unique without coordination. */
 export function newWorkerId(now = Date.now()): string {
   let time = "";
-  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD.charAt(t % 32) + time;
+  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32))
+    time = CROCKFORD.charAt(t % 32) + time;
   let random = "";
   for (const byte of randomBytes(16)) random += CROCKFORD.charAt(byte % 32);
   return `wkr_${time}${random}`;
 }
 
 /** Parses the environment once; throws LauncherConfigError listing every problem and its fix. */
-export function loadLauncherConfig(env: Env = process.env, cwd = process.cwd()): LauncherConfig {
+export function loadLauncherConfig(
+  env: Env = process.env,
+  cwd = process.cwd(),
+): LauncherConfig {
   const parsed = envSchema.safeParse({
     token: either(env, "TOKEN"),
     privateKey: either(env, "POOL_PRIVATE_KEY"),
@@ -94,7 +126,9 @@ export function loadLauncherConfig(env: Env = process.env, cwd = process.cwd()):
     logLevel: env.STACKYARD_LOG_LEVEL || undefined,
     logFormat: env.STACKYARD_LOG_FORMAT || undefined,
   });
-  const problems: string[] = parsed.success ? [] : parsed.error.issues.map((i) => i.message);
+  const problems: string[] = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => i.message);
 
   let token: PoolToken | null = null;
   if (parsed.success) {
@@ -107,7 +141,9 @@ export function loadLauncherConfig(env: Env = process.env, cwd = process.cwd()):
 
   let poolPrivateKeyPem: string | null = null;
   if (parsed.success && parsed.data.privateKey !== undefined) {
-    const pem = Buffer.from(parsed.data.privateKey.trim(), "base64").toString("utf8");
+    const pem = Buffer.from(parsed.data.privateKey.trim(), "base64").toString(
+      "utf8",
+    );
     try {
       createPrivateKey(pem);
       poolPrivateKeyPem = pem;
@@ -118,16 +154,22 @@ export function loadLauncherConfig(env: Env = process.env, cwd = process.cwd()):
     }
   }
 
-  if (problems.length > 0 || !parsed.success || !token) throw new LauncherConfigError(problems);
+  if (problems.length > 0 || !parsed.success || !token)
+    throw new LauncherConfigError(problems);
 
-  const workDir = path.resolve(cwd, parsed.data.workDir ?? path.join(".stackyard", "launcher"));
+  const workDir = path.resolve(
+    cwd,
+    parsed.data.workDir ?? path.join(".stackyard", "launcher"),
+  );
   return Object.freeze({
     token,
     poolPrivateKeyPem,
     workerId: parsed.data.workerId ?? newWorkerId(),
     workDir,
     binDir: path.resolve(cwd, parsed.data.binDir ?? path.join(workDir, "bin")),
-    brokerCaFile: parsed.data.brokerCaFile ? path.resolve(cwd, parsed.data.brokerCaFile) : null,
+    brokerCaFile: parsed.data.brokerCaFile
+      ? path.resolve(cwd, parsed.data.brokerCaFile)
+      : null,
     metadata: readWorkerMetadata(env),
     log: { level: parsed.data.logLevel, format: parsed.data.logFormat },
   });

@@ -2,7 +2,7 @@ import type { Config } from "./platform/config/index.ts";
 import { createDatabase, checkPostgresVersion, migrateToLatest, pingDatabase, type DatabaseHandle } from "./platform/db/index.ts";
 import { createRsaKeyWrapper, loadDataKey, loadOrCreateRsaKey, type Encryptor } from "./platform/crypto/index.ts";
 import { createFsBlobStore, type BlobStore } from "./platform/storage/index.ts";
-import { migrateQueue } from "./platform/queue/index.ts";
+import { configureLargeMessages } from "./platform/queue/index.ts";
 import { createMetricsRegistry } from "./platform/http/http-server.ts";
 import type { Logger } from "./platform/log/logger.ts";
 import { AppError } from "./platform/errors.ts";
@@ -35,7 +35,6 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
   if (pg.warning) log.warn(pg.warning);
   const { applied } = await migrateToLatest(db).catch(closeOnError);
   if (applied.length) log.info({ applied }, "applied database migrations");
-  await migrateQueue(database.pool, log).catch(closeOnError);
 
   if (config.encryption.type !== "rsa") {
     await closeOnError(
@@ -57,6 +56,7 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
   }
   const storage: BlobStore = createFsBlobStore(config.objectStorage.directory);
   await storage.ensureBuckets(Object.values(config.objectStorage.buckets)).catch(closeOnError);
+  configureLargeMessages({ store: storage, bucket: config.objectStorage.buckets.largeQueueMessages });
 
   if (config.messageQueue.type !== "postgres") {
     await closeOnError(

@@ -19,8 +19,14 @@ export interface RunningServer {
  * of start: no new HTTP requests or jobs, then in-flight work finishes, then the
  * database pool closes.
  */
-export async function startServer(config: Config, opts: { databaseUrl: string; log: Logger; roles?: RoleName[] }): Promise<RunningServer> {
-  const app = await createApp(config, { databaseUrl: opts.databaseUrl, log: opts.log });
+export async function startServer(
+  config: Config,
+  opts: { databaseUrl: string; log: Logger; roles?: RoleName[] },
+): Promise<RunningServer> {
+  const app = await createApp(config, {
+    databaseUrl: opts.databaseUrl,
+    log: opts.log,
+  });
   const wanted = new Set(opts.roles ?? config.server.roles);
   const roles: Role[] = [];
   let url: string | null = null;
@@ -47,6 +53,9 @@ export async function startServer(config: Config, opts: { databaseUrl: string; l
     await stopAll();
     throw err;
   }
-  opts.log.info({ roles: roles.map((r) => r.name), url }, "stackyard server started");
+  opts.log.info(
+    { roles: roles.map((r) => r.name), url },
+    "stackyard server started",
+  );
   return { app, roles, url, stop: stopAll };
 }

@@ -20,7 +20,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `stackyard_t_${template.split("_").pop()}_${randomBytes(5).toString("hex")}`;
   await adminQuery(adminUrl, `create database ${name} template ${template}`);
   const url = withDatabase(adminUrl, name);
-  const handle = createDatabase({ url, poolSize: 5, log: createLogger({ level: "warn", format: "json" }) });
+  const handle = createDatabase({
+    url,
+    poolSize: 5,
+    log: createLogger({ level: "warn", format: "json" }),
+  });
   return {
     db: handle.db,
     pool: handle.pool,
@@ -28,18 +32,27 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     name,
     async destroy() {
       await handle.close();
-      await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
+      await adminQuery(
+        adminUrl,
+        `drop database if exists ${name} with (force)`,
+      );
     },
   };
 }
 
 /** A throwaway empty database (no migrations), for migration tests. */
-export async function createEmptyDatabase(): Promise<{ url: string; destroy(): Promise<void> }> {
+export async function createEmptyDatabase(): Promise<{
+  url: string;
+  destroy(): Promise<void>;
+}> {
   const adminUrl = inject("pgAdminUrl");
   const name = `stackyard_t_${inject("pgTemplate").split("_").pop()}_${randomBytes(5).toString("hex")}`;
   await adminQuery(adminUrl, `create database ${name}`);
   return {
     url: withDatabase(adminUrl, name),
-    destroy: () => adminQuery(adminUrl, `drop database if exists ${name} with (force)`).then(() => undefined),
+    destroy: () =>
+      adminQuery(adminUrl, `drop database if exists ${name} with (force)`).then(
+        () => undefined,
+      ),
   };
 }

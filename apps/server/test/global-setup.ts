@@ -4,9 +4,11 @@ import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { createDatabase, migrateToLatest } from "../src/platform/db/index.ts";
-import { migrateQueue } from "../src/platform/queue/index.ts";
 import { createLogger } from "../src/platform/log/logger.ts";
-import { startEmbeddedPostgres, type EmbeddedPostgresServer } from "../src/platform/embedded/embedded-postgres.ts";
+import {
+  startEmbeddedPostgres,
+  type EmbeddedPostgresServer,
+} from "../src/platform/embedded/embedded-postgres.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -23,15 +25,26 @@ const LOCAL_URL = "postgres://postgres@127.0.0.1:5432/postgres";
  * passes on a machine without Postgres). A migrated template database is built once;
  * each test file clones it (see db.ts).
  */
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export default async function setup(
+  project: TestProject,
+): Promise<() => Promise<void>> {
   const log = createLogger({ level: "warn", format: "json" });
   let embedded: EmbeddedPostgresServer | null = null;
   let tmp: string | null = null;
   let adminUrl = process.env.STACKYARD_TEST_DATABASE_URL ?? null;
-  if (!adminUrl && process.env.STACKYARD_TEST_EMBEDDED_PG !== "1" && (await canConnect(LOCAL_URL))) adminUrl = LOCAL_URL;
+  if (
+    !adminUrl &&
+    process.env.STACKYARD_TEST_EMBEDDED_PG !== "1" &&
+    (await canConnect(LOCAL_URL))
+  )
+    adminUrl = LOCAL_URL;
   if (!adminUrl) {
     tmp = await mkdtemp(path.join(os.tmpdir(), "stackyard-test-pg-"));
-    embedded = await startEmbeddedPostgres({ dataDir: tmp, password: "test", log });
+    embedded = await startEmbeddedPostgres({
+      dataDir: tmp,
+      password: "test",
+      log,
+    });
     adminUrl = embedded.url.replace(/\/stackyard$/, "/postgres");
   }
   const template = `stackyard_tpl_${process.pid}`;
@@ -41,7 +54,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const handle = createDatabase({ url: templateUrl, poolSize: 2, log });
   try {
     await migrateToLatest(handle.db);
-    await migrateQueue(handle.pool, log);
   } finally {
     await handle.close();
   }
@@ -54,7 +66,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       `select datname from pg_database where datname like 'stackyard_t_${process.pid}_%' or datname = '${template}'`,
     );
     for (const row of rows as Array<{ datname: string }>) {
-      await adminQuery(adminUrl, `drop database if exists ${row.datname} with (force)`);
+      await adminQuery(
+        adminUrl,
+        `drop database if exists ${row.datname} with (force)`,
+      );
     }
     if (embedded) await embedded.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -62,7 +77,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 async function canConnect(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 2000,
+  });
   try {
     await client.connect();
     await client.end();
@@ -72,7 +90,10 @@ async function canConnect(url: string): Promise<boolean> {
   }
 }
 
-export async function adminQuery(url: string, text: string): Promise<pg.QueryResult> {
+export async function adminQuery(
+  url: string,
+  text: string,
+): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

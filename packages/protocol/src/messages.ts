@@ -16,7 +16,9 @@ import { TOPIC_SEGMENT_PATTERN } from "./topics.ts";
 export const PROTOCOL_VERSION = 1;
 
 const version = z.literal(PROTOCOL_VERSION);
-const id = z.string().regex(TOPIC_SEGMENT_PATTERN, "must be 1-128 of A-Z a-z 0-9 _ . -");
+const id = z
+  .string()
+  .regex(TOPIC_SEGMENT_PATTERN, "must be 1-128 of A-Z a-z 0-9 _ . -");
 
 export const WORKER_STATUSES = ["IDLE", "BUSY", "DRAINED"] as const;
 export const workerStatusSchema = z.enum(WORKER_STATUSES);
@@ -111,18 +113,28 @@ export type WorkerDrain = z.infer<typeof workerDrainSchema>;
 export type WorkerCycle = z.infer<typeof workerCycleSchema>;
 export type WorkerReregister = z.infer<typeof workerReregisterSchema>;
 
-export type ParseResult<T> = { ok: true; msg: T } | { ok: false; error: string };
+export type ParseResult<T> =
+  | { ok: true; msg: T }
+  | { ok: false; error: string };
 
-export const WORKER_MESSAGE_TYPES = workerMessageSchema.options.map((o) => o.shape.type.value);
-export const SERVER_MESSAGE_TYPES = serverMessageSchema.options.map((o) => o.shape.type.value);
+export const WORKER_MESSAGE_TYPES = workerMessageSchema.options.map(
+  (o) => o.shape.type.value,
+);
+export const SERVER_MESSAGE_TYPES = serverMessageSchema.options.map(
+  (o) => o.shape.type.value,
+);
 
 /** Parses a worker → server payload. Never throws: bad input yields an error string. */
-export function parseWorkerMessage(payload: Buffer | string): ParseResult<WorkerMessage> {
+export function parseWorkerMessage(
+  payload: Buffer | string,
+): ParseResult<WorkerMessage> {
   return parseMessage(payload, workerMessageSchema, WORKER_MESSAGE_TYPES);
 }
 
 /** Parses a server → worker payload. Never throws: bad input yields an error string. */
-export function parseServerMessage(payload: Buffer | string): ParseResult<ServerMessage> {
+export function parseServerMessage(
+  payload: Buffer | string,
+): ParseResult<ServerMessage> {
   return parseMessage(payload, serverMessageSchema, SERVER_MESSAGE_TYPES);
 }
 
@@ -132,7 +144,10 @@ export function encodeMessage(msg: WorkerMessage | ServerMessage): Buffer {
     ? workerMessageSchema
     : serverMessageSchema;
   const parsed = schema.safeParse(msg);
-  if (!parsed.success) throw new Error(`invalid ${msg.type} message: ${formatIssues(parsed.error.issues)}`);
+  if (!parsed.success)
+    throw new Error(
+      `invalid ${msg.type} message: ${formatIssues(parsed.error.issues)}`,
+    );
   return Buffer.from(JSON.stringify(parsed.data));
 }
 
@@ -143,9 +158,14 @@ function parseMessage<T>(
 ): ParseResult<T> {
   let raw: unknown;
   try {
-    raw = JSON.parse(typeof payload === "string" ? payload : payload.toString("utf8"));
+    raw = JSON.parse(
+      typeof payload === "string" ? payload : payload.toString("utf8"),
+    );
   } catch (err) {
-    return { ok: false, error: `message is not valid JSON: ${(err as Error).message}` };
+    return {
+      ok: false,
+      error: `message is not valid JSON: ${(err as Error).message}`,
+    };
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, error: "message must be a JSON object" };
@@ -158,13 +178,24 @@ function parseMessage<T>(
     };
   }
   if (typeof type !== "string" || !knownTypes.includes(type)) {
-    return { ok: false, error: `unknown message type ${JSON.stringify(type)}; expected one of ${knownTypes.join(", ")}` };
+    return {
+      ok: false,
+      error: `unknown message type ${JSON.stringify(type)}; expected one of ${knownTypes.join(", ")}`,
+    };
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) return { ok: false, error: `invalid ${type} message: ${formatIssues(parsed.error.issues)}` };
+  if (!parsed.success)
+    return {
+      ok: false,
+      error: `invalid ${type} message: ${formatIssues(parsed.error.issues)}`,
+    };
   return { ok: true, msg: parsed.data };
 }
 
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
+  return issues
+    .map(
+      (i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"}: ${i.message}`,
+    )
+    .join("; ");
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { decodePoolToken, encodePoolToken, PoolTokenError, type PoolToken } from "./pool-token.ts";
+import {
+  decodePoolToken,
+  encodePoolToken,
+  PoolTokenError,
+  type PoolToken,
+} from "./pool-token.ts";
 
 const token: PoolToken = {
   serverUrl: "https://stackyard.example.com",
@@ -16,19 +21,33 @@ describe("pool token", () => {
 
   it("tolerates surrounding whitespace and URL-safe base64", () => {
     const encoded = encodePoolToken(token);
-    const urlSafe = encoded.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+    const urlSafe = encoded
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+      .replace(/=+$/, "");
     expect(decodePoolToken(`  ${urlSafe}\n`)).toEqual(token);
   });
 
   it("explains garbage", () => {
     expect(() => decodePoolToken("")).toThrow("pool token is empty");
     expect(() => decodePoolToken("not a token!")).toThrow(/not base64/);
-    expect(() => decodePoolToken(Buffer.from("hello").toString("base64"))).toThrow(/does not decode to JSON/);
-    expect(() => decodePoolToken(encodePoolToken(token).slice(0, 20))).toThrow(PoolTokenError);
+    expect(() =>
+      decodePoolToken(Buffer.from("hello").toString("base64")),
+    ).toThrow(/does not decode to JSON/);
+    expect(() => decodePoolToken(encodePoolToken(token).slice(0, 20))).toThrow(
+      PoolTokenError,
+    );
   });
 
   it("names missing and invalid fields without echoing the credential", () => {
-    const raw = Buffer.from(JSON.stringify({ v: 1, ...token, brokerEndpoint: "mqtt.example.com", credential: "short" })).toString("base64");
+    const raw = Buffer.from(
+      JSON.stringify({
+        v: 1,
+        ...token,
+        brokerEndpoint: "mqtt.example.com",
+        credential: "short",
+      }),
+    ).toString("base64");
     let message = "";
     try {
       decodePoolToken(raw);
@@ -41,11 +60,15 @@ describe("pool token", () => {
   });
 
   it("rejects an unknown token version", () => {
-    const raw = Buffer.from(JSON.stringify({ ...token, v: 9 })).toString("base64");
+    const raw = Buffer.from(JSON.stringify({ ...token, v: 9 })).toString(
+      "base64",
+    );
     expect(() => decodePoolToken(raw)).toThrow(/version 9 is not supported/);
   });
 
   it("refuses to encode an invalid token", () => {
-    expect(() => encodePoolToken({ ...token, poolId: "a/b" })).toThrow(/poolId/);
+    expect(() => encodePoolToken({ ...token, poolId: "a/b" })).toThrow(
+      /poolId/,
+    );
   });
 });

@@ -26,26 +26,41 @@ export function isTopicSegment(value: string): boolean {
   return TOPIC_SEGMENT_PATTERN.test(value);
 }
 
-function workerTopic(direction: TopicDirection, namespace: string, poolId: string, workerId: string): string {
+function workerTopic(
+  direction: TopicDirection,
+  namespace: string,
+  poolId: string,
+  workerId: string,
+): string {
   for (const [name, value] of [
     ["namespace", namespace],
     ["pool id", poolId],
     ["worker id", workerId],
   ] as const) {
     if (!isTopicSegment(value)) {
-      throw new Error(`${name} ${JSON.stringify(value)} cannot be used in a topic: use 1-128 of A-Z a-z 0-9 _ . -`);
+      throw new Error(
+        `${name} ${JSON.stringify(value)} cannot be used in a topic: use 1-128 of A-Z a-z 0-9 _ . -`,
+      );
     }
   }
   return `${namespace}/${direction}/${poolId}/${workerId}`;
 }
 
 /** Server → worker topic. */
-export function readonlyTopic(namespace: string, poolId: string, workerId: string): string {
+export function readonlyTopic(
+  namespace: string,
+  poolId: string,
+  workerId: string,
+): string {
   return workerTopic("readonly", namespace, poolId, workerId);
 }
 
 /** Worker → server topic. */
-export function writeonlyTopic(namespace: string, poolId: string, workerId: string): string {
+export function writeonlyTopic(
+  namespace: string,
+  poolId: string,
+  workerId: string,
+): string {
   return workerTopic("writeonly", namespace, poolId, workerId);
 }
 
@@ -55,10 +70,18 @@ export function allWritesFilter(namespace: string): string {
 }
 
 /** Splits a concrete worker topic of `namespace`; null for anything else. */
-export function parseWorkerTopic(namespace: string, topic: string): WorkerTopic | null {
+export function parseWorkerTopic(
+  namespace: string,
+  topic: string,
+): WorkerTopic | null {
   const parts = topic.split("/");
   if (parts.length !== 4) return null;
-  const [ns, direction, poolId, workerId] = parts as [string, string, string, string];
+  const [ns, direction, poolId, workerId] = parts as [
+    string,
+    string,
+    string,
+    string,
+  ];
   if (ns !== namespace) return null;
   if (direction !== "readonly" && direction !== "writeonly") return null;
   if (!isTopicSegment(poolId) || !isTopicSegment(workerId)) return null;

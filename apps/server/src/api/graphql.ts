@@ -12,7 +12,10 @@ import type { AuthService, Session } from "../modules/auth/index.ts";
  * contributes resolvers. Errors are mapped here only: an AppError becomes its message
  * plus `extensions.code`; anything else is logged and shown as "internal error".
  */
-export const SCHEMA_SDL = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8");
+export const SCHEMA_SDL = readFileSync(
+  new URL("./schema.graphql", import.meta.url),
+  "utf8",
+);
 
 export interface GraphQLContext {
   session: Session | null;
@@ -34,12 +37,19 @@ export function requireSession(ctx: GraphQLContext): Session {
 
 export async function registerGraphQL(
   app: FastifyInstance,
-  opts: { auth: Pick<AuthService, "authenticate">; resolvers: IResolvers[]; log: Logger },
+  opts: {
+    auth: Pick<AuthService, "authenticate">;
+    resolvers: IResolvers[];
+    log: Logger;
+  },
 ): Promise<void> {
   const merged: Record<string, Record<string, unknown>> = {};
   for (const r of opts.resolvers) {
     for (const [type, fields] of Object.entries(r)) {
-      merged[type] = { ...(merged[type] ?? {}), ...(fields as Record<string, unknown>) };
+      merged[type] = {
+        ...(merged[type] ?? {}),
+        ...(fields as Record<string, unknown>),
+      };
     }
   }
   await app.register(mercurius, {
@@ -52,20 +62,34 @@ export async function registerGraphQL(
       let session: Session | null = null;
       if (header?.startsWith("Bearer ")) {
         try {
-          session = await opts.auth.authenticate(header.slice("Bearer ".length).trim());
+          session = await opts.auth.authenticate(
+            header.slice("Bearer ".length).trim(),
+          );
         } catch {
           // An invalid or expired token is an anonymous caller; fields that need a
           // session answer "unauthorized", which spacectl turns into "re-login".
           session = null;
         }
       }
-      return { session, log: req.log as unknown as Logger, headers: req.headers };
+      return {
+        session,
+        log: req.log as unknown as Logger,
+        headers: req.headers,
+      };
     },
     errorFormatter: (execution, ctx) => {
-      const errors = (execution.errors ?? []).map((err) => formatError(err, opts.log));
+      const errors = (execution.errors ?? []).map((err) =>
+        formatError(err, opts.log),
+      );
       // Execution errors are answered with HTTP 200, as the Spacelift clients expect.
-      const response = mercurius.defaultErrorFormatter({ ...execution, errors }, ctx);
-      return { statusCode: response.statusCode === 500 ? 200 : response.statusCode, response: response.response };
+      const response = mercurius.defaultErrorFormatter(
+        { ...execution, errors },
+        ctx,
+      );
+      return {
+        statusCode: response.statusCode === 500 ? 200 : response.statusCode,
+        response: response.response,
+      };
     },
   });
 }
@@ -82,5 +106,8 @@ function formatError(err: GraphQLError, log: Logger): GraphQLError {
     });
   }
   log.error({ err: original, path: err.path }, "graphql resolver failed");
-  return new GraphQLError("internal error", { path: err.path, extensions: { code: "INTERNAL" } });
+  return new GraphQLError("internal error", {
+    path: err.path,
+    extensions: { code: "INTERNAL" },
+  });
 }

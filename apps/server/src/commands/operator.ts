@@ -1,7 +1,16 @@
-import { ConfigError, formatConfigIssues, loadConfig, validateConfig, type Config } from "../platform/config/index.ts";
+import {
+  ConfigError,
+  formatConfigIssues,
+  loadConfig,
+  validateConfig,
+  type Config,
+} from "../platform/config/index.ts";
 import { createLogger, type Logger } from "../platform/log/logger.ts";
-import { createDatabase, migrateToLatest, checkPostgresVersion } from "../platform/db/index.ts";
-import { migrateQueue } from "../platform/queue/index.ts";
+import {
+  createDatabase,
+  migrateToLatest,
+  checkPostgresVersion,
+} from "../platform/db/index.ts";
 import { isAppError } from "../platform/errors.ts";
 import { startServer } from "../server.ts";
 import { waitForShutdownSignal } from "./signals.ts";
@@ -16,15 +25,25 @@ export interface CommonFlags {
 }
 
 /** Loads config or prints every problem; `null` means the caller exits with 2. */
-export function loadConfigOrReport(flags: CommonFlags, stderr: NodeJS.WritableStream): Config | null {
+export function loadConfigOrReport(
+  flags: CommonFlags,
+  stderr: NodeJS.WritableStream,
+): Config | null {
   try {
     return loadConfig({
       configFile: flags.config,
-      flags: { dataDir: flags.dataDir, port: flags.port, mqttPort: flags.mqttPort, roles: flags.roles },
+      flags: {
+        dataDir: flags.dataDir,
+        port: flags.port,
+        mqttPort: flags.mqttPort,
+        roles: flags.roles,
+      },
     });
   } catch (err) {
     if (err instanceof ConfigError) {
-      stderr.write(`stackyard: invalid configuration:\n${formatConfigIssues(err.issues)}\n`);
+      stderr.write(
+        `stackyard: invalid configuration:\n${formatConfigIssues(err.issues)}\n`,
+      );
       return null;
     }
     throw err;
@@ -32,21 +51,37 @@ export function loadConfigOrReport(flags: CommonFlags, stderr: NodeJS.WritableSt
 }
 
 export function loggerFor(config: Config, processName: string): Logger {
-  return createLogger({ level: config.log.level, format: config.log.format, base: { process: processName } });
+  return createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    base: { process: processName },
+  });
 }
 
-export function reportFatal(log: Logger, err: unknown, stderr: NodeJS.WritableStream): number {
-  if (isAppError(err) || (err instanceof Error && err.name === "MigrationError")) {
+export function reportFatal(
+  log: Logger,
+  err: unknown,
+  stderr: NodeJS.WritableStream,
+): number {
+  if (
+    isAppError(err) ||
+    (err instanceof Error && err.name === "MigrationError")
+  ) {
     log.error({ err }, err.message);
     stderr.write(`stackyard: ${err.message}\n`);
   } else {
     log.error({ err }, "stackyard stopped on an unexpected error");
-    stderr.write(`stackyard: ${err instanceof Error ? err.message : String(err)}\n`);
+    stderr.write(
+      `stackyard: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
   }
   return 1;
 }
 
-export async function serverCommand(flags: CommonFlags, io = { stderr: process.stderr }): Promise<number> {
+export async function serverCommand(
+  flags: CommonFlags,
+  io = { stderr: process.stderr },
+): Promise<number> {
   const config = loadConfigOrReport(flags, io.stderr);
   if (!config) return 2;
   const log = loggerFor(config, "server");
@@ -57,7 +92,11 @@ export async function serverCommand(flags: CommonFlags, io = { stderr: process.s
     return 2;
   }
   try {
-    const server = await startServer(config, { databaseUrl: config.database.url, log, roles: config.server.roles as RoleName[] });
+    const server = await startServer(config, {
+      databaseUrl: config.database.url,
+      log,
+      roles: config.server.roles as RoleName[],
+    });
     const signal = await waitForShutdownSignal();
     log.info({ signal }, "shutting down");
     await server.stop();
@@ -67,21 +106,34 @@ export async function serverCommand(flags: CommonFlags, io = { stderr: process.s
   }
 }
 
-export async function migrateCommand(flags: CommonFlags, io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function migrateCommand(
+  flags: CommonFlags,
+  io = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const config = loadConfigOrReport(flags, io.stderr);
   if (!config) return 2;
   const log = loggerFor(config, "migrate");
   if (!config.database.url) {
-    io.stderr.write("stackyard: `migrate` needs DATABASE_URL; `stackyard up` migrates its embedded database by itself.\n");
+    io.stderr.write(
+      "stackyard: `migrate` needs DATABASE_URL; `stackyard up` migrates its embedded database by itself.\n",
+    );
     return 2;
   }
-  const database = createDatabase({ url: config.database.url, poolSize: 2, log });
+  const database = createDatabase({
+    url: config.database.url,
+    poolSize: 2,
+    log,
+  });
   try {
     const verdict = await checkPostgresVersion(database.db);
-    if (verdict.warning) io.stderr.write(`stackyard: warning: ${verdict.warning}\n`);
+    if (verdict.warning)
+      io.stderr.write(`stackyard: warning: ${verdict.warning}\n`);
     const { applied } = await migrateToLatest(database.db);
-    await migrateQueue(database.pool, log);
-    io.stdout.write(applied.length ? `applied ${applied.length} migration(s): ${applied.join(", ")}\n` : "database is up to date\n");
+    io.stdout.write(
+      applied.length
+        ? `applied ${applied.length} migration(s): ${applied.join(", ")}\n`
+        : "database is up to date\n",
+    );
     return 0;
   } catch (err) {
     return reportFatal(log, err, io.stderr);
@@ -96,9 +148,13 @@ export function configValidateCommand(
 ): number {
   const result = validateConfig({ configFile: flags.config ?? "config.json" });
   if (result.ok) {
-    io.stdout.write(`configuration is valid${result.config.configFile ? ` (${result.config.configFile})` : ""}\n`);
+    io.stdout.write(
+      `configuration is valid${result.config.configFile ? ` (${result.config.configFile})` : ""}\n`,
+    );
     return 0;
   }
-  io.stderr.write(`configuration has ${result.issues.length} problem(s):\n${formatConfigIssues(result.issues)}\n`);
+  io.stderr.write(
+    `configuration has ${result.issues.length} problem(s):\n${formatConfigIssues(result.issues)}\n`,
+  );
   return 1;
 }

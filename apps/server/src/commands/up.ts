@@ -3,10 +3,21 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { startEmbeddedPostgres, type EmbeddedPostgresServer } from "../platform/embedded/embedded-postgres.ts";
-import { lockDataDir, type DataDirLock } from "../platform/embedded/data-dir-lock.ts";
+import {
+  startEmbeddedPostgres,
+  type EmbeddedPostgresServer,
+} from "../platform/embedded/embedded-postgres.ts";
+import {
+  lockDataDir,
+  type DataDirLock,
+} from "../platform/embedded/data-dir-lock.ts";
 import { startServer, type RunningServer } from "../server.ts";
-import { loadConfigOrReport, loggerFor, reportFatal, type CommonFlags } from "./operator.ts";
+import {
+  loadConfigOrReport,
+  loggerFor,
+  reportFatal,
+  type CommonFlags,
+} from "./operator.ts";
 import { waitForShutdownSignal } from "./signals.ts";
 
 export type UpFlags = Omit<CommonFlags, "roles">;
@@ -47,20 +58,30 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
     if (!databaseUrl) {
       postgres = await startEmbeddedPostgres({
         dataDir: config.dataDir,
-        password: await readOrCreateSecret(path.join(config.dataDir, "postgres.password")),
+        password: await readOrCreateSecret(
+          path.join(config.dataDir, "postgres.password"),
+        ),
         log,
       });
       databaseUrl = postgres.url;
     }
-    server = await startServer(config, { databaseUrl, log, roles: ["api", "drain", "scheduler"] });
+    server = await startServer(config, {
+      databaseUrl,
+      log,
+      roles: ["api", "drain", "scheduler"],
+    });
     const { app } = server;
 
     const firstAdmin = await app.auth.bootstrapFirstAdmin();
     const keyFile = path.join(config.dataDir, "admin-api-key.json");
     if (firstAdmin) {
-      await writeFile(keyFile, `${JSON.stringify({ id: firstAdmin.id, secret: firstAdmin.secret }, null, 2)}\n`, {
-        mode: 0o600,
-      });
+      await writeFile(
+        keyFile,
+        `${JSON.stringify({ id: firstAdmin.id, secret: firstAdmin.secret }, null, 2)}\n`,
+        {
+          mode: 0o600,
+        },
+      );
     }
 
     const token = await localLauncherToken(app, config.dataDir);
@@ -69,13 +90,22 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
       STACKYARD_LAUNCHER_WORK_DIR: path.join(config.dataDir, "launcher"),
       STACKYARD_LOG_LEVEL: config.log.level,
       STACKYARD_LOG_FORMAT: config.log.format,
-      ...(config.toolchain.binDir ? { STACKYARD_BIN_DIR: config.toolchain.binDir } : {}),
+      ...(config.toolchain.binDir
+        ? { STACKYARD_BIN_DIR: config.toolchain.binDir }
+        : {}),
     });
     launcher.on("exit", (code, signal) => {
       if (code !== 0) log.warn({ code, signal }, "local launcher exited");
     });
 
-    io.stderr.write(banner(config.server.publicUrl, keyFile, firstAdmin, config.admin.username !== null));
+    io.stderr.write(
+      banner(
+        config.server.publicUrl,
+        keyFile,
+        firstAdmin,
+        config.admin.username !== null,
+      ),
+    );
     const signal = await (io.shutdown ?? waitForShutdownSignal());
     log.info({ signal }, "shutting down");
     await cleanup();
@@ -83,7 +113,9 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
     return 0;
   } catch (err) {
     const code = reportFatal(log, err, io.stderr);
-    await cleanup().catch((cleanupErr: unknown) => log.error({ err: cleanupErr }, "cleanup after failure failed"));
+    await cleanup().catch((cleanupErr: unknown) =>
+      log.error({ err: cleanupErr }, "cleanup after failure failed"),
+    );
     return code;
   }
 }
@@ -92,30 +124,53 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
  * The local launcher's pool token is kept in the data directory so restarts reuse the
  * same pool; if the file or the pool is gone, a fresh credential is minted.
  */
-async function localLauncherToken(app: RunningServer["app"], dataDir: string): Promise<string> {
+async function localLauncherToken(
+  app: RunningServer["app"],
+  dataDir: string,
+): Promise<string> {
   const file = path.join(dataDir, "local-launcher.json");
   if (existsSync(file)) {
-    const saved = JSON.parse(await readFile(file, "utf8")) as { poolId?: string; token?: string };
-    if (saved.poolId && saved.token && (await app.workers.poolExists(saved.poolId))) return saved.token;
+    const saved = JSON.parse(await readFile(file, "utf8")) as {
+      poolId?: string;
+      token?: string;
+    };
+    if (
+      saved.poolId &&
+      saved.token &&
+      (await app.workers.poolExists(saved.poolId))
+    )
+      return saved.token;
   }
   const { pool, token } = await app.workers.ensureDefaultPool();
-  await writeFile(file, `${JSON.stringify({ poolId: pool.id, token }, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(
+    file,
+    `${JSON.stringify({ poolId: pool.id, token }, null, 2)}\n`,
+    { mode: 0o600 },
+  );
   return token;
 }
 
-function spawnLauncher(selfCommand: string[], env: Record<string, string>): ChildProcess {
+function spawnLauncher(
+  selfCommand: string[],
+  env: Record<string, string>,
+): ChildProcess {
   const [cmd, ...args] = selfCommand;
-  if (!cmd) throw new Error("cannot start the local launcher: unknown CLI path");
+  if (!cmd)
+    throw new Error("cannot start the local launcher: unknown CLI path");
   return spawn(cmd, [...args, "launcher"], {
     env: { ...process.env, ...env },
-    // The IPC channel lets the launcher notice when this process dies.
+    // Its own process group: a terminal's Ctrl-C reaches only `up`, which stops the
+    // launcher first. The IPC channel lets the launcher notice if `up` dies instead.
+    detached: true,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
 }
 
 async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => resolve()),
+  );
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
   await exited;
@@ -129,7 +184,12 @@ async function readOrCreateSecret(file: string): Promise<string> {
   return secret;
 }
 
-function banner(url: string, keyFile: string, firstAdmin: { id: string; secret: string } | null, breakGlass: boolean): string {
+function banner(
+  url: string,
+  keyFile: string,
+  firstAdmin: { id: string; secret: string } | null,
+  breakGlass: boolean,
+): string {
   const lines = ["", `Stackyard is running at ${url}`, ""];
   if (firstAdmin) {
     lines.push(
@@ -142,7 +202,10 @@ function banner(url: string, keyFile: string, firstAdmin: { id: string; secret: 
     lines.push(`Log in with the admin API key saved in ${keyFile}.`);
   }
   lines.push(`Open ${url} and log in with the API key id and secret.`);
-  if (breakGlass) lines.push("Break-glass login with ADMIN_USERNAME/ADMIN_PASSWORD is enabled at POST /admin-login.");
+  if (breakGlass)
+    lines.push(
+      "Break-glass login with ADMIN_USERNAME/ADMIN_PASSWORD is enabled at POST /admin-login.",
+    );
   lines.push("Press Ctrl-C to stop.", "");
   return lines.join("\n") + "\n";
 }

@@ -23,6 +23,7 @@ export async function startApiRole(app: App): Promise<Role & { http: FastifyInst
     url: `http://127.0.0.1:${port}`,
     async stop() {
       await http.close();
+      await app.workers.stop();
       await app.transport.stop();
       await app.broker?.stop();
     },

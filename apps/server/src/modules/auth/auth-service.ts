@@ -40,8 +40,14 @@ export function createAuthService(deps: {
 }) {
   const { db, signer } = deps;
 
-  async function createApiKey(input: { name: string; admin: boolean; spaceId?: string; createdBy?: string | null }): Promise<IssuedApiKey> {
-    if (!input.name.trim()) throw new ValidationError("an API key needs a name");
+  async function createApiKey(input: {
+    name: string;
+    admin: boolean;
+    spaceId?: string;
+    createdBy?: string | null;
+  }): Promise<IssuedApiKey> {
+    if (!input.name.trim())
+      throw new ValidationError("an API key needs a name");
     const id = ulid();
     const secret = randomBytes(32).toString("hex");
     await db
@@ -79,13 +85,22 @@ export function createAuthService(deps: {
         const secret = randomBytes(32).toString("hex");
         await tx
           .insertInto("api_keys")
-          .values({ id, name: "first admin", secret_hash: hashSecret(secret), is_admin: true, space_id: "root" })
+          .values({
+            id,
+            name: "first admin",
+            secret_hash: hashSecret(secret),
+            is_admin: true,
+            space_id: "root",
+          })
           .execute();
         return { id, secret };
       });
     },
 
-    async exchangeApiKey(id: string, secret: string): Promise<{ token: string; expiresAt: number }> {
+    async exchangeApiKey(
+      id: string,
+      secret: string,
+    ): Promise<{ token: string; expiresAt: number }> {
       const key = await db
         .selectFrom("api_keys")
         .select(["id", "name", "secret_hash", "is_admin"])
@@ -95,17 +110,35 @@ export function createAuthService(deps: {
       if (!key || !safeEqual(key.secret_hash, hashSecret(secret))) {
         throw new UnauthorizedError("unknown API key id or wrong secret");
       }
-      await db.updateTable("api_keys").set({ last_used_at: new Date() }).where("id", "=", id).execute();
-      return signer.sign({ sub: `api_key:${key.id}`, name: key.name, admin: key.is_admin }, SESSION_TTL_SECONDS);
+      await db
+        .updateTable("api_keys")
+        .set({ last_used_at: new Date() })
+        .where("id", "=", id)
+        .execute();
+      return signer.sign(
+        { sub: `api_key:${key.id}`, name: key.name, admin: key.is_admin },
+        SESSION_TTL_SECONDS,
+      );
     },
 
-    async adminLogin(username: string, password: string): Promise<{ token: string; expiresAt: number }> {
+    async adminLogin(
+      username: string,
+      password: string,
+    ): Promise<{ token: string; expiresAt: number }> {
       const { username: u, password: p } = deps.admin;
-      if (!u || !p) throw new UnauthorizedError("break-glass login is disabled: set ADMIN_USERNAME and ADMIN_PASSWORD to enable it");
+      if (!u || !p)
+        throw new UnauthorizedError(
+          "break-glass login is disabled: set ADMIN_USERNAME and ADMIN_PASSWORD to enable it",
+        );
       // Compare both fields without short-circuiting so timing reveals neither.
-      const ok = safeEqual(hashSecret(username), hashSecret(u)) && safeEqual(hashSecret(password), hashSecret(p));
+      const ok =
+        safeEqual(hashSecret(username), hashSecret(u)) &&
+        safeEqual(hashSecret(password), hashSecret(p));
       if (!ok) throw new UnauthorizedError("wrong username or password");
-      return signer.sign({ sub: `user:admin:${u}`, name: u, admin: true }, SESSION_TTL_SECONDS);
+      return signer.sign(
+        { sub: `user:admin:${u}`, name: u, admin: true },
+        SESSION_TTL_SECONDS,
+      );
     },
 
     async authenticate(token: string): Promise<Session> {
@@ -113,11 +146,21 @@ export function createAuthService(deps: {
       const [kind, ...rest] = claims.sub.split(":");
       if (kind === "api_key") {
         const id = rest.join(":");
-        const live = await db.selectFrom("api_keys").select("id").where("id", "=", id).where("deleted_at", "is", null).executeTakeFirst();
+        const live = await db
+          .selectFrom("api_keys")
+          .select("id")
+          .where("id", "=", id)
+          .where("deleted_at", "is", null)
+          .executeTakeFirst();
         if (!live) throw new UnauthorizedError("this API key was deleted");
         return { kind: "api_key", id, name: claims.name, admin: claims.admin };
       }
-      return { kind: "user", id: rest.join(":"), name: claims.name, admin: claims.admin };
+      return {
+        kind: "user",
+        id: rest.join(":"),
+        name: claims.name,
+        admin: claims.admin,
+      };
     },
   };
 }

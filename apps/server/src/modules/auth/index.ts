@@ -3,7 +3,14 @@
  * (`POST /admin-login`), API-key exchange, and session JWTs. It does not decide what a
  * session may do on a given resource; modules check `session.admin` / space access.
  */
-export { createAuthService, hashSecret, SESSION_TTL_SECONDS, type AuthService, type Session, type IssuedApiKey } from "./auth-service.ts";
+export {
+  createAuthService,
+  hashSecret,
+  SESSION_TTL_SECONDS,
+  type AuthService,
+  type Session,
+  type IssuedApiKey,
+} from "./auth-service.ts";
 export { createTokenSigner, type TokenSigner } from "./token-signer.ts";
 export { registerAuthRoutes } from "./auth-routes.ts";
 export { authResolvers } from "./auth-resolvers.ts";

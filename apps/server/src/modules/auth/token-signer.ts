@@ -10,7 +10,10 @@ export interface SessionClaims {
 }
 
 export interface TokenSigner {
-  sign(claims: SessionClaims, ttlSeconds: number): Promise<{ token: string; expiresAt: number }>;
+  sign(
+    claims: SessionClaims,
+    ttlSeconds: number,
+  ): Promise<{ token: string; expiresAt: number }>;
   verify(token: string): Promise<SessionClaims & { exp: number }>;
 }
 
@@ -19,14 +22,22 @@ export interface TokenSigner {
  * RSA mode, as in Spacelift's RSA encryption mode). `aud` carries the public URL, which
  * spacectl reads to find the API endpoint.
  */
-export function createTokenSigner(opts: { privateKey: KeyObject; issuer: string; audience: string; now?: () => number }): TokenSigner {
+export function createTokenSigner(opts: {
+  privateKey: KeyObject;
+  issuer: string;
+  audience: string;
+  now?: () => number;
+}): TokenSigner {
   const publicKey = createPublicKey(opts.privateKey);
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   return {
     async sign(claims, ttlSeconds) {
       const iat = now();
       const exp = iat + ttlSeconds;
-      const token = await new SignJWT({ name: claims.name, admin: claims.admin })
+      const token = await new SignJWT({
+        name: claims.name,
+        admin: claims.admin,
+      })
         .setProtectedHeader({ alg: "RS256" })
         .setSubject(claims.sub)
         .setIssuer(opts.issuer)
@@ -43,10 +54,19 @@ export function createTokenSigner(opts: { privateKey: KeyObject; issuer: string;
           audience: opts.audience,
           currentDate: new Date(now() * 1000),
         });
-        if (typeof payload.sub !== "string" || typeof payload.exp !== "number") throw new Error("missing claims");
-        return { sub: payload.sub, name: String(payload.name ?? ""), admin: payload.admin === true, exp: payload.exp };
+        if (typeof payload.sub !== "string" || typeof payload.exp !== "number")
+          throw new Error("missing claims");
+        return {
+          sub: payload.sub,
+          name: String(payload.name ?? ""),
+          admin: payload.admin === true,
+          exp: payload.exp,
+        };
       } catch (err) {
-        throw new UnauthorizedError("the token is invalid or expired; log in again", { cause: err });
+        throw new UnauthorizedError(
+          "the token is invalid or expired; log in again",
+          { cause: err },
+        );
       }
     },
   };

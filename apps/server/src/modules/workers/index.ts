@@ -6,7 +6,16 @@
  * schedule or execute runs: dispatching a run to a worker and failing the run of a lost
  * worker belong to the runs module.
  */
-export { createWorkerService, hashCredential, type WorkerService, type WorkerServiceDeps, type IssuedPoolToken } from "./worker-service.ts";
+export {
+  createWorkerService,
+  hashCredential,
+  type WorkerService,
+  type WorkerServiceDeps,
+  type IssuedPoolToken,
+} from "./worker-service.ts";
 export { workerJobs } from "./worker-jobs.ts";
-export { WorkerNotFoundError, WorkerPoolNotFoundError } from "./worker-errors.ts";
+export {
+  WorkerNotFoundError,
+  WorkerPoolNotFoundError,
+} from "./worker-errors.ts";
 export type { Worker, WorkerPool, WorkerStatus } from "./worker.ts";

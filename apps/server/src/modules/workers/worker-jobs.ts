@@ -6,11 +6,14 @@ import type { WorkerService } from "./worker-service.ts";
  * `workers.expire` (payload `{}`): marks workers without a recent heartbeat as GONE.
  * Enqueued periodically by the scheduler; idempotent, so a duplicate run is harmless.
  */
-export function workerJobs(service: Pick<WorkerService, "expireWorkers">): JobCatalog {
+export function workerJobs(
+  service: Pick<WorkerService, "expireWorkers">,
+): JobCatalog {
   return {
     "workers.expire": defineJob(z.object({}), async (_payload, ctx) => {
       const ids = await service.expireWorkers(new Date());
-      if (ids.length > 0) ctx.log.info({ workerIds: ids }, "expired silent workers");
+      if (ids.length > 0)
+        ctx.log.info({ workerIds: ids }, "expired silent workers");
     }),
   };
 }

@@ -2,9 +2,19 @@ import type { Selectable } from "kysely";
 import type { Database, WorkerPoolsTable } from "../../platform/db/index.ts";
 import type { WorkerPool } from "./worker.ts";
 
-const POOL_COLUMNS = ["id", "name", "description", "space_id", "labels", "is_default", "created_at"] as const;
+const POOL_COLUMNS = [
+  "id",
+  "name",
+  "description",
+  "space_id",
+  "labels",
+  "is_default",
+  "created_at",
+] as const;
 
-function toPool(row: Pick<Selectable<WorkerPoolsTable>, (typeof POOL_COLUMNS)[number]>): WorkerPool {
+function toPool(
+  row: Pick<Selectable<WorkerPoolsTable>, (typeof POOL_COLUMNS)[number]>,
+): WorkerPool {
   return {
     id: row.id,
     name: row.name,
@@ -18,7 +28,14 @@ function toPool(row: Pick<Selectable<WorkerPoolsTable>, (typeof POOL_COLUMNS)[nu
 
 export async function insertWorkerPool(
   db: Database,
-  pool: { id: string; name: string; description?: string; spaceId: string; tokenHash: string; isDefault?: boolean },
+  pool: {
+    id: string;
+    name: string;
+    description?: string;
+    spaceId: string;
+    tokenHash: string;
+    isDefault?: boolean;
+  },
 ): Promise<WorkerPool> {
   const row = await db
     .insertInto("worker_pools")
@@ -35,19 +52,41 @@ export async function insertWorkerPool(
   return toPool(row);
 }
 
-export async function findWorkerPoolById(db: Database, id: string): Promise<WorkerPool | null> {
-  const row = await db.selectFrom("worker_pools").select(POOL_COLUMNS).where("id", "=", id).executeTakeFirst();
+export async function findWorkerPoolById(
+  db: Database,
+  id: string,
+): Promise<WorkerPool | null> {
+  const row = await db
+    .selectFrom("worker_pools")
+    .select(POOL_COLUMNS)
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row ? toPool(row) : null;
 }
 
 /** The stored sha256 (hex) of the pool credential; null when the pool does not exist. */
-export async function findWorkerPoolTokenHash(db: Database, id: string): Promise<string | null> {
-  const row = await db.selectFrom("worker_pools").select("token_hash").where("id", "=", id).executeTakeFirst();
+export async function findWorkerPoolTokenHash(
+  db: Database,
+  id: string,
+): Promise<string | null> {
+  const row = await db
+    .selectFrom("worker_pools")
+    .select("token_hash")
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row?.token_hash ?? null;
 }
 
-export async function updateWorkerPoolTokenHash(db: Database, id: string, tokenHash: string): Promise<boolean> {
-  const res = await db.updateTable("worker_pools").set({ token_hash: tokenHash }).where("id", "=", id).executeTakeFirst();
+export async function updateWorkerPoolTokenHash(
+  db: Database,
+  id: string,
+  tokenHash: string,
+): Promise<boolean> {
+  const res = await db
+    .updateTable("worker_pools")
+    .set({ token_hash: tokenHash })
+    .where("id", "=", id)
+    .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
 
@@ -70,7 +109,9 @@ export async function findOrCreateDefaultPool(
       token_hash: candidate.tokenHash,
       is_default: true,
     })
-    .onConflict((oc) => oc.column("is_default").where("is_default", "=", true).doNothing())
+    .onConflict((oc) =>
+      oc.column("is_default").where("is_default", "=", true).doNothing(),
+    )
     .returning(POOL_COLUMNS)
     .executeTakeFirst();
   if (inserted) return { pool: toPool(inserted), created: true };

@@ -38,7 +38,13 @@ function toWorker(row: Selectable<WorkersTable>): Worker {
  */
 export async function upsertRegisteredWorker(
   db: Database,
-  w: { id: string; poolId: string; metadata: Record<string, string>; version: string; now: Date },
+  w: {
+    id: string;
+    poolId: string;
+    metadata: Record<string, string>;
+    version: string;
+    now: Date;
+  },
 ): Promise<Worker | null> {
   const row = await db
     .insertInto("workers")
@@ -55,7 +61,9 @@ export async function upsertRegisteredWorker(
       oc
         .column("id")
         .doUpdateSet({
-          status: sql<"IDLE" | "DRAINED">`case when workers.drained then 'DRAINED' else 'IDLE' end`,
+          status: sql<
+            "IDLE" | "DRAINED"
+          >`case when workers.drained then 'DRAINED' else 'IDLE' end`,
           metadata: (eb) => eb.ref("excluded.metadata"),
           version: (eb) => eb.ref("excluded.version"),
           registered_at: (eb) => eb.ref("excluded.registered_at"),
@@ -76,7 +84,12 @@ export async function upsertRegisteredWorker(
  */
 export async function recordHeartbeat(
   db: Database,
-  hb: { id: string; poolId: string; status: "IDLE" | "BUSY" | "DRAINED"; now: Date },
+  hb: {
+    id: string;
+    poolId: string;
+    status: "IDLE" | "BUSY" | "DRAINED";
+    now: Date;
+  },
 ): Promise<{ drained: boolean } | null> {
   const row = await db
     .updateTable("workers")
@@ -124,7 +137,10 @@ export async function listWorkersByPool(
   poolId: string,
   opts: { includeGone?: boolean } = {},
 ): Promise<Worker[]> {
-  let q = db.selectFrom("workers").selectAll().where("worker_pool_id", "=", poolId);
+  let q = db
+    .selectFrom("workers")
+    .selectAll()
+    .where("worker_pool_id", "=", poolId);
   if (!opts.includeGone) q = q.where("status", "<>", "GONE");
   const rows = await q.orderBy("id").execute();
   return rows.map(toWorker);

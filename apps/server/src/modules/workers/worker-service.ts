@@ -15,7 +15,10 @@ import type { Database } from "../../platform/db/index.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { Worker, WorkerPool } from "./worker.ts";
-import { WorkerNotFoundError, WorkerPoolNotFoundError } from "./worker-errors.ts";
+import {
+  WorkerNotFoundError,
+  WorkerPoolNotFoundError,
+} from "./worker-errors.ts";
 import * as pools from "./worker-pool-repo.ts";
 import * as workers from "./worker-repo.ts";
 
@@ -65,15 +68,25 @@ const MISSING_POOL_HASH = hashCredential("no such pool");
 export function createWorkerService(deps: WorkerServiceDeps) {
   const { db, transport, clock, namespace } = deps;
   const log = deps.log.child({ module: "workers" });
-  const heartbeatIntervalSeconds = deps.heartbeatIntervalSeconds ?? Math.min(10, deps.heartbeatTimeoutSeconds / 3);
-  const brokerEndpoint = /^[a-z]+:\/\//.test(deps.brokerEndpoint) ? deps.brokerEndpoint : `mqtt://${deps.brokerEndpoint}`;
+  const heartbeatIntervalSeconds =
+    deps.heartbeatIntervalSeconds ??
+    Math.min(10, deps.heartbeatTimeoutSeconds / 3);
+  const brokerEndpoint = /^[a-z]+:\/\//.test(deps.brokerEndpoint)
+    ? deps.brokerEndpoint
+    : `mqtt://${deps.brokerEndpoint}`;
   const newPoolId = deps.newPoolId ?? (() => `wp_${ulid().toLowerCase()}`);
 
   const chains = new Map<string, Promise<void>>();
   let started = false;
 
   function issue(pool: WorkerPool, credential: string): IssuedPoolToken {
-    const token = encodePoolToken({ serverUrl: deps.serverUrl, brokerEndpoint, poolId: pool.id, credential, namespace });
+    const token = encodePoolToken({
+      serverUrl: deps.serverUrl,
+      brokerEndpoint,
+      poolId: pool.id,
+      credential,
+      namespace,
+    });
     return { pool, credential, token };
   }
 
@@ -81,11 +94,22 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     return randomBytes(32).toString("base64url");
   }
 
-  async function send(poolId: string, workerId: string, msg: ServerMessage): Promise<void> {
-    await transport.publish(readonlyTopic(namespace, poolId, workerId), encodeMessage(msg));
+  async function send(
+    poolId: string,
+    workerId: string,
+    msg: ServerMessage,
+  ): Promise<void> {
+    await transport.publish(
+      readonlyTopic(namespace, poolId, workerId),
+      encodeMessage(msg),
+    );
   }
 
-  async function dispatch(poolId: string, workerId: string, msg: WorkerMessage): Promise<void> {
+  async function dispatch(
+    poolId: string,
+    workerId: string,
+    msg: WorkerMessage,
+  ): Promise<void> {
     const now = clock();
     switch (msg.type) {
       case "worker.register": {
@@ -97,37 +121,80 @@ export function createWorkerService(deps: WorkerServiceDeps) {
           now,
         });
         if (!worker) {
-          log.warn({ poolId, workerId }, "dropped worker.register: the worker id belongs to another pool");
+          log.warn(
+            { poolId, workerId },
+            "dropped worker.register: the worker id belongs to another pool",
+          );
           return;
         }
-        log.info({ poolId, workerId, version: msg.version }, "worker registered");
-        await send(poolId, workerId, { v: 1, type: "worker.registered", workerId, heartbeatIntervalSeconds });
-        if (worker.drained) await send(poolId, workerId, { v: 1, type: "worker.drain", drained: true });
+        log.info(
+          { poolId, workerId, version: msg.version },
+          "worker registered",
+        );
+        await send(poolId, workerId, {
+          v: 1,
+          type: "worker.registered",
+          workerId,
+          heartbeatIntervalSeconds,
+        });
+        if (worker.drained)
+          await send(poolId, workerId, {
+            v: 1,
+            type: "worker.drain",
+            drained: true,
+          });
         return;
       }
       case "worker.heartbeat": {
-        const res = await workers.recordHeartbeat(db, { id: workerId, poolId, status: msg.status, now });
+        const res = await workers.recordHeartbeat(db, {
+          id: workerId,
+          poolId,
+          status: msg.status,
+          now,
+        });
         if (!res) {
-          log.info({ poolId, workerId }, "heartbeat from an unknown or expired worker; asking it to re-register");
+          log.info(
+            { poolId, workerId },
+            "heartbeat from an unknown or expired worker; asking it to re-register",
+          );
           await send(poolId, workerId, { v: 1, type: "worker.reregister" });
           return;
         }
         // Repairs a lost worker.drain: the worker reports a state contradicting the flag.
-        if ((res.drained && msg.status === "IDLE") || (!res.drained && msg.status === "DRAINED")) {
-          await send(poolId, workerId, { v: 1, type: "worker.drain", drained: res.drained });
+        if (
+          (res.drained && msg.status === "IDLE") ||
+          (!res.drained && msg.status === "DRAINED")
+        ) {
+          await send(poolId, workerId, {
+            v: 1,
+            type: "worker.drain",
+            drained: res.drained,
+          });
         }
         return;
       }
       case "worker.unregister": {
-        const gone = await workers.markWorkerGone(db, { id: workerId, poolId, reason: `unregistered: ${msg.reason}`, now });
-        if (gone) log.info({ poolId, workerId, reason: msg.reason }, "worker unregistered");
+        const gone = await workers.markWorkerGone(db, {
+          id: workerId,
+          poolId,
+          reason: `unregistered: ${msg.reason}`,
+          now,
+        });
+        if (gone)
+          log.info(
+            { poolId, workerId, reason: msg.reason },
+            "worker unregistered",
+          );
         // TODO(#4): fail the run this worker was executing, if any.
         return;
       }
     }
   }
 
-  async function handleMessageNow(topic: string, payload: Buffer): Promise<void> {
+  async function handleMessageNow(
+    topic: string,
+    payload: Buffer,
+  ): Promise<void> {
     const where = parseWorkerTopic(namespace, topic);
     if (!where || where.direction !== "writeonly") {
       log.warn({ topic }, "dropped message on an unexpected topic");
@@ -135,18 +202,30 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     }
     const parsed = parseWorkerMessage(payload);
     if (!parsed.ok) {
-      log.warn({ topic, error: parsed.error }, "dropped invalid worker message");
+      log.warn(
+        { topic, error: parsed.error },
+        "dropped invalid worker message",
+      );
       return;
     }
     const msg = parsed.msg;
-    if (msg.workerId !== where.workerId || (msg.type === "worker.register" && msg.poolId !== where.poolId)) {
-      log.warn({ topic, type: msg.type, workerId: msg.workerId }, "dropped worker message whose body names another worker or pool");
+    if (
+      msg.workerId !== where.workerId ||
+      (msg.type === "worker.register" && msg.poolId !== where.poolId)
+    ) {
+      log.warn(
+        { topic, type: msg.type, workerId: msg.workerId },
+        "dropped worker message whose body names another worker or pool",
+      );
       return;
     }
     try {
       await dispatch(where.poolId, where.workerId, msg);
     } catch (err) {
-      log.error({ err, topic, type: msg.type }, "handling a worker message failed");
+      log.error(
+        { err, topic, type: msg.type },
+        "handling a worker message failed",
+      );
     }
   }
 
@@ -155,7 +234,9 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     const chainKey = where ? `${where.poolId}/${where.workerId}` : topic;
     const next = (chains.get(chainKey) ?? Promise.resolve())
       .then(() => handleMessageNow(topic, payload))
-      .catch((err: unknown) => log.error({ err, topic }, "handling a worker message failed"));
+      .catch((err: unknown) =>
+        log.error({ err, topic }, "handling a worker message failed"),
+      );
     chains.set(chainKey, next);
     void next.finally(() => {
       if (chains.get(chainKey) === next) chains.delete(chainKey);
@@ -168,11 +249,15 @@ export function createWorkerService(deps: WorkerServiceDeps) {
      * MQTT credential check for the built-in broker: username = pool id, password = the
      * pool credential. Constant-time comparison of the sha256 digests.
      */
-    async authenticate(username: string, password: string): Promise<{ poolId: string } | null> {
+    async authenticate(
+      username: string,
+      password: string,
+    ): Promise<{ poolId: string } | null> {
       const stored = await pools.findWorkerPoolTokenHash(db, username);
       const expected = Buffer.from(stored ?? MISSING_POOL_HASH, "hex");
       const actual = Buffer.from(hashCredential(password), "hex");
-      const match = expected.length === actual.length && timingSafeEqual(expected, actual);
+      const match =
+        expected.length === actual.length && timingSafeEqual(expected, actual);
       return match && stored !== null ? { poolId: username } : null;
     },
 
@@ -184,7 +269,9 @@ export function createWorkerService(deps: WorkerServiceDeps) {
      * ids. Idempotent: an already GONE worker is not touched again.
      */
     async expireWorkers(now: Date): Promise<string[]> {
-      const olderThan = new Date(now.getTime() - deps.heartbeatTimeoutSeconds * 1000);
+      const olderThan = new Date(
+        now.getTime() - deps.heartbeatTimeoutSeconds * 1000,
+      );
       const ids = await workers.markWorkersGone(db, {
         olderThan,
         reason: `no heartbeat for ${deps.heartbeatTimeoutSeconds} s`,
@@ -197,7 +284,11 @@ export function createWorkerService(deps: WorkerServiceDeps) {
       return ids;
     },
 
-    async createPool(input: { name: string; spaceId: string; description?: string }): Promise<IssuedPoolToken> {
+    async createPool(input: {
+      name: string;
+      spaceId: string;
+      description?: string;
+    }): Promise<IssuedPoolToken> {
       const name = input.name.trim();
       if (!name) throw new ValidationError("a worker pool needs a name");
       const credential = newCredential();
@@ -219,8 +310,12 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     async ensureDefaultPool(): Promise<IssuedPoolToken> {
       const credential = newCredential();
       const tokenHash = hashCredential(credential);
-      const { pool, created } = await pools.findOrCreateDefaultPool(db, { id: newPoolId(), tokenHash });
-      if (!created) await pools.updateWorkerPoolTokenHash(db, pool.id, tokenHash);
+      const { pool, created } = await pools.findOrCreateDefaultPool(db, {
+        id: newPoolId(),
+        tokenHash,
+      });
+      if (!created)
+        await pools.updateWorkerPoolTokenHash(db, pool.id, tokenHash);
       return issue(pool, credential);
     },
 
@@ -230,7 +325,13 @@ export function createWorkerService(deps: WorkerServiceDeps) {
      */
     async resetPoolToken(poolId: string): Promise<IssuedPoolToken> {
       const credential = newCredential();
-      if (!(await pools.updateWorkerPoolTokenHash(db, poolId, hashCredential(credential)))) {
+      if (
+        !(await pools.updateWorkerPoolTokenHash(
+          db,
+          poolId,
+          hashCredential(credential),
+        ))
+      ) {
         throw new WorkerPoolNotFoundError(poolId);
       }
       const pool = await pools.findWorkerPoolById(db, poolId);
@@ -246,7 +347,10 @@ export function createWorkerService(deps: WorkerServiceDeps) {
       return pools.findWorkerPoolById(db, poolId);
     },
 
-    listWorkers(poolId: string, opts: { includeGone?: boolean } = {}): Promise<Worker[]> {
+    listWorkers(
+      poolId: string,
+      opts: { includeGone?: boolean } = {},
+    ): Promise<Worker[]> {
       return workers.listWorkersByPool(db, poolId, opts);
     },
 
@@ -255,17 +359,28 @@ export function createWorkerService(deps: WorkerServiceDeps) {
      * stored first, then the worker is told; if the message is lost, the next heartbeat
      * reporting a contradicting status repairs it.
      */
-    async setWorkerDrained(poolId: string, workerId: string, drained: boolean): Promise<Worker> {
-      const worker = await workers.setWorkerDrained(db, { id: workerId, poolId, drained });
+    async setWorkerDrained(
+      poolId: string,
+      workerId: string,
+      drained: boolean,
+    ): Promise<Worker> {
+      const worker = await workers.setWorkerDrained(db, {
+        id: workerId,
+        poolId,
+        drained,
+      });
       if (!worker) throw new WorkerNotFoundError(poolId, workerId);
-      if (worker.status !== "GONE") await send(poolId, workerId, { v: 1, type: "worker.drain", drained });
+      if (worker.status !== "GONE")
+        await send(poolId, workerId, { v: 1, type: "worker.drain", drained });
       return worker;
     },
 
     /** Tells every live worker of the pool to exit after its current run; returns their ids. */
     async cyclePool(poolId: string): Promise<string[]> {
       const live = await workers.listWorkersByPool(db, poolId);
-      await Promise.all(live.map((w) => send(poolId, w.id, { v: 1, type: "worker.cycle" })));
+      await Promise.all(
+        live.map((w) => send(poolId, w.id, { v: 1, type: "worker.cycle" })),
+      );
       return live.map((w) => w.id);
     },
 
@@ -273,9 +388,12 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     async start(): Promise<void> {
       if (started) return;
       started = true;
-      await transport.subscribe(allWritesFilter(namespace), (topic, payload) => {
-        void handleMessage(topic, payload);
-      });
+      await transport.subscribe(
+        allWritesFilter(namespace),
+        (topic, payload) => {
+          void handleMessage(topic, payload);
+        },
+      );
     },
 
     /** Waits for messages being handled. The transport stops delivering when it stops. */

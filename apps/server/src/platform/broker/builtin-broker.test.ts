@@ -13,13 +13,24 @@ const NS = "test";
 const POOL = "wp_pool1";
 const CREDENTIAL = "correct-horse-battery-staple";
 
-function authenticate(username: string, password: string): Promise<{ poolId: string } | null> {
-  return Promise.resolve(username === POOL && password === CREDENTIAL ? { poolId: POOL } : null);
+function authenticate(
+  username: string,
+  password: string,
+): Promise<{ poolId: string } | null> {
+  return Promise.resolve(
+    username === POOL && password === CREDENTIAL ? { poolId: POOL } : null,
+  );
 }
 
 function connect(
   url: string,
-  opts: { workerId?: string; poolId?: string; password?: string; clientId?: string; ca?: Buffer } = {},
+  opts: {
+    workerId?: string;
+    poolId?: string;
+    password?: string;
+    clientId?: string;
+    ca?: Buffer;
+  } = {},
 ): Promise<MqttClient> {
   const poolId = opts.poolId ?? POOL;
   const client = mqtt.connect(url, {
@@ -32,7 +43,9 @@ function connect(
   });
   return new Promise((resolve, reject) => {
     client.once("connect", () => {
-      (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+      (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(
+        true,
+      );
       resolve(client);
     });
     client.once("error", (err) => {
@@ -42,8 +55,14 @@ function connect(
   });
 }
 
-function nextMessage(client: MqttClient): Promise<{ topic: string; payload: string }> {
-  return new Promise((resolve) => client.once("message", (topic, payload) => resolve({ topic, payload: payload.toString() })));
+function nextMessage(
+  client: MqttClient,
+): Promise<{ topic: string; payload: string }> {
+  return new Promise((resolve) =>
+    client.once("message", (topic, payload) =>
+      resolve({ topic, payload: payload.toString() }),
+    ),
+  );
 }
 
 describe("BuiltinBroker", () => {
@@ -53,7 +72,13 @@ describe("BuiltinBroker", () => {
   const clients: MqttClient[] = [];
 
   beforeEach(async () => {
-    broker = new BuiltinBroker({ host: "127.0.0.1", port: 0, namespace: NS, authenticate, log });
+    broker = new BuiltinBroker({
+      host: "127.0.0.1",
+      port: 0,
+      namespace: NS,
+      authenticate,
+      log,
+    });
     await broker.start();
     transport = new InProcessTransport(broker);
     await transport.start();
@@ -83,18 +108,33 @@ describe("BuiltinBroker", () => {
 
   it("carries messages both ways between a worker and the server", async () => {
     const received: { topic: string; payload: string }[] = [];
-    await transport.subscribe(`${NS}/writeonly/+/+`, (topic, payload) => received.push({ topic, payload: payload.toString() }));
+    await transport.subscribe(`${NS}/writeonly/+/+`, (topic, payload) =>
+      received.push({ topic, payload: payload.toString() }),
+    );
 
     const c = await worker();
-    const granted = await c.subscribeAsync(`${NS}/readonly/${POOL}/wkr_a`, { qos: 1 });
+    const granted = await c.subscribeAsync(`${NS}/readonly/${POOL}/wkr_a`, {
+      qos: 1,
+    });
     expect(granted[0]?.qos).toBe(1);
 
     const incoming = nextMessage(c);
-    await transport.publish(`${NS}/readonly/${POOL}/wkr_a`, { hello: "worker" });
-    expect(await incoming).toEqual({ topic: `${NS}/readonly/${POOL}/wkr_a`, payload: '{"hello":"worker"}' });
+    await transport.publish(`${NS}/readonly/${POOL}/wkr_a`, {
+      hello: "worker",
+    });
+    expect(await incoming).toEqual({
+      topic: `${NS}/readonly/${POOL}/wkr_a`,
+      payload: '{"hello":"worker"}',
+    });
 
-    await c.publishAsync(`${NS}/writeonly/${POOL}/wkr_a`, "hi server", { qos: 1 });
-    await expect.poll(() => received).toEqual([{ topic: `${NS}/writeonly/${POOL}/wkr_a`, payload: "hi server" }]);
+    await c.publishAsync(`${NS}/writeonly/${POOL}/wkr_a`, "hi server", {
+      qos: 1,
+    });
+    await expect
+      .poll(() => received)
+      .toEqual([
+        { topic: `${NS}/writeonly/${POOL}/wkr_a`, payload: "hi server" },
+      ]);
   });
 
   it("refuses a wrong password", async () => {
@@ -105,16 +145,29 @@ describe("BuiltinBroker", () => {
   });
 
   it("refuses a client id that does not name the authenticated pool", async () => {
-    await expect(connect(url, { clientId: "wp_other:wkr_a" })).rejects.toMatchObject({ code: 2 });
-    await expect(connect(url, { clientId: "wkr_a" })).rejects.toMatchObject({ code: 2 });
-    await expect(connect(url, { clientId: `${POOL}:a/b` })).rejects.toMatchObject({ code: 2 });
+    await expect(
+      connect(url, { clientId: "wp_other:wkr_a" }),
+    ).rejects.toMatchObject({ code: 2 });
+    await expect(connect(url, { clientId: "wkr_a" })).rejects.toMatchObject({
+      code: 2,
+    });
+    await expect(
+      connect(url, { clientId: `${POOL}:a/b` }),
+    ).rejects.toMatchObject({ code: 2 });
   });
 
   it("refuses subscriptions to another worker's topic and to wildcards", async () => {
     const c = await worker("wkr_a");
-    for (const topic of [`${NS}/readonly/${POOL}/wkr_b`, `${NS}/readonly/${POOL}/+`, `${NS}/#`, `${NS}/writeonly/${POOL}/wkr_a`]) {
+    for (const topic of [
+      `${NS}/readonly/${POOL}/wkr_b`,
+      `${NS}/readonly/${POOL}/+`,
+      `${NS}/#`,
+      `${NS}/writeonly/${POOL}/wkr_a`,
+    ]) {
       // mqtt.js turns SUBACK 0x80 into an error carrying the packet.
-      await expect(c.subscribeAsync(topic, { qos: 1 })).rejects.toMatchObject({ packet: { granted: [128] } });
+      await expect(c.subscribeAsync(topic, { qos: 1 })).rejects.toMatchObject({
+        packet: { granted: [128] },
+      });
     }
     // The refused subscriptions deliver nothing.
     let leaked = false;
@@ -128,9 +181,14 @@ describe("BuiltinBroker", () => {
   it("disconnects a worker that publishes outside its writeonly topic", async () => {
     const seen: string[] = [];
     await transport.subscribe(`${NS}/#`, (topic) => seen.push(topic));
-    for (const topic of [`${NS}/readonly/${POOL}/wkr_a`, `${NS}/writeonly/${POOL}/wkr_b`]) {
+    for (const topic of [
+      `${NS}/readonly/${POOL}/wkr_a`,
+      `${NS}/writeonly/${POOL}/wkr_b`,
+    ]) {
       const c = await worker("wkr_a");
-      const closed = new Promise<void>((resolve) => c.once("close", () => resolve()));
+      const closed = new Promise<void>((resolve) =>
+        c.once("close", () => resolve()),
+      );
       c.publish(topic, "forged", { qos: 1 });
       await closed;
     }
@@ -140,7 +198,9 @@ describe("BuiltinBroker", () => {
 
   it("lets the newer connection of a worker take over", async () => {
     const first = await worker("wkr_a");
-    const closed = new Promise<void>((resolve) => first.once("close", () => resolve()));
+    const closed = new Promise<void>((resolve) =>
+      first.once("close", () => resolve()),
+    );
     await worker("wkr_a");
     await closed;
   });
@@ -156,25 +216,57 @@ function hasOpenssl(): boolean {
 }
 
 describe("BuiltinBroker over TLS", () => {
-  it.skipIf(!hasOpenssl())("accepts clients that trust its certificate and refuses those that do not", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "stackyard-broker-tls-"));
-    try {
-      const certFile = path.join(dir, "cert.pem");
-      const keyFile = path.join(dir, "key.pem");
-      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], { stdio: "ignore" });
-      const broker = new BuiltinBroker({ host: "127.0.0.1", port: 0, tls: { certFile, keyFile }, namespace: NS, authenticate, log });
-      await broker.start();
+  it.skipIf(!hasOpenssl())(
+    "accepts clients that trust its certificate and refuses those that do not",
+    async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "stackyard-broker-tls-"));
       try {
-        const tlsUrl = `mqtts://127.0.0.1:${broker.address().port}`;
-        const { readFileSync } = await import("node:fs");
-        const c = await connect(tlsUrl, { ca: readFileSync(certFile) });
-        await c.endAsync();
-        await expect(connect(tlsUrl)).rejects.toThrow(/self-signed|self signed/);
+        const certFile = path.join(dir, "cert.pem");
+        const keyFile = path.join(dir, "key.pem");
+        execFileSync(
+          "openssl",
+          [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            keyFile,
+            "-out",
+            certFile,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+          ],
+          { stdio: "ignore" },
+        );
+        const broker = new BuiltinBroker({
+          host: "127.0.0.1",
+          port: 0,
+          tls: { certFile, keyFile },
+          namespace: NS,
+          authenticate,
+          log,
+        });
+        await broker.start();
+        try {
+          const tlsUrl = `mqtts://127.0.0.1:${broker.address().port}`;
+          const { readFileSync } = await import("node:fs");
+          const c = await connect(tlsUrl, { ca: readFileSync(certFile) });
+          await c.endAsync();
+          await expect(connect(tlsUrl)).rejects.toThrow(
+            /self-signed|self signed/,
+          );
+        } finally {
+          await broker.stop();
+        }
       } finally {
-        await broker.stop();
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

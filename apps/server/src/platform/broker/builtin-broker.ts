@@ -1,8 +1,17 @@
 import { readFile } from "node:fs/promises";
 import net from "node:net";
 import tls from "node:tls";
-import { Aedes, type AuthenticateError, type AuthErrorCode, type Client } from "aedes";
-import { readonlyTopic, writeonlyTopic, isTopicSegment } from "@stackyard/protocol";
+import {
+  Aedes,
+  type AuthenticateError,
+  type AuthErrorCode,
+  type Client,
+} from "aedes";
+import {
+  readonlyTopic,
+  writeonlyTopic,
+  isTopicSegment,
+} from "@stackyard/protocol";
 import type { Logger } from "../log/logger.ts";
 
 /** Who a connected worker client is, fixed at CONNECT time by `authenticate`. */
@@ -24,7 +33,10 @@ export interface BuiltinBrokerOptions {
    * returns the pool it belongs to, or null to refuse. Injected by the workers module;
    * the broker itself knows nothing about pools.
    */
-  authenticate: (username: string, password: string) => Promise<{ poolId: string } | null>;
+  authenticate: (
+    username: string,
+    password: string,
+  ) => Promise<{ poolId: string } | null>;
   log: Logger;
   /** Level for the broker's own log lines (MQTT_BROKER_BUILTIN_LOG_LEVEL); default "error". */
   logLevel?: string;
@@ -64,7 +76,10 @@ export class BuiltinBroker {
   readonly log: Logger;
 
   constructor(private readonly opts: BuiltinBrokerOptions) {
-    this.log = opts.log.child({ component: "broker" }, { level: opts.logLevel ?? "error" });
+    this.log = opts.log.child(
+      { component: "broker" },
+      { level: opts.logLevel ?? "error" },
+    );
   }
 
   /** The aedes instance, for the in-process transport. Only valid between start() and stop(). */
@@ -80,7 +95,10 @@ export class BuiltinBroker {
         this.authenticateClient(client, username, password).then(
           (err) => done(err, err === null),
           (err: unknown) => {
-            this.log.error({ err, clientId: client.id }, "broker authentication failed unexpectedly");
+            this.log.error(
+              { err, clientId: client.id },
+              "broker authentication failed unexpectedly",
+            );
             done(authError("Server unavailable", SERVER_UNAVAILABLE), false);
           },
         );
@@ -88,25 +106,52 @@ export class BuiltinBroker {
       authorizePublish: (client, packet, done) => {
         if (client === null) return done(null);
         const id = this.identities.get(client);
-        if (id && packet.topic === writeonlyTopic(this.opts.namespace, id.poolId, id.workerId)) return done(null);
-        this.log.warn({ clientId: client.id, topic: packet.topic }, "refused publish outside the worker's writeonly topic");
+        if (
+          id &&
+          packet.topic ===
+            writeonlyTopic(this.opts.namespace, id.poolId, id.workerId)
+        )
+          return done(null);
+        this.log.warn(
+          { clientId: client.id, topic: packet.topic },
+          "refused publish outside the worker's writeonly topic",
+        );
         done(new Error(`not authorized to publish to ${packet.topic}`));
       },
       authorizeSubscribe: (client, sub, done) => {
         const id = this.identities.get(client);
-        if (id && sub.topic === readonlyTopic(this.opts.namespace, id.poolId, id.workerId)) return done(null, sub);
-        this.log.warn({ clientId: client.id, topic: sub.topic }, "refused subscription outside the worker's readonly topic");
+        if (
+          id &&
+          sub.topic ===
+            readonlyTopic(this.opts.namespace, id.poolId, id.workerId)
+        )
+          return done(null, sub);
+        this.log.warn(
+          { clientId: client.id, topic: sub.topic },
+          "refused subscription outside the worker's readonly topic",
+        );
         done(null, null);
       },
     });
-    broker.on("clientReady", (client) => this.log.debug({ clientId: client.id }, "worker connected"));
-    broker.on("clientDisconnect", (client) => this.log.debug({ clientId: client.id }, "worker disconnected"));
-    broker.on("clientError", (client, err) => this.log.debug({ err, clientId: client.id }, "worker connection error"));
-    broker.on("connectionError", (_client, err) => this.log.debug({ err }, "connection error before CONNECT"));
+    broker.on("clientReady", (client) =>
+      this.log.debug({ clientId: client.id }, "worker connected"),
+    );
+    broker.on("clientDisconnect", (client) =>
+      this.log.debug({ clientId: client.id }, "worker disconnected"),
+    );
+    broker.on("clientError", (client, err) =>
+      this.log.debug({ err, clientId: client.id }, "worker connection error"),
+    );
+    broker.on("connectionError", (_client, err) =>
+      this.log.debug({ err }, "connection error before CONNECT"),
+    );
 
     let server: net.Server;
     if (this.opts.tls) {
-      const [cert, key] = await Promise.all([readFile(this.opts.tls.certFile), readFile(this.opts.tls.keyFile)]);
+      const [cert, key] = await Promise.all([
+        readFile(this.opts.tls.certFile),
+        readFile(this.opts.tls.keyFile),
+      ]);
       server = tls.createServer({ cert, key, noDelay: true }, broker.handle);
     } else {
       server = net.createServer({ noDelay: true }, broker.handle);
@@ -121,13 +166,19 @@ export class BuiltinBroker {
       });
     } catch (err) {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      throw new Error(`starting the MQTT broker on ${this.opts.host}:${this.opts.port}`, { cause: err });
+      throw new Error(
+        `starting the MQTT broker on ${this.opts.host}:${this.opts.port}`,
+        { cause: err },
+      );
     }
     server.on("error", (err) => this.log.error({ err }, "MQTT listener error"));
     this.broker = broker;
     this.server = server;
     const { port } = this.address();
-    this.opts.log.info({ host: this.opts.host, port, tls: Boolean(this.opts.tls) }, "built-in MQTT broker listening");
+    this.opts.log.info(
+      { host: this.opts.host, port, tls: Boolean(this.opts.tls) },
+      "built-in MQTT broker listening",
+    );
   }
 
   /** Closes every client connection, then the listener. Safe to call twice. */
@@ -136,8 +187,10 @@ export class BuiltinBroker {
     const server = this.server;
     this.broker = null;
     this.server = null;
-    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (broker)
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    if (server)
+      await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   isListening(): boolean {
@@ -146,7 +199,8 @@ export class BuiltinBroker {
 
   address(): { host: string; port: number } {
     const addr = this.server?.address();
-    if (!addr || typeof addr === "string") throw new Error("the built-in broker is not listening");
+    if (!addr || typeof addr === "string")
+      throw new Error("the built-in broker is not listening");
     return { host: addr.address, port: addr.port };
   }
 
@@ -156,15 +210,22 @@ export class BuiltinBroker {
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<AuthenticateError | null> {
-    if (!username || !password) return authError("Bad username or password", BAD_USERNAME_OR_PASSWORD);
+    if (!username || !password)
+      return authError("Bad username or password", BAD_USERNAME_OR_PASSWORD);
     const sep = client.id.indexOf(":");
     const clientPool = client.id.slice(0, sep);
     const workerId = client.id.slice(sep + 1);
     if (sep < 0 || clientPool !== username || !isTopicSegment(workerId)) {
-      this.log.warn({ clientId: client.id, username }, "refused client id: expected <poolId>:<workerId>");
+      this.log.warn(
+        { clientId: client.id, username },
+        "refused client id: expected <poolId>:<workerId>",
+      );
       return authError("Identifier rejected", IDENTIFIER_REJECTED);
     }
-    const result = await this.opts.authenticate(username, password.toString("utf8"));
+    const result = await this.opts.authenticate(
+      username,
+      password.toString("utf8"),
+    );
     if (!result || result.poolId !== clientPool) {
       this.log.warn({ clientId: client.id }, "refused worker credentials");
       return authError("Bad username or password", BAD_USERNAME_OR_PASSWORD);

@@ -4,7 +4,11 @@
  * built-in broker or an external one. No domain knowledge: credentials are checked by a
  * function the workers module injects, and message contents stay opaque.
  */
-export { BuiltinBroker, type BuiltinBrokerOptions, type WorkerIdentity } from "./builtin-broker.ts";
+export {
+  BuiltinBroker,
+  type BuiltinBrokerOptions,
+  type WorkerIdentity,
+} from "./builtin-broker.ts";
 export {
   InProcessTransport,
   MqttClientTransport,

@@ -26,7 +26,10 @@ export interface WorkerTransport {
    * The handler must not throw and must not block: it gets the next message only after
    * it returns, so slow work belongs in a promise it starts itself.
    */
-  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void>;
+  subscribe(
+    filter: string,
+    handler: (topic: string, payload: Buffer) => void,
+  ): Promise<void>;
   isHealthy(): boolean;
 }
 
@@ -63,7 +66,10 @@ export class InProcessTransport implements WorkerTransport {
   private readonly log: Logger;
 
   constructor(
-    private readonly broker: Pick<BuiltinBroker, "aedes" | "isListening" | "log">,
+    private readonly broker: Pick<
+      BuiltinBroker,
+      "aedes" | "isListening" | "log"
+    >,
     log?: Logger,
   ) {
     this.log = log ?? broker.log;
@@ -82,7 +88,12 @@ export class InProcessTransport implements WorkerTransport {
     const aedes = this.broker.aedes;
     const subs = this.subscriptions.splice(0);
     await Promise.all(
-      subs.map((s) => new Promise<void>((resolve) => aedes.unsubscribe(s.filter, s.deliver, () => resolve()))),
+      subs.map(
+        (s) =>
+          new Promise<void>((resolve) =>
+            aedes.unsubscribe(s.filter, s.deliver, () => resolve()),
+          ),
+      ),
     );
   }
 
@@ -90,23 +101,41 @@ export class InProcessTransport implements WorkerTransport {
     const aedes = this.broker.aedes;
     await new Promise<void>((resolve, reject) => {
       aedes.publish(
-        { cmd: "publish", topic, payload: encodePayload(payload), qos: 1, retain: false, dup: false },
-        (err) => (err ? reject(new Error(`publishing to ${topic}`, { cause: err })) : resolve()),
+        {
+          cmd: "publish",
+          topic,
+          payload: encodePayload(payload),
+          qos: 1,
+          retain: false,
+          dup: false,
+        },
+        (err) =>
+          err
+            ? reject(new Error(`publishing to ${topic}`, { cause: err }))
+            : resolve(),
       );
     });
   }
 
-  async subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void> {
+  async subscribe(
+    filter: string,
+    handler: (topic: string, payload: Buffer) => void,
+  ): Promise<void> {
     const aedes = this.broker.aedes;
     const deliver: Deliver = (packet, done) => {
       try {
         handler(packet.topic, encodePayload(packet.payload));
       } catch (err) {
-        this.log.error({ err, topic: packet.topic }, "worker message handler threw");
+        this.log.error(
+          { err, topic: packet.topic },
+          "worker message handler threw",
+        );
       }
       done();
     };
-    await new Promise<void>((resolve) => aedes.subscribe(filter, deliver, () => resolve()));
+    await new Promise<void>((resolve) =>
+      aedes.subscribe(filter, deliver, () => resolve()),
+    );
     this.subscriptions.push({ filter, deliver });
   }
 
@@ -147,7 +176,10 @@ export interface MqttClientTransportOptions {
  */
 export class MqttClientTransport implements WorkerTransport {
   private client: MqttClient | null = null;
-  private readonly handlers: { filter: string; handler: (topic: string, payload: Buffer) => void }[] = [];
+  private readonly handlers: {
+    filter: string;
+    handler: (topic: string, payload: Buffer) => void;
+  }[] = [];
 
   constructor(private readonly opts: MqttClientTransportOptions) {}
 
@@ -171,7 +203,12 @@ export class MqttClientTransport implements WorkerTransport {
       (client.stream as Partial<Socket>).setNoDelay?.(true);
       log.info({ url: this.opts.url }, "connected to the MQTT broker");
     });
-    client.on("offline", () => log.warn({ url: this.opts.url }, "MQTT broker connection lost; reconnecting"));
+    client.on("offline", () =>
+      log.warn(
+        { url: this.opts.url },
+        "MQTT broker connection lost; reconnecting",
+      ),
+    );
     client.on("error", (err) => log.warn({ err }, "MQTT client error"));
     client.on("message", (topic, payload) => {
       for (const h of this.handlers) {
@@ -187,7 +224,12 @@ export class MqttClientTransport implements WorkerTransport {
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new UnavailableError(`no connection to the MQTT broker at ${this.opts.url} after ${this.opts.connectTimeoutMs ?? 30_000} ms`)),
+          () =>
+            reject(
+              new UnavailableError(
+                `no connection to the MQTT broker at ${this.opts.url} after ${this.opts.connectTimeoutMs ?? 30_000} ms`,
+              ),
+            ),
           this.opts.connectTimeoutMs ?? 30_000,
         );
         const onConnect = () => {
@@ -200,7 +242,12 @@ export class MqttClientTransport implements WorkerTransport {
           if (err.code === 4 || err.code === 5) {
             clearTimeout(timer);
             client.off("connect", onConnect);
-            reject(new UnavailableError(`the MQTT broker at ${this.opts.url} refused our credentials: ${err.message}`, { cause: err }));
+            reject(
+              new UnavailableError(
+                `the MQTT broker at ${this.opts.url} refused our credentials: ${err.message}`,
+                { cause: err },
+              ),
+            );
           }
         };
         client.once("connect", onConnect);
@@ -222,17 +269,26 @@ export class MqttClientTransport implements WorkerTransport {
 
   async publish(topic: string, payload: unknown): Promise<void> {
     const client = this.client;
-    if (!client?.connected) throw new UnavailableError(`cannot publish to ${topic}: not connected to the MQTT broker`);
+    if (!client?.connected)
+      throw new UnavailableError(
+        `cannot publish to ${topic}: not connected to the MQTT broker`,
+      );
     await client.publishAsync(topic, encodePayload(payload), { qos: 1 });
   }
 
-  async subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void> {
+  async subscribe(
+    filter: string,
+    handler: (topic: string, payload: Buffer) => void,
+  ): Promise<void> {
     const client = this.client;
     if (!client) throw new Error("MqttClientTransport is not started");
     this.handlers.push({ filter, handler });
     // mqtt.js rejects a SUBACK 0x80 (refused by the broker's ACL).
     await client.subscribeAsync(filter, { qos: 1 }).catch((err: unknown) => {
-      throw new UnavailableError(`the MQTT broker refused the subscription to ${filter}: check its ACL`, { cause: err });
+      throw new UnavailableError(
+        `the MQTT broker refused the subscription to ${filter}: check its ACL`,
+        { cause: err },
+      );
     });
   }
 

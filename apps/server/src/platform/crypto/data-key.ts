@@ -2,7 +2,11 @@ import { randomBytes } from "node:crypto";
 import { ulid } from "ulid";
 import { AppError } from "../errors.ts";
 import type { Database } from "../db/index.ts";
-import { createAesEncryptor, type Encryptor, type KeyWrapper } from "./encryptor.ts";
+import {
+  createAesEncryptor,
+  type Encryptor,
+  type KeyWrapper,
+} from "./encryptor.ts";
 
 export class EncryptionTypeChangedError extends AppError {
   override readonly code = "ENCRYPTION_TYPE_CHANGED";
@@ -16,7 +20,10 @@ export class EncryptionTypeChangedError extends AppError {
  * Creation races between replicas are settled by the unique "one active key" index: the
  * loser's insert fails and it reads the winner's key.
  */
-export async function loadDataKey(db: Database, wrapper: KeyWrapper): Promise<Encryptor> {
+export async function loadDataKey(
+  db: Database,
+  wrapper: KeyWrapper,
+): Promise<Encryptor> {
   for (let attempt = 0; attempt < 2; attempt++) {
     const row = await db
       .selectFrom("encryption_keys")
@@ -48,7 +55,8 @@ export async function loadDataKey(db: Database, wrapper: KeyWrapper): Promise<En
       .values({ id, type: wrapper.type, wrapped_key: wrapped })
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1) return createAesEncryptor(wrapper.type, id, dataKey);
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1)
+      return createAesEncryptor(wrapper.type, id, dataKey);
   }
   throw new Error("could not create or load the data encryption key");
 }

@@ -24,8 +24,13 @@ export class DecryptionError extends AppError {
   override readonly code = "DECRYPTION_FAILED";
 }
 
-export function createAesEncryptor(type: "rsa" | "kms", keyId: string, dataKey: Buffer): Encryptor {
-  if (dataKey.length !== 32) throw new Error("data key must be 32 bytes (AES-256)");
+export function createAesEncryptor(
+  type: "rsa" | "kms",
+  keyId: string,
+  dataKey: Buffer,
+): Encryptor {
+  if (dataKey.length !== 32)
+    throw new Error("data key must be 32 bytes (AES-256)");
   return {
     type,
     encrypt(plaintext) {
@@ -40,17 +45,30 @@ export function createAesEncryptor(type: "rsa" | "kms", keyId: string, dataKey: 
       if (version !== "v1" || id === undefined || payload === undefined) {
         throw new DecryptionError("value is not in the v1 envelope format");
       }
-      if (id !== keyId) throw new DecryptionError(`value was encrypted with data key ${id}, not the active ${keyId}`);
+      if (id !== keyId)
+        throw new DecryptionError(
+          `value was encrypted with data key ${id}, not the active ${keyId}`,
+        );
       const raw = Buffer.from(payload, "base64");
       try {
-        const decipher = createDecipheriv("aes-256-gcm", dataKey, raw.subarray(0, 12));
+        const decipher = createDecipheriv(
+          "aes-256-gcm",
+          dataKey,
+          raw.subarray(0, 12),
+        );
         decipher.setAAD(Buffer.from(keyId));
         decipher.setAuthTag(raw.subarray(12, 28));
-        return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
+        return Buffer.concat([
+          decipher.update(raw.subarray(28)),
+          decipher.final(),
+        ]);
       } catch (err) {
-        throw new DecryptionError("value failed authentication; it was altered or belongs to another key", {
-          cause: err,
-        });
+        throw new DecryptionError(
+          "value failed authentication; it was altered or belongs to another key",
+          {
+            cause: err,
+          },
+        );
       }
     },
   };

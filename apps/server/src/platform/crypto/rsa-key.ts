@@ -1,4 +1,12 @@
-import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, type KeyObject } from "node:crypto";
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  publicEncrypt,
+  type KeyObject,
+} from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,11 +24,19 @@ export async function loadOrCreateRsaKey(opts: {
   dataDir: string;
 }): Promise<{ privateKey: KeyObject; generated: boolean }> {
   if (opts.configuredPemBase64) {
-    return { privateKey: createPrivateKey(Buffer.from(opts.configuredPemBase64, "base64").toString("utf8")), generated: false };
+    return {
+      privateKey: createPrivateKey(
+        Buffer.from(opts.configuredPemBase64, "base64").toString("utf8"),
+      ),
+      generated: false,
+    };
   }
   const file = path.join(opts.dataDir, RSA_KEY_FILE);
   if (existsSync(file)) {
-    return { privateKey: createPrivateKey(await readFile(file, "utf8")), generated: false };
+    return {
+      privateKey: createPrivateKey(await readFile(file, "utf8")),
+      generated: false,
+    };
   }
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 4096 });
   const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
@@ -31,10 +47,15 @@ export async function loadOrCreateRsaKey(opts: {
 
 export function createRsaKeyWrapper(privateKey: KeyObject): KeyWrapper {
   const publicKey = createPublicKey(privateKey);
-  const padding = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" };
+  const padding = {
+    padding: constants.RSA_PKCS1_OAEP_PADDING,
+    oaepHash: "sha256",
+  };
   return {
     type: "rsa",
-    wrap: async (dataKey) => publicEncrypt({ key: publicKey, ...padding }, dataKey),
-    unwrap: async (wrapped) => privateDecrypt({ key: privateKey, ...padding }, wrapped),
+    wrap: async (dataKey) =>
+      publicEncrypt({ key: publicKey, ...padding }, dataKey),
+    unwrap: async (wrapped) =>
+      privateDecrypt({ key: privateKey, ...padding }, wrapped),
   };
 }

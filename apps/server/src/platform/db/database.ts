@@ -27,7 +27,11 @@ export function normalizeDatabaseUrl(url: string): string {
   }
 }
 
-export function createDatabase(opts: { url: string; poolSize: number; log: Logger }): DatabaseHandle {
+export function createDatabase(opts: {
+  url: string;
+  poolSize: number;
+  log: Logger;
+}): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: normalizeDatabaseUrl(opts.url),
     max: opts.poolSize,
@@ -35,9 +39,13 @@ export function createDatabase(opts: { url: string; poolSize: number; log: Logge
   });
   // An idle client losing its connection (database restart) must not crash the process;
   // the pool discards it and the next query reconnects.
-  pool.on("error", (err) => opts.log.warn({ err }, "idle database connection failed"));
+  pool.on("error", (err) =>
+    opts.log.warn({ err }, "idle database connection failed"),
+  );
   pool.on("connect", (client) => {
-    client.on("error", (err) => opts.log.warn({ err }, "database connection failed"));
+    client.on("error", (err) =>
+      opts.log.warn({ err }, "database connection failed"),
+    );
   });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;

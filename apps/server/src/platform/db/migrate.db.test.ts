@@ -7,7 +7,10 @@ import { createEmptyDatabase } from "../../../test/db.ts";
 import { createLogger } from "../log/logger.ts";
 import { createDatabase, type DatabaseHandle } from "./database.ts";
 import { migrateToLatest, MIGRATIONS_DIR, MigrationError } from "./migrate.ts";
-import { judgePostgresVersion, checkPostgresVersion } from "./postgres-version.ts";
+import {
+  judgePostgresVersion,
+  checkPostgresVersion,
+} from "./postgres-version.ts";
 
 const log = createLogger({ level: "silent", format: "json" });
 const cleanups: Array<() => Promise<void>> = [];
@@ -26,10 +29,16 @@ describe("migrations", () => {
   it("apply every numbered file to an empty database and create the foundation tables", async () => {
     const { db } = await emptyDb();
     const { applied } = await migrateToLatest(db);
-    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith(".sql"));
+    const files = (await readdir(MIGRATIONS_DIR)).filter((f) =>
+      f.endsWith(".sql"),
+    );
     expect(applied).toHaveLength(files.length);
     expect(applied[0]).toBe("0001_foundation");
-    const root = await db.selectFrom("spaces").select(["id", "parent_space_id"]).where("id", "=", "root").executeTakeFirst();
+    const root = await db
+      .selectFrom("spaces")
+      .select(["id", "parent_space_id"])
+      .where("id", "=", "root")
+      .executeTakeFirst();
     expect(root).toEqual({ id: "root", parent_space_id: null });
   });
 
@@ -41,18 +50,28 @@ describe("migrations", () => {
 
   it("apply each migration exactly once when several replicas start at the same time", async () => {
     const { db } = await emptyDb();
-    const results = await Promise.all([migrateToLatest(db), migrateToLatest(db), migrateToLatest(db)]);
+    const results = await Promise.all([
+      migrateToLatest(db),
+      migrateToLatest(db),
+      migrateToLatest(db),
+    ]);
     const all = results.flatMap((r) => r.applied);
     expect(new Set(all).size).toBe(all.length);
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from kysely_migration`.execute(db);
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from kysely_migration`.execute(db);
     expect(rows[0]?.n).toBe(all.length);
   });
 
   it("refuse to run when the database has a migration this build does not know", async () => {
     const { db } = await emptyDb();
     const dir = await mkdtemp(path.join(os.tmpdir(), "stackyard-mig-"));
-    for (const f of await readdir(MIGRATIONS_DIR)) await copyFile(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
-    await writeFile(path.join(dir, "9999_from_the_future.sql"), "create table future (id int);");
+    for (const f of await readdir(MIGRATIONS_DIR))
+      await copyFile(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+    await writeFile(
+      path.join(dir, "9999_from_the_future.sql"),
+      "create table future (id int);",
+    );
     await migrateToLatest(db, dir);
     await expect(migrateToLatest(db)).rejects.toThrow(MigrationError);
   });
@@ -60,10 +79,16 @@ describe("migrations", () => {
   it("roll back a failing migration and name it in the error", async () => {
     const { db } = await emptyDb();
     const dir = await mkdtemp(path.join(os.tmpdir(), "stackyard-mig-"));
-    for (const f of await readdir(MIGRATIONS_DIR)) await copyFile(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
-    await writeFile(path.join(dir, "9998_broken.sql"), "create table half_done (id int);\nselect * from no_such_table;");
+    for (const f of await readdir(MIGRATIONS_DIR))
+      await copyFile(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+    await writeFile(
+      path.join(dir, "9998_broken.sql"),
+      "create table half_done (id int);\nselect * from no_such_table;",
+    );
     await expect(migrateToLatest(db, dir)).rejects.toThrow(/9998_broken/);
-    const { rows } = await sql<{ t: string | null }>`select to_regclass('half_done')::text as t`.execute(db);
+    const { rows } = await sql<{
+      t: string | null;
+    }>`select to_regclass('half_done')::text as t`.execute(db);
     expect(rows[0]?.t).toBeNull();
   });
 });
@@ -76,7 +101,11 @@ describe("postgres version support", () => {
   });
 
   it("accepts 14 to 17 without a warning", () => {
-    for (const n of [140000, 150019, 160004, 170010]) expect(judgePostgresVersion(n)).toEqual({ ok: true, major: Math.floor(n / 10000) });
+    for (const n of [140000, 150019, 160004, 170010])
+      expect(judgePostgresVersion(n)).toEqual({
+        ok: true,
+        major: Math.floor(n / 10000),
+      });
   });
 
   it("accepts 18 and newer with a warning", () => {

@@ -36,9 +36,18 @@ export function judgePostgresVersion(versionNum: number): VersionVerdict {
   return { ok: true, major };
 }
 
-export async function checkPostgresVersion(db: Database): Promise<VersionVerdict> {
-  const { rows } = await sql<{ server_version_num: string }>`show server_version_num`.execute(db);
-  const verdict = judgePostgresVersion(Number(rows[0]?.server_version_num ?? 0));
-  if (!verdict.ok) throw new UnsupportedPostgresError(verdict.error ?? "unsupported PostgreSQL version");
+export async function checkPostgresVersion(
+  db: Database,
+): Promise<VersionVerdict> {
+  const { rows } = await sql<{
+    server_version_num: string;
+  }>`show server_version_num`.execute(db);
+  const verdict = judgePostgresVersion(
+    Number(rows[0]?.server_version_num ?? 0),
+  );
+  if (!verdict.ok)
+    throw new UnsupportedPostgresError(
+      verdict.error ?? "unsupported PostgreSQL version",
+    );
   return verdict;
 }

@@ -46,6 +46,8 @@ export interface ApiKeysTable {
   secret_hash: string;
   is_admin: Generated<boolean>;
   space_id: string;
+  /** What a non-admin key may do in its space and below (migration 0004). */
+  access_level: Generated<"READ" | "WRITE" | "ADMIN">;
   created_by: string | null;
   created_at: Timestamp;
   last_used_at: Date | null;
@@ -79,7 +81,6 @@ export interface WorkersTable {
   gone_reason: string | null;
   current_run_id: string | null;
 }
-
 
 export type Hooks = Partial<
   Record<
@@ -218,6 +219,37 @@ export interface RunTransitionsTable {
   created_at: Timestamp;
 }
 
+export interface QueueMessagesTable {
+  id: Generated<number>;
+  name: string;
+  payload: Json | null;
+  payload_object: string | null;
+  group_key: string | null;
+  dedup_key: string | null;
+  priority: Generated<number>;
+  visible_at: Generated<Date>;
+  receive_count: Generated<number>;
+  max_receives: Generated<number>;
+  created_at: Timestamp;
+  last_error: string | null;
+}
+
+export interface QueueDeadLettersTable {
+  id: number;
+  name: string;
+  payload: Json | null;
+  payload_object: string | null;
+  group_key: string | null;
+  dedup_key: string | null;
+  priority: number;
+  receive_count: number;
+  max_receives: number;
+  created_at: Timestamp;
+  last_error: string | null;
+  failed_at: Timestamp;
+  reason: string;
+}
+
 export interface DB {
   system_settings: SystemSettingsTable;
   encryption_keys: EncryptionKeysTable;
@@ -232,4 +264,6 @@ export interface DB {
   config_elements: ConfigElementsTable;
   runs: RunsTable;
   run_transitions: RunTransitionsTable;
+  queue_messages: QueueMessagesTable;
+  queue_dead_letters: QueueDeadLettersTable;
 }

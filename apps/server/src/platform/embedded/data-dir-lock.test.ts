@@ -8,11 +8,16 @@ import { DataDirLockedError, lockDataDir } from "./data-dir-lock.ts";
 describe("data directory lock", () => {
   it("refuses a second owner while the first holds it, then frees it on release", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "stackyard-lock-"));
-    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"]);
+    const child = spawn(process.execPath, [
+      "-e",
+      "setTimeout(() => {}, 30000)",
+    ]);
     await writeFile(path.join(dir, "stackyard.pid"), `${child.pid}\n`);
     try {
       await expect(lockDataDir(dir)).rejects.toBeInstanceOf(DataDirLockedError);
-      await expect(lockDataDir(dir)).rejects.toThrow(/already running on data directory .* \(pid \d+\)/);
+      await expect(lockDataDir(dir)).rejects.toThrow(
+        /already running on data directory .* \(pid \d+\)/,
+      );
     } finally {
       child.kill("SIGKILL");
       await new Promise((r) => child.once("exit", r));

@@ -39,7 +39,9 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       await rm(file, { force: true });
     }
   }
-  throw new DataDirLockedError(`could not lock data directory ${dataDir}; retry`);
+  throw new DataDirLockedError(
+    `could not lock data directory ${dataDir}; retry`,
+  );
 }
 
 async function readPid(file: string): Promise<number | null> {

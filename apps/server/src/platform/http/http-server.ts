@@ -1,5 +1,14 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+} from "fastify";
+import {
+  collectDefaultMetrics,
+  Counter,
+  Histogram,
+  Registry,
+} from "prom-client";
 import { isAppError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -16,7 +25,9 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
 }
 
-export function createMetricsRegistry(defaultLabels: Record<string, string>): Registry {
+export function createMetricsRegistry(
+  defaultLabels: Record<string, string>,
+): Registry {
   const registry = new Registry();
   registry.setDefaultLabels(defaultLabels);
   collectDefaultMetrics({ register: registry });
@@ -30,7 +41,9 @@ export function createMetricsRegistry(defaultLabels: Record<string, string>): Re
  */
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({
-    loggerInstance: opts.log.child({ component: "http" }) as unknown as FastifyBaseLogger,
+    loggerInstance: opts.log.child({
+      component: "http",
+    }) as unknown as FastifyBaseLogger,
     bodyLimit: opts.bodyLimitBytes ?? 110 * 1024 * 1024,
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
     disableRequestLogging: false,
@@ -51,19 +64,29 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
-    requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    requests.inc({
+      method: req.method,
+      route,
+      status: String(reply.statusCode),
+    });
     latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (isAppError(err)) {
-      return reply.status(err.httpStatus).send({ error: err.code, message: err.message });
+      return reply
+        .status(err.httpStatus)
+        .send({ error: err.code, message: err.message });
     }
     if (err.validation || (err.statusCode && err.statusCode < 500)) {
-      return reply.status(err.statusCode ?? 400).send({ error: err.code ?? "BAD_REQUEST", message: err.message });
+      return reply
+        .status(err.statusCode ?? 400)
+        .send({ error: err.code ?? "BAD_REQUEST", message: err.message });
     }
     req.log.error({ err }, "request failed");
-    return reply.status(500).send({ error: "INTERNAL", message: "internal error" });
+    return reply
+      .status(500)
+      .send({ error: "INTERNAL", message: "internal error" });
   });
 
   app.get("/livez", async () => ({ status: "ok" }));
@@ -74,22 +97,33 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
           await withTimeout(c.check(), 5000);
           return { name: c.name, ok: true as const };
         } catch (err) {
-          return { name: c.name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
+          return {
+            name: c.name,
+            ok: false as const,
+            error: err instanceof Error ? err.message : String(err),
+          };
         }
       }),
     );
     const ok = results.every((r) => r.ok);
-    return reply.status(ok ? 200 : 503).send({ status: ok ? "ok" : "unavailable", checks: results });
+    return reply
+      .status(ok ? 200 : 503)
+      .send({ status: ok ? "ok" : "unavailable", checks: results });
   });
   app.get("/metrics", async (_req, reply) => {
-    return reply.header("content-type", opts.metrics.contentType).send(await opts.metrics.metrics());
+    return reply
+      .header("content-type", opts.metrics.contentType)
+      .send(await opts.metrics.metrics());
   });
   return app;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    const t = setTimeout(
+      () => reject(new Error(`timed out after ${ms} ms`)),
+      ms,
+    );
     p.then(
       (v) => {
         clearTimeout(t);

@@ -31,7 +31,9 @@ export const REDACT_PATHS = [
  * TTY and the format is "auto", or when "pretty" is asked for explicitly.
  */
 export function createLogger(opts: LogOptions): Logger {
-  const pretty = opts.format === "pretty" || (opts.format === "auto" && process.stdout.isTTY === true);
+  const pretty =
+    opts.format === "pretty" ||
+    (opts.format === "auto" && process.stdout.isTTY === true);
   const options: LoggerOptions = {
     level: opts.level,
     base: { pid: process.pid, ...opts.base },
@@ -41,7 +43,10 @@ export function createLogger(opts: LogOptions): Logger {
   if (pretty) {
     return pino({
       ...options,
-      transport: { target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname" } },
+      transport: {
+        target: "pino-pretty",
+        options: { colorize: true, ignore: "pid,hostname" },
+      },
     });
   }
   return pino(options);

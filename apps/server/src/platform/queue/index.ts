@@ -1,7 +1,41 @@
 /**
  * The message queue: `enqueue` (inside the caller's transaction) and the `Drain` that
- * runs job handlers from the module catalogs. Generic: job names and payloads belong to
- * the modules.
+ * runs job handlers from the module catalogs, with SQS semantics on Postgres (visibility
+ * timeout, max receives, dead letters, FIFO groups; rules in queue.ts). Owns the tables
+ * `queue_messages` and `queue_dead_letters` and the `stackyard_queue` NOTIFY channel.
+ * Generic: job names and payloads belong to the modules. `QueueBackend` is the seam for
+ * an SQS backend, which this build does not have.
  */
-export { enqueue, defineJob, PermanentJobError, type JobCatalog, type JobDefinition, type JobContext, type EnqueueOptions } from "./queue.ts";
-export { Drain, migrateQueue } from "./drain.ts";
+export {
+  enqueue,
+  defineJob,
+  PermanentJobError,
+  JOB_NAME_PATTERN,
+  type JobCatalog,
+  type JobDefinition,
+  type JobContext,
+  type EnqueueOptions,
+} from "./queue.ts";
+export {
+  Drain,
+  QUEUE_CHANNEL,
+  defaultRetryDelayMs,
+  type DrainOptions,
+} from "./drain.ts";
+export {
+  configureLargeMessages,
+  MAX_INLINE_PAYLOAD_BYTES,
+  PayloadTooLargeError,
+  type LargeMessageStore,
+} from "./large-messages.ts";
+export {
+  PostgresQueueBackend,
+  DEFAULT_MAX_RECEIVES,
+} from "./postgres-backend.ts";
+export type {
+  QueueBackend,
+  OutgoingMessage,
+  ClaimOptions,
+  ClaimResult,
+  ReceivedMessage,
+} from "./queue-backend.ts";

@@ -7,7 +7,10 @@ import { defineJob, Drain, enqueue, PermanentJobError } from "./index.ts";
 
 const log = createLogger({ level: "silent", format: "json" });
 
-async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+async function until(
+  check: () => boolean | Promise<boolean>,
+  ms = 10_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
@@ -22,17 +25,33 @@ describe("postgres queue", () => {
   let flaky = 0;
   let permanent = 0;
 
+  const count = async (
+    table: "queue_messages" | "queue_dead_letters",
+    name: string,
+  ): Promise<number> => {
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from ${sql.table(table)} where name = ${name}`.execute(
+      t.db,
+    );
+    return rows[0]?.n ?? -1;
+  };
+
   beforeAll(async () => {
     t = await createTestDatabase();
     drain = new Drain({
       pgPool: t.pool,
       concurrency: 2,
       pollIntervalMs: 200,
+      retryDelayMs: () => 50,
       log,
       catalog: {
-        "tests.record": defineJob(z.object({ value: z.string() }), async ({ value }) => {
-          seen.push(value);
-        }),
+        "tests.record": defineJob(
+          z.object({ value: z.string() }),
+          async ({ value }) => {
+            seen.push(value);
+          },
+        ),
         "tests.flaky": defineJob(
           z.object({}),
           async () => {
@@ -55,8 +74,15 @@ describe("postgres queue", () => {
   });
 
   it("runs a job enqueued in a committed transaction", async () => {
-    await t.db.transaction().execute(async (tx) => enqueue(tx, "tests.record", { value: "committed" }));
+    await t.db
+      .transaction()
+      .execute(async (tx) =>
+        enqueue(tx, "tests.record", { value: "committed" }),
+      );
     await until(() => seen.includes("committed"));
+    await until(
+      async () => (await count("queue_messages", "tests.record")) === 0,
+    );
   });
 
   it("never runs a job whose transaction rolled back", async () => {
@@ -71,32 +97,71 @@ describe("postgres queue", () => {
     expect(seen).not.toContain("rolled-back");
   });
 
-  it("drops a payload that fails its schema instead of retrying it", async () => {
+  it("dead-letters a payload that fails its schema instead of retrying it", async () => {
     await enqueue(t.db, "tests.record", { value: 42 });
-    await until(async () => {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where task_identifier = 'tests.record'`.execute(t.db);
-      return rows[0]?.n === 0;
-    });
+    await until(
+      async () => (await count("queue_dead_letters", "tests.record")) === 1,
+    );
+    const { rows } = await sql<{ reason: string; receive_count: number }>`
+      select reason, receive_count from queue_dead_letters where name = 'tests.record'`.execute(
+      t.db,
+    );
+    expect(rows[0]?.reason).toMatch(/payload failed validation: value:/);
+    expect(rows[0]?.receive_count).toBe(1);
+    expect(await count("queue_messages", "tests.record")).toBe(0);
     expect(seen.filter((v) => typeof v !== "string")).toEqual([]);
   });
 
   it("retries a failing job and stops at success", async () => {
     await enqueue(t.db, "tests.flaky", {}, { maxAttempts: 3 });
-    // graphile-worker's first backoff is ~2 s.
-    await until(() => flaky >= 2, 20_000);
+    await until(
+      async () =>
+        flaky >= 2 && (await count("queue_messages", "tests.flaky")) === 0,
+    );
     expect(flaky).toBe(2);
+    expect(await count("queue_dead_letters", "tests.flaky")).toBe(0);
   });
 
-  it("fails a PermanentJobError at once without retrying", async () => {
+  it("dead-letters a PermanentJobError at once without retrying", async () => {
     await enqueue(t.db, "tests.permanent", {});
-    await until(() => permanent === 1);
-    await new Promise((r) => setTimeout(r, 500));
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs where task_identifier = 'tests.permanent'`.execute(t.db);
-    expect(rows[0]?.n).toBe(0);
+    await until(
+      async () => (await count("queue_dead_letters", "tests.permanent")) === 1,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const { rows } = await sql<{ reason: string; last_error: string }>`
+      select reason, last_error from queue_dead_letters where name = 'tests.permanent'`.execute(
+      t.db,
+    );
+    expect(rows[0]).toEqual({
+      reason: "permanent failure",
+      last_error: "Error: cannot ever work",
+    });
+    expect(await count("queue_messages", "tests.permanent")).toBe(0);
     expect(permanent).toBe(1);
   });
 
+  it("deduplicates on jobKey while the first job is pending", async () => {
+    const runAt = new Date(Date.now() + 60_000);
+    await enqueue(
+      t.db,
+      "tests.record",
+      { value: "dedup-1" },
+      { jobKey: "k1", runAt },
+    );
+    await enqueue(
+      t.db,
+      "tests.record",
+      { value: "dedup-2" },
+      { jobKey: "k1", runAt },
+    );
+    const { rows } = await sql<{ payload: { value: string } }>`
+      select payload from queue_messages where dedup_key = 'k1'`.execute(t.db);
+    expect(rows.map((r) => r.payload.value)).toEqual(["dedup-1"]);
+  });
+
   it("rejects job names that are not <module>.<verb>", async () => {
-    await expect(enqueue(t.db, "Bad Name", {})).rejects.toThrow(/<module>\.<verb>/);
+    await expect(enqueue(t.db, "Bad Name", {})).rejects.toThrow(
+      /<module>\.<verb>/,
+    );
   });
 });

@@ -1,27 +1,52 @@
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { z } from "zod";
 import type { Logger } from "../log/logger.ts";
+import { configuredLargeMessages } from "./large-messages.ts";
+import { insertMessage } from "./postgres-backend.ts";
 
 /**
- * The built-in queue runs on Postgres (graphile-worker's tables in the
- * `graphile_worker` schema). Producers enqueue with plain SQL inside their own
- * transaction, so a domain write and its follow-up job commit or roll back together.
+ * The built-in queue: SQS semantics on Postgres (tables `queue_messages` and
+ * `queue_dead_letters`, migration 0003_queue.sql). Producers enqueue inside their own
+ * transaction, so a domain write and the job it causes commit or roll back together.
  *
- * Semantics (documented in docs/architecture.md):
- * - at-least-once: a handler may run again after a crash, so handlers are idempotent;
- * - a thrown error retries with exponential backoff up to `maxAttempts`;
- *   PermanentJobError (and a payload that fails its schema) fails the job at once;
- * - jobs sharing a `queue` name run one at a time in insertion order (FIFO groups);
- * - a `jobKey` deduplicates: enqueuing an existing key replaces the pending job.
+ * Semantics (docs/architecture.md describes the same rules):
+ * - Receive: a drain claims visible messages with `FOR UPDATE SKIP LOCKED` (priority,
+ *   then age), hides each for the visibility timeout and increments `receive_count`.
+ *   While a handler runs, the drain extends the visibility (heartbeat), so a live
+ *   handler keeps its message however long it takes.
+ * - Ack: success deletes the message. A thrown error makes it visible again after a
+ *   backoff of min(2^receives s, 60 s); on the last allowed receive it goes to
+ *   `queue_dead_letters` with the error instead. PermanentJobError, or a payload that
+ *   fails its schema, dead-letters it at once.
+ * - Max receives: 3 by default (SQS maxReceiveCount); a job definition's `maxAttempts`
+ *   overrides the per-message `maxAttempts` given to enqueue. A message whose drain died
+ *   (no ack, no nack) reappears when its visibility timeout ends; received again after
+ *   reaching the limit, it goes to the dead letters instead of being delivered.
+ * - At-least-once: a crashed or partitioned drain means the same message is delivered
+ *   again, possibly while the first handler is still finishing. Handlers must be
+ *   idempotent: make the effect conditional on state (`... on conflict do nothing`,
+ *   compare-and-set on a version) in the same transaction as the effect itself.
+ * - FIFO groups (`queue`): only a group's oldest message can be received, so the group
+ *   runs one message at a time, in enqueue order; a failing message holds the group up
+ *   until it succeeds or is dead-lettered.
+ * - Dedup (`jobKey`): enqueuing a key that a pending or in-flight message holds is a
+ *   no-op; once that message is acked or dead-lettered the key is free again.
+ * - Wake-up: an insert trigger does `pg_notify('stackyard_queue')` (delivered on
+ *   commit); drains LISTEN for it to claim early and poll regardless.
+ * - Large payloads: JSON over 256 KiB is stored in the large-queue-messages bucket and
+ *   the row holds the key (see large-messages.ts).
  */
 export interface JobDefinition<T = unknown> {
   schema: z.ZodType<T>;
   handler: (payload: T, ctx: JobContext) => Promise<void>;
+  /** Receives allowed before the message is dead-lettered; overrides the message's own. */
   maxAttempts?: number;
 }
 
 export interface JobContext {
+  /** The message id; stable across redeliveries, so it can key an idempotency marker. */
   jobId: string;
+  /** 1 on the first delivery (the message's receive count). */
   attempt: number;
   log: Logger;
 }
@@ -39,39 +64,56 @@ export function defineJob<T>(
   return { schema, handler, ...opts };
 }
 
-/** Throw from a handler to fail a job without retrying (bad input, impossible state). */
+/** Throw from a handler to dead-letter a job without retrying (bad input, impossible state). */
 export class PermanentJobError extends Error {}
 
 export interface EnqueueOptions {
   /** FIFO group: jobs with the same queue name run one at a time, in order. */
   queue?: string;
+  /** Not visible before this time. */
   runAt?: Date;
+  /** Receives before dead-lettering (default 3), unless the job definition sets its own. */
   maxAttempts?: number;
-  /** Deduplication key: a pending job with the same key is replaced. */
+  /** Deduplication key: enqueuing a key a pending job holds does nothing. */
   jobKey?: string;
-  /** Lower runs first (graphile-worker semantics). */
+  /** Lower runs first; default 0. */
   priority?: number;
 }
 
 export const JOB_NAME_PATTERN = /^[a-z][a-zA-Z]*\.[a-z][a-zA-Z]*$/;
 
-/** Enqueues on `db`, which may be a transaction: the job exists only if it commits. */
+/**
+ * Enqueues on `db`, which may be a transaction: the job exists only if it commits. An
+ * oversize payload is written to the bucket set with `configureLargeMessages`, and
+ * without one the enqueue throws PayloadTooLargeError.
+ */
 export async function enqueue(
-  // Any Kysely handle or transaction; the SQL touches only graphile_worker's function.
+  // Any Kysely handle or transaction; the SQL touches only the queue's own table.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   db: Kysely<any>,
   name: string,
   payload: unknown,
   opts: EnqueueOptions = {},
 ): Promise<void> {
-  if (!JOB_NAME_PATTERN.test(name)) throw new Error(`job name ${name} must look like <module>.<verb>`);
-  await sql`select graphile_worker.add_job(
-    ${name}::text,
-    ${JSON.stringify(payload ?? {})}::json,
-    queue_name => ${opts.queue ?? null}::text,
-    run_at => ${opts.runAt ?? null}::timestamptz,
-    max_attempts => ${opts.maxAttempts ?? null}::int,
-    job_key => ${opts.jobKey ?? null}::text,
-    priority => ${opts.priority ?? null}::int
-  )`.execute(db);
+  if (!JOB_NAME_PATTERN.test(name))
+    throw new Error(`job name ${name} must look like <module>.<verb>`);
+  if (
+    opts.maxAttempts !== undefined &&
+    !(Number.isInteger(opts.maxAttempts) && opts.maxAttempts >= 1)
+  ) {
+    throw new Error(`job ${name}: maxAttempts must be a positive integer`);
+  }
+  await insertMessage(
+    db,
+    {
+      name,
+      payload,
+      groupKey: opts.queue,
+      dedupKey: opts.jobKey,
+      priority: opts.priority,
+      visibleAt: opts.runAt,
+      maxReceives: opts.maxAttempts,
+    },
+    configuredLargeMessages(),
+  );
 }

@@ -50,7 +50,10 @@ export class Scheduler {
   async tick(now: Date, entries = this.opts.entries): Promise<void> {
     for (const entry of entries) {
       const slot = Math.floor(now.getTime() / 1000);
-      await enqueue(this.opts.db, entry.job, entry.payload ?? {}, { jobKey: `${entry.job}@${slot}`, maxAttempts: 3 });
+      await enqueue(this.opts.db, entry.job, entry.payload ?? {}, {
+        jobKey: `${entry.job}@${slot}`,
+        maxAttempts: 3,
+      });
     }
   }
 
@@ -63,7 +66,9 @@ export class Scheduler {
     this.lockClient = null;
     if (client) {
       try {
-        await client.query("select pg_advisory_unlock($1)", [SCHEDULER_LOCK_KEY]);
+        await client.query("select pg_advisory_unlock($1)", [
+          SCHEDULER_LOCK_KEY,
+        ]);
       } finally {
         client.release();
       }
@@ -74,41 +79,61 @@ export class Scheduler {
     if (this.stopped) return;
     try {
       const client = await this.opts.pgPool.connect();
-      const { rows } = await client.query<{ locked: boolean }>("select pg_try_advisory_lock($1) as locked", [
-        SCHEDULER_LOCK_KEY,
-      ]);
+      const { rows } = await client.query<{ locked: boolean }>(
+        "select pg_try_advisory_lock($1) as locked",
+        [SCHEDULER_LOCK_KEY],
+      );
       if (rows[0]?.locked && !this.stopped) {
         this.lockClient = client;
         client.on("error", (err) => {
-          this.opts.log.warn({ err }, "scheduler lost its lock connection; will retry");
+          this.opts.log.warn(
+            { err },
+            "scheduler lost its lock connection; will retry",
+          );
           this.lockClient = null;
           for (const c of this.crons) c.stop();
           this.crons = [];
           this.schedule();
         });
-        this.opts.log.info({ entries: this.opts.entries.length }, "scheduler is the leader");
+        this.opts.log.info(
+          { entries: this.opts.entries.length },
+          "scheduler is the leader",
+        );
         this.crons = this.opts.entries.map(
           (entry) =>
-            new Cron(entry.cron, { timezone: "UTC", protect: true }, async (self: Cron) => {
-              try {
-                await this.tick(self.currentRun() ?? new Date(), [entry]);
-              } catch (err) {
-                this.opts.log.error({ err, job: entry.job }, "scheduler could not enqueue");
-              }
-            }),
+            new Cron(
+              entry.cron,
+              { timezone: "UTC", protect: true },
+              async (self: Cron) => {
+                try {
+                  await this.tick(self.currentRun() ?? new Date(), [entry]);
+                } catch (err) {
+                  this.opts.log.error(
+                    { err, job: entry.job },
+                    "scheduler could not enqueue",
+                  );
+                }
+              },
+            ),
         );
         return;
       }
       client.release();
     } catch (err) {
-      this.opts.log.warn({ err }, "scheduler could not reach the database; will retry");
+      this.opts.log.warn(
+        { err },
+        "scheduler could not reach the database; will retry",
+      );
     }
     this.schedule();
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.lockTimer = setTimeout(() => void this.tryAcquire(), this.opts.lockRetryMs ?? 5000);
+    this.lockTimer = setTimeout(
+      () => void this.tryAcquire(),
+      this.opts.lockRetryMs ?? 5000,
+    );
     this.lockTimer.unref();
   }
 }

@@ -8,11 +8,22 @@
  */
 export interface BlobStore {
   readonly driver: string;
-  put(bucket: string, key: string, body: Buffer | string, opts?: { contentType?: string }): Promise<void>;
+  put(
+    bucket: string,
+    key: string,
+    body: Buffer | string,
+    opts?: { contentType?: string },
+  ): Promise<void>;
   get(bucket: string, key: string): Promise<Buffer>;
-  head(bucket: string, key: string): Promise<{ size: number; modifiedAt: Date } | null>;
+  head(
+    bucket: string,
+    key: string,
+  ): Promise<{ size: number; modifiedAt: Date } | null>;
   delete(bucket: string, key: string): Promise<void>;
-  list(bucket: string, prefix: string): Promise<Array<{ key: string; size: number; modifiedAt: Date }>>;
+  list(
+    bucket: string,
+    prefix: string,
+  ): Promise<Array<{ key: string; size: number; modifiedAt: Date }>>;
   /** Creates the buckets if the store needs them; a readiness check calls `ping`. */
   ensureBuckets(buckets: string[]): Promise<void>;
   ping(): Promise<void>;

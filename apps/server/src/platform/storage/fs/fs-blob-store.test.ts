@@ -20,24 +20,41 @@ describe("filesystem blob store", () => {
     await store.put("states", "stk_a/2.json", Buffer.from("two"));
     await store.put("states", "stk_b/1.json", "other");
     expect((await store.get("states", "stk_a/2.json")).toString()).toBe("two");
-    expect((await store.list("states", "stk_a/")).map((o) => o.key)).toEqual(["stk_a/1.json", "stk_a/2.json"]);
-    expect(await store.head("states", "stk_a/1.json")).toMatchObject({ size: 3 });
+    expect((await store.list("states", "stk_a/")).map((o) => o.key)).toEqual([
+      "stk_a/1.json",
+      "stk_a/2.json",
+    ]);
+    expect(await store.head("states", "stk_a/1.json")).toMatchObject({
+      size: 3,
+    });
     await store.delete("states", "stk_a/1.json");
     expect(await store.head("states", "stk_a/1.json")).toBeNull();
   });
 
   it("reports a missing object as ObjectNotFoundError", async () => {
-    await expect(store.get("states", "nope")).rejects.toBeInstanceOf(ObjectNotFoundError);
+    await expect(store.get("states", "nope")).rejects.toBeInstanceOf(
+      ObjectNotFoundError,
+    );
   });
 
   it("rejects keys that escape the bucket", async () => {
-    await expect(store.put("states", "../escape", "x")).rejects.toThrow(/invalid object key/);
-    await expect(store.put("states", "/abs", "x")).rejects.toThrow(/invalid object key/);
+    await expect(store.put("states", "../escape", "x")).rejects.toThrow(
+      /invalid object key/,
+    );
+    await expect(store.put("states", "/abs", "x")).rejects.toThrow(
+      /invalid object key/,
+    );
   });
 
   it("replaces an object atomically and leaves no temporary files behind", async () => {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.put("run-logs", "r/log", `version-${i}`)));
-    expect((await store.get("run-logs", "r/log")).toString()).toMatch(/^version-\d+$/);
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.put("run-logs", "r/log", `version-${i}`),
+      ),
+    );
+    expect((await store.get("run-logs", "r/log")).toString()).toMatch(
+      /^version-\d+$/,
+    );
     expect(await readdir(path.join(root, "run-logs", "r"))).toEqual(["log"]);
   });
 });

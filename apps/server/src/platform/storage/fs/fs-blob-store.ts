@@ -1,9 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import path from "node:path";
 import { ValidationError } from "../../errors.ts";
 import type { BlobStore } from "../blob-store.ts";
-import { ObjectNotFoundError, StorageUnavailableError } from "../storage-errors.ts";
+import {
+  ObjectNotFoundError,
+  StorageUnavailableError,
+} from "../storage-errors.ts";
 
 /**
  * The embedded default: each bucket is a directory under `root`, each object a file.
@@ -12,9 +23,17 @@ import { ObjectNotFoundError, StorageUnavailableError } from "../storage-errors.
  */
 export function createFsBlobStore(root: string): BlobStore {
   const fileFor = (bucket: string, key: string): string => {
-    if (!/^[a-z0-9][a-z0-9.-]*$/.test(bucket)) throw new ValidationError(`invalid bucket name ${JSON.stringify(bucket)}`);
+    if (!/^[a-z0-9][a-z0-9.-]*$/.test(bucket))
+      throw new ValidationError(
+        `invalid bucket name ${JSON.stringify(bucket)}`,
+      );
     const normalized = path.posix.normalize(key);
-    if (!key || normalized.startsWith("..") || path.posix.isAbsolute(normalized) || normalized !== key) {
+    if (
+      !key ||
+      normalized.startsWith("..") ||
+      path.posix.isAbsolute(normalized) ||
+      normalized !== key
+    ) {
       throw new ValidationError(`invalid object key ${JSON.stringify(key)}`);
     }
     return path.join(root, bucket, ...normalized.split("/"));
@@ -23,8 +42,11 @@ export function createFsBlobStore(root: string): BlobStore {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof ObjectNotFoundError || err instanceof ValidationError) throw err;
-      throw new StorageUnavailableError(`object storage: ${what} failed`, { cause: err });
+      if (err instanceof ObjectNotFoundError || err instanceof ValidationError)
+        throw err;
+      throw new StorageUnavailableError(`object storage: ${what} failed`, {
+        cause: err,
+      });
     }
   };
 
@@ -43,7 +65,8 @@ export function createFsBlobStore(root: string): BlobStore {
         try {
           return await readFile(fileFor(bucket, key));
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(bucket, key);
+          if ((err as NodeJS.ErrnoException).code === "ENOENT")
+            throw new ObjectNotFoundError(bucket, key);
           throw err;
         }
       }),
@@ -57,7 +80,10 @@ export function createFsBlobStore(root: string): BlobStore {
           throw err;
         }
       }),
-    delete: (bucket, key) => wrap(`delete ${bucket}/${key}`, () => rm(fileFor(bucket, key), { force: true })),
+    delete: (bucket, key) =>
+      wrap(`delete ${bucket}/${key}`, () =>
+        rm(fileFor(bucket, key), { force: true }),
+      ),
     list: (bucket, prefix) =>
       wrap(`list ${bucket}/${prefix}`, async () => {
         const dir = path.join(root, bucket);
@@ -71,7 +97,8 @@ export function createFsBlobStore(root: string): BlobStore {
         const out: Array<{ key: string; size: number; modifiedAt: Date }> = [];
         for (const rel of entries.sort()) {
           const key = rel.split(path.sep).join("/");
-          if (!key.startsWith(prefix) || /\.tmp-[0-9a-f]{12}$/.test(key)) continue;
+          if (!key.startsWith(prefix) || /\.tmp-[0-9a-f]{12}$/.test(key))
+            continue;
           const s = await stat(path.join(dir, rel));
           if (s.isFile()) out.push({ key, size: s.size, modifiedAt: s.mtime });
         }
@@ -79,7 +106,8 @@ export function createFsBlobStore(root: string): BlobStore {
       }),
     ensureBuckets: (buckets) =>
       wrap("create buckets", async () => {
-        for (const b of buckets) await mkdir(path.join(root, b), { recursive: true, mode: 0o700 });
+        for (const b of buckets)
+          await mkdir(path.join(root, b), { recursive: true, mode: 0o700 });
       }),
     ping: () =>
       wrap("ping", async () => {

@@ -1,0 +1,109 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TestServer } from "./test-server.ts";
+
+// The real CLI entry point, as `stackyard up` starts it.
+const CLI = fileURLToPath(
+  new URL("../../cli/bin/stackyard.js", import.meta.url),
+);
+
+let server: TestServer;
+let workDir: string;
+let child: ChildProcess | null = null;
+
+beforeEach(async () => {
+  server = new TestServer();
+  await server.start();
+  workDir = mkdtempSync(path.join(tmpdir(), "stackyard-launcher-cmd-"));
+});
+
+afterEach(async () => {
+  if (child && child.exitCode === null && child.signalCode === null)
+    child.kill("SIGKILL");
+  child = null;
+  await server.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+function startLauncher(env: Record<string, string>): {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+} {
+  let stderr = "";
+  const c = fork(CLI, ["launcher"], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      STACKYARD_LAUNCHER_WORK_DIR: workDir,
+      STACKYARD_LOG_LEVEL: "warn",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
+  c.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  child = c;
+  const exited = new Promise<number | null>((resolve) =>
+    c.once("exit", (code) => resolve(code)),
+  );
+  return { child: c, exited, stderr: () => stderr };
+}
+
+describe("stackyard launcher", () => {
+  it("unregisters and exits 0 on SIGTERM", async () => {
+    const run = startLauncher({
+      STACKYARD_TOKEN: server.token(),
+      STACKYARD_WORKER_ID: "wkr_sigterm",
+    });
+    await expect
+      .poll(() => server.messages("worker.register").length, {
+        timeout: 15_000,
+      })
+      .toBe(1);
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(server.messages("worker.unregister")).toMatchObject([
+      { workerId: "wkr_sigterm", reason: "received SIGTERM" },
+    ]);
+  });
+
+  it("exits when its parent's IPC channel disconnects", async () => {
+    const run = startLauncher({
+      STACKYARD_TOKEN: server.token(),
+      STACKYARD_WORKER_ID: "wkr_orphan",
+    });
+    await expect
+      .poll(() => server.messages("worker.register").length, {
+        timeout: 15_000,
+      })
+      .toBe(1);
+    run.child.disconnect();
+    expect(await run.exited).toBe(0);
+    expect(server.messages("worker.unregister")).toMatchObject([
+      { workerId: "wkr_orphan", reason: "parent process exited" },
+    ]);
+  });
+
+  it("exits 1 with every configuration problem listed", async () => {
+    const run = startLauncher({ STACKYARD_LOG_LEVEL: "loud" });
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toContain(
+      "stackyard launcher: invalid launcher configuration:",
+    );
+    expect(run.stderr()).toContain("STACKYARD_TOKEN is not set");
+    expect(run.stderr()).toContain("STACKYARD_LOG_LEVEL must be one of");
+  });
+
+  it("exits 1 when the broker refuses the token", async () => {
+    const run = startLauncher({
+      STACKYARD_TOKEN: server.token({
+        credential: "wrong-credential-0123456789",
+      }),
+    });
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toContain("refused this worker");
+  });
+});

@@ -1,0 +1,122 @@
+import { sql } from "kysely";
+import type { Database } from "../../platform/db/index.ts";
+import type { AppError } from "../../platform/errors.ts";
+import type { Session } from "../auth/index.ts";
+import { atLeast, type AccessLevel } from "./stack.ts";
+import { AccessDeniedError, SpaceNotFoundError } from "./stack-errors.ts";
+
+/**
+ * Who may do what in which space.
+ *
+ * - An admin session (the break-glass user, or an admin API key) has ADMIN everywhere.
+ *   Users only exist as break-glass admins, so every user session is an admin.
+ * - A non-admin API key has one space and one access level (`api_keys.access_level`).
+ *   It holds that level in its space and every space below it, and NONE elsewhere
+ *   (ancestors included).
+ *
+ * Callers turn NONE into a NotFoundError (so a hidden resource's existence does not
+ * leak) and READ-on-a-write into a ForbiddenError.
+ *
+ * The grant (level + visible space ids) is computed once per Session object and cached
+ * for that object's lifetime. Sessions are built per request, so a key whose level or
+ * space changes is re-read on its next request; a holder of a long-lived Session calls
+ * `forget(session)` after changing the space tree.
+ */
+export interface SpaceAccess {
+  accessLevel(session: Session, spaceId: string): Promise<AccessLevel>;
+  /** Throws `whenHidden` (default: SpaceNotFoundError) unless the caller can at least read. */
+  assertCanRead(session: Session, spaceId: string, whenHidden?: AppError): Promise<AccessLevel>;
+  /** As assertCanRead, and throws ForbiddenError when the caller can read but not write. */
+  assertCanWrite(session: Session, spaceId: string, whenHidden?: AppError): Promise<AccessLevel>;
+  /** As assertCanWrite, for space administration (ADMIN). */
+  assertCanAdmin(session: Session, spaceId: string, whenHidden?: AppError): Promise<AccessLevel>;
+  /** Space ids the caller can read, or "all". */
+  visibleSpaces(session: Session): Promise<readonly string[] | "all">;
+  /** Where the caller's new stacks and contexts go when the input names no space. */
+  homeSpace(session: Session): Promise<string>;
+  forget(session: Session): void;
+}
+
+type Grant =
+  | { admin: true }
+  | { admin: false; level: AccessLevel; homeSpaceId: string | null; spaces: ReadonlySet<string> };
+
+export function createSpaceAccess(db: Database): SpaceAccess {
+  const grants = new WeakMap<Session, Promise<Grant>>();
+
+  async function loadGrant(session: Session): Promise<Grant> {
+    if (session.admin || session.kind === "user") return { admin: true };
+    const key = await db
+      .selectFrom("api_keys")
+      .select(["is_admin", "space_id", "access_level"])
+      .where("id", "=", session.id)
+      .where("deleted_at", "is", null)
+      .executeTakeFirst();
+    if (!key) return { admin: false, level: "NONE", homeSpaceId: null, spaces: new Set() };
+    if (key.is_admin) return { admin: true };
+    const { rows } = await sql<{ id: string }>`
+      with recursive below(id) as (
+        select id from spaces where id = ${key.space_id}
+        union
+        select s.id from spaces s join below b on s.parent_space_id = b.id
+      )
+      select id from below`.execute(db);
+    return {
+      admin: false,
+      level: key.access_level,
+      homeSpaceId: key.space_id,
+      spaces: new Set(rows.map((r) => r.id)),
+    };
+  }
+
+  function grantOf(session: Session): Promise<Grant> {
+    let grant = grants.get(session);
+    if (!grant) {
+      grant = loadGrant(session);
+      grants.set(session, grant);
+      // A failed load must not be cached for the session's lifetime.
+      grant.catch(() => grants.delete(session));
+    }
+    return grant;
+  }
+
+  async function accessLevel(session: Session, spaceId: string): Promise<AccessLevel> {
+    const grant = await grantOf(session);
+    if (grant.admin) return "ADMIN";
+    return grant.spaces.has(spaceId) ? grant.level : "NONE";
+  }
+
+  async function assertAtLeast(
+    session: Session,
+    spaceId: string,
+    required: AccessLevel,
+    whenHidden: AppError | undefined,
+  ): Promise<AccessLevel> {
+    const level = await accessLevel(session, spaceId);
+    if (level === "NONE") throw whenHidden ?? new SpaceNotFoundError(spaceId);
+    if (!atLeast(level, required)) {
+      throw new AccessDeniedError(
+        `forbidden: this needs ${required} access to space ${spaceId}; ${session.name} has ${level}`,
+      );
+    }
+    return level;
+  }
+
+  return {
+    accessLevel,
+    assertCanRead: (session, spaceId, whenHidden) => assertAtLeast(session, spaceId, "READ", whenHidden),
+    assertCanWrite: (session, spaceId, whenHidden) => assertAtLeast(session, spaceId, "WRITE", whenHidden),
+    assertCanAdmin: (session, spaceId, whenHidden) => assertAtLeast(session, spaceId, "ADMIN", whenHidden),
+    async visibleSpaces(session) {
+      const grant = await grantOf(session);
+      return grant.admin ? "all" : [...grant.spaces];
+    },
+    async homeSpace(session) {
+      const grant = await grantOf(session);
+      return grant.admin ? "root" : (grant.homeSpaceId ?? "root");
+    },
+    forget(session) {
+      grants.delete(session);
+    },
+  };
+}
