@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import { addUserCommands } from "./commands/user-commands.ts";
 import {
   Command,
   CommanderError,
@@ -168,6 +169,11 @@ export function buildProgram(result: { code: number }): Command {
       process.stdout.write(`stackyard ${STACKYARD_VERSION}\n`);
       result.code = 0;
     });
+  addUserCommands(program, result, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+  });
   return program;
 }
 

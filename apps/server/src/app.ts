@@ -10,6 +10,8 @@ import { BuiltinBroker } from "./platform/broker/builtin-broker.ts";
 import { InProcessTransport, MqttClientTransport, type WorkerTransport } from "./platform/broker/worker-transport.ts";
 import { createAuthService, createTokenSigner } from "./modules/auth/index.ts";
 import { createWorkerService } from "./modules/workers/index.ts";
+import { createStateService } from "./modules/state/index.ts";
+import { createStacksModule } from "./modules/stacks/index.ts";
 import type { Registry } from "prom-client";
 
 export class UnsupportedConfigurationError extends AppError {
@@ -92,6 +94,7 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
   // Modules, most basic first.
   const signer = createTokenSigner({ privateKey, issuer: config.server.publicUrl, audience: config.server.publicUrl });
   const auth = createAuthService({ db, signer, admin: config.admin });
+  const { stacks, contexts, spaces } = createStacksModule({ db, encryptor, clock: () => new Date() });
   const workers = createWorkerService({
     db,
     transport,
@@ -101,6 +104,15 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
     namespace: config.mqtt.namespace,
     serverUrl: config.server.publicUrl,
     brokerEndpoint: config.mqtt.endpoint,
+  });
+  const state = createStateService({
+    db,
+    storage,
+    encryptor,
+    bucket: config.objectStorage.buckets.states,
+    privateKey,
+    publicUrl: config.server.publicUrl,
+    log,
   });
 
   return {
@@ -114,7 +126,11 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
     broker,
     transport,
     auth,
+    stacks,
+    contexts,
+    spaces,
     workers,
+    state,
     readiness: [
       { name: "database", check: () => pingDatabase(db) },
       { name: "storage", check: () => storage.ping() },

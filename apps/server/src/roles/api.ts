@@ -2,6 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { App } from "../app.ts";
 import { createHttpServer } from "../platform/http/http-server.ts";
 import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
+import { contextResolvers, spaceResolvers, stackResolvers } from "../modules/stacks/index.ts";
+import { registerStateRoutes } from "../modules/state/index.ts";
 import { registerGraphQL } from "../api/graphql.ts";
 import type { Role } from "./role.ts";
 
@@ -9,7 +11,13 @@ import type { Role } from "./role.ts";
 export async function startApiRole(app: App): Promise<Role & { http: FastifyInstance; url: string }> {
   const http = createHttpServer({ log: app.log, readiness: app.readiness, metrics: app.metrics });
   registerAuthRoutes(http, app.auth);
-  await registerGraphQL(http, { auth: app.auth, log: app.log, resolvers: [authResolvers(app.auth)] });
+  await registerStateRoutes(http, { state: app.state, sessions: app.auth });
+  await registerGraphQL(http, { auth: app.auth, log: app.log, resolvers: [
+      authResolvers(app.auth),
+      stackResolvers(app.stacks),
+      contextResolvers(app.contexts),
+      spaceResolvers(app.spaces),
+    ] });
 
   await app.broker?.start();
   await app.transport.start();

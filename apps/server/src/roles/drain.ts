@@ -1,11 +1,12 @@
 import type { App } from "../app.ts";
 import { Drain, type JobCatalog } from "../platform/queue/index.ts";
 import { workerJobs } from "../modules/workers/index.ts";
+import { stateJobs } from "../modules/state/index.ts";
 import type { Role } from "./role.ts";
 
 /** Every module's job catalog, merged; a duplicate job name is a programming error. */
 export function jobCatalog(app: App): JobCatalog {
-  const catalogs: JobCatalog[] = [workerJobs(app.workers)];
+  const catalogs: JobCatalog[] = [workerJobs(app.workers), stateJobs(app.state)];
   const merged: JobCatalog = {};
   for (const catalog of catalogs) {
     for (const [name, def] of Object.entries(catalog)) {

@@ -3,7 +3,11 @@ import { Scheduler, type ScheduleEntry } from "../platform/schedule/scheduler.ts
 import type { Role } from "./role.ts";
 
 /** What the scheduler enqueues, and when (UTC, croner syntax with seconds). */
-export const SCHEDULE: ScheduleEntry[] = [{ cron: "*/15 * * * * *", job: "workers.expire" }];
+export const SCHEDULE: ScheduleEntry[] = [
+  { cron: "*/15 * * * * *", job: "workers.expire" },
+  // Daily: state versions past retention, then orphaned state objects.
+  { cron: "0 30 3 * * *", job: "state.collectOrphans" },
+];
 
 export async function startSchedulerRole(app: App): Promise<Role> {
   const scheduler = new Scheduler({ db: app.db, pgPool: app.database.pool, entries: SCHEDULE, log: app.log });

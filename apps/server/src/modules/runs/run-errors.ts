@@ -1,4 +1,7 @@
-import { ConflictError, NotFoundError } from "../../platform/errors.ts";
+import {
+  ConflictError,
+  NotFoundError,
+} from "../../platform/errors.ts";
 import type { RunAction, RunEventType, RunState, RunType } from "./run.ts";
 
 /** Everything a caller needs to explain why a run refused an event or an action. */
@@ -80,5 +83,40 @@ export class RunNotFoundError extends NotFoundError {
   constructor(runId: string) {
     super(`Run ${runId} not found`);
     this.runId = runId;
+  }
+}
+
+/**
+ * Optimistic concurrency lost: the run changed (another transition committed) between
+ * reading it and writing the transition. The caller reloads and decides again.
+ */
+export class RunVersionConflictError extends ConflictError {
+  readonly runId: string;
+  readonly expectedStateVersion: number;
+
+  constructor(runId: string, expectedStateVersion: number) {
+    super(
+      `Run ${runId} changed concurrently (it is no longer at state version ${expectedStateVersion}); reload it and try again`,
+    );
+    this.runId = runId;
+    this.expectedStateVersion = expectedStateVersion;
+  }
+}
+
+/** Disabled stacks take no new runs (Spacelift's "stack is disabled"). */
+export class StackDisabledError extends ConflictError {
+  constructor(readonly stackId: string) {
+    super(
+      `stack ${stackId} is disabled, so it takes no new runs; enable it first`,
+    );
+  }
+}
+
+/** The stack names no worker pool and the instance has no default pool to fall back on. */
+export class NoWorkerPoolError extends ConflictError {
+  constructor(readonly stackId: string) {
+    super(
+      `stack ${stackId} has no worker pool and there is no default worker pool; attach a pool to the stack`,
+    );
   }
 }

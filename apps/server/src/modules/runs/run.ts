@@ -239,6 +239,14 @@ const WORKER_HELD: ReadonlySet<RunState> = new Set([
   "PREPARING_REPLAN",
 ]);
 
+/** Whether a worker is executing the run, so losing that worker (or its silence) must fail it. */
+export function isWorkerHeld(state: RunState): boolean {
+  return WORKER_HELD.has(state);
+}
+
+/** Every state in which a worker holds the run (see `isWorkerHeld`). */
+export const WORKER_HELD_STATES: readonly RunState[] = [...WORKER_HELD];
+
 const AFTER_INIT: Readonly<Record<RunType, RunState>> = {
   TRACKED: "PLANNING",
   PROPOSED: "PLANNING",

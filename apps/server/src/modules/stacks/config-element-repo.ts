@@ -9,7 +9,10 @@ import type { ConfigElementsTable, Database } from "../../platform/db/index.ts";
 export type ConfigOwner = { type: "stack" | "context"; id: string };
 export type ConfigElementRow = Selectable<ConfigElementsTable>;
 
-export async function listConfigRows(db: Database, owner: ConfigOwner): Promise<ConfigElementRow[]> {
+export async function listConfigRows(
+  db: Database,
+  owner: ConfigOwner,
+): Promise<ConfigElementRow[]> {
   return db
     .selectFrom("config_elements")
     .selectAll()
@@ -19,7 +22,10 @@ export async function listConfigRows(db: Database, owner: ConfigOwner): Promise<
     .execute();
 }
 
-export async function listConfigRowsOfContexts(db: Database, contextIds: readonly string[]): Promise<ConfigElementRow[]> {
+export async function listConfigRowsOfContexts(
+  db: Database,
+  contextIds: readonly string[],
+): Promise<ConfigElementRow[]> {
   if (contextIds.length === 0) return [];
   return db
     .selectFrom("config_elements")
@@ -31,7 +37,11 @@ export async function listConfigRowsOfContexts(db: Database, contextIds: readonl
     .execute();
 }
 
-export async function findConfigRow(db: Database, owner: ConfigOwner, id: string): Promise<ConfigElementRow | null> {
+export async function findConfigRow(
+  db: Database,
+  owner: ConfigOwner,
+  id: string,
+): Promise<ConfigElementRow | null> {
   const row = await db
     .selectFrom("config_elements")
     .selectAll()
@@ -68,13 +78,24 @@ export async function upsertConfigRow(
   };
   return db
     .insertInto("config_elements")
-    .values({ owner_type: owner.type, owner_id: owner.id, id: el.id, ...values })
-    .onConflict((oc) => oc.columns(["owner_type", "owner_id", "id"]).doUpdateSet(values))
+    .values({
+      owner_type: owner.type,
+      owner_id: owner.id,
+      id: el.id,
+      ...values,
+    })
+    .onConflict((oc) =>
+      oc.columns(["owner_type", "owner_id", "id"]).doUpdateSet(values),
+    )
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
-export async function deleteConfigRow(db: Database, owner: ConfigOwner, id: string): Promise<ConfigElementRow | null> {
+export async function deleteConfigRow(
+  db: Database,
+  owner: ConfigOwner,
+  id: string,
+): Promise<ConfigElementRow | null> {
   const row = await db
     .deleteFrom("config_elements")
     .where("owner_type", "=", owner.type)
@@ -86,7 +107,10 @@ export async function deleteConfigRow(db: Database, owner: ConfigOwner, id: stri
 }
 
 /** Deletes everything an owner had (it is being deleted; there is no FK to cascade). */
-export async function deleteConfigRowsOf(db: Database, owner: ConfigOwner): Promise<void> {
+export async function deleteConfigRowsOf(
+  db: Database,
+  owner: ConfigOwner,
+): Promise<void> {
   await db
     .deleteFrom("config_elements")
     .where("owner_type", "=", owner.type)

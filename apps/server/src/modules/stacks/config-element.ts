@@ -57,17 +57,30 @@ export interface DecryptedElement {
   checksum: string;
 }
 
-export function decryptElement(row: ConfigElementRow, encryptor: Pick<Encryptor, "decrypt">): DecryptedElement {
+export function decryptElement(
+  row: ConfigElementRow,
+  encryptor: Pick<Encryptor, "decrypt">,
+): DecryptedElement {
   let value: string;
   if (row.write_only) {
-    if (row.value_encrypted === null) throw new Error(`write-only config element ${row.id} has no ciphertext`);
+    if (row.value_encrypted === null)
+      throw new Error(`write-only config element ${row.id} has no ciphertext`);
     try {
       value = encryptor.decrypt(row.value_encrypted).toString("utf8");
     } catch (err) {
-      throw new Error(`decrypting config element ${row.owner_type}/${row.owner_id}/${row.id}`, { cause: err });
+      throw new Error(
+        `decrypting config element ${row.owner_type}/${row.owner_id}/${row.id}`,
+        { cause: err },
+      );
     }
   } else {
     value = row.value_plain ?? "";
   }
-  return { id: row.id, type: row.type, value, writeOnly: row.write_only, checksum: row.checksum };
+  return {
+    id: row.id,
+    type: row.type,
+    value,
+    writeOnly: row.write_only,
+    checksum: row.checksum,
+  };
 }

@@ -1,6 +1,10 @@
 import { sql, type Selectable } from "kysely";
 import type { ContextsTable, Database } from "../../platform/db/index.ts";
-import { normalizeHooks, type Context, type ContextAttachment } from "./stack.ts";
+import {
+  normalizeHooks,
+  type Context,
+  type ContextAttachment,
+} from "./stack.ts";
 import type { ContextSettings } from "./stack-inputs.ts";
 import { AUTOATTACH_PREFIX } from "./stack-environment.ts";
 
@@ -19,20 +23,38 @@ function toContext(row: Selectable<ContextsTable>): Context {
   };
 }
 
-export async function findContext(db: Database, id: string): Promise<Context | null> {
-  const row = await db.selectFrom("contexts").selectAll().where("id", "=", id).executeTakeFirst();
+export async function findContext(
+  db: Database,
+  id: string,
+): Promise<Context | null> {
+  const row = await db
+    .selectFrom("contexts")
+    .selectAll()
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row ? toContext(row) : null;
 }
 
-export async function findContexts(db: Database, ids: readonly string[]): Promise<Context[]> {
+export async function findContexts(
+  db: Database,
+  ids: readonly string[],
+): Promise<Context[]> {
   if (ids.length === 0) return [];
-  const rows = await db.selectFrom("contexts").selectAll().where("id", "in", [...ids]).execute();
+  const rows = await db
+    .selectFrom("contexts")
+    .selectAll()
+    .where("id", "in", [...ids])
+    .execute();
   return rows.map(toContext);
 }
 
 export async function insertContextIfAbsent(
   db: Database,
-  context: { id: string; settings: ContextSettings & { spaceId: string }; now: Date },
+  context: {
+    id: string;
+    settings: ContextSettings & { spaceId: string };
+    now: Date;
+  },
 ): Promise<Context | null> {
   const s = context.settings;
   const row = await db
@@ -75,8 +97,14 @@ export async function updateContextRow(
   return row ? toContext(row) : null;
 }
 
-export async function deleteContextRow(db: Database, id: string): Promise<boolean> {
-  const res = await db.deleteFrom("contexts").where("id", "=", id).executeTakeFirst();
+export async function deleteContextRow(
+  db: Database,
+  id: string,
+): Promise<boolean> {
+  const res = await db
+    .deleteFrom("contexts")
+    .where("id", "=", id)
+    .executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }
 
@@ -84,13 +112,18 @@ export async function deleteContextRow(db: Database, id: string): Promise<boolea
  * Contexts in any of `spaceIds` carrying at least one `autoattach:` label: the
  * candidates for auto-attachment to a stack whose lineage is `spaceIds`.
  */
-export async function findAutoattachCandidates(db: Database, spaceIds: readonly string[]): Promise<Context[]> {
+export async function findAutoattachCandidates(
+  db: Database,
+  spaceIds: readonly string[],
+): Promise<Context[]> {
   if (spaceIds.length === 0) return [];
   const rows = await db
     .selectFrom("contexts")
     .selectAll()
     .where("space_id", "in", [...spaceIds])
-    .where(sql<boolean>`exists (select 1 from unnest(labels) l where l like ${`${AUTOATTACH_PREFIX}%`})`)
+    .where(
+      sql<boolean>`exists (select 1 from unnest(labels) l where l like ${`${AUTOATTACH_PREFIX}%`})`,
+    )
     .execute();
   return rows.map(toContext);
 }
@@ -129,7 +162,10 @@ function toAttachment(row: {
 }
 
 /** Explicit attachments of a stack, by priority then context id. */
-export async function attachmentsOfStack(db: Database, stackId: string): Promise<ContextAttachment[]> {
+export async function attachmentsOfStack(
+  db: Database,
+  stackId: string,
+): Promise<ContextAttachment[]> {
   const rows = await attachmentQuery(db)
     .where("a.stack_id", "=", stackId)
     .orderBy("a.priority")
@@ -138,8 +174,13 @@ export async function attachmentsOfStack(db: Database, stackId: string): Promise
   return rows.map(toAttachment);
 }
 
-export async function findAttachment(db: Database, id: string): Promise<ContextAttachment | null> {
-  const row = await attachmentQuery(db).where("a.id", "=", id).executeTakeFirst();
+export async function findAttachment(
+  db: Database,
+  id: string,
+): Promise<ContextAttachment | null> {
+  const row = await attachmentQuery(db)
+    .where("a.id", "=", id)
+    .executeTakeFirst();
   return row ? toAttachment(row) : null;
 }
 
@@ -162,18 +203,36 @@ export async function findAttachmentOf(
  */
 export async function insertAttachmentIfAbsent(
   db: Database,
-  a: { id: string; contextId: string; stackId: string; priority: number; now: Date },
+  a: {
+    id: string;
+    contextId: string;
+    stackId: string;
+    priority: number;
+    now: Date;
+  },
 ): Promise<boolean> {
   const row = await db
     .insertInto("context_attachments")
-    .values({ id: a.id, context_id: a.contextId, stack_id: a.stackId, priority: a.priority, created_at: a.now })
+    .values({
+      id: a.id,
+      context_id: a.contextId,
+      stack_id: a.stackId,
+      priority: a.priority,
+      created_at: a.now,
+    })
     .onConflict((oc) => oc.columns(["context_id", "stack_id"]).doNothing())
     .returning("id")
     .executeTakeFirst();
   return row !== undefined;
 }
 
-export async function deleteAttachmentRow(db: Database, id: string): Promise<boolean> {
-  const res = await db.deleteFrom("context_attachments").where("id", "=", id).executeTakeFirst();
+export async function deleteAttachmentRow(
+  db: Database,
+  id: string,
+): Promise<boolean> {
+  const res = await db
+    .deleteFrom("context_attachments")
+    .where("id", "=", id)
+    .executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }

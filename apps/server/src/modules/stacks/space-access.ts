@@ -25,11 +25,23 @@ import { AccessDeniedError, SpaceNotFoundError } from "./stack-errors.ts";
 export interface SpaceAccess {
   accessLevel(session: Session, spaceId: string): Promise<AccessLevel>;
   /** Throws `whenHidden` (default: SpaceNotFoundError) unless the caller can at least read. */
-  assertCanRead(session: Session, spaceId: string, whenHidden?: AppError): Promise<AccessLevel>;
+  assertCanRead(
+    session: Session,
+    spaceId: string,
+    whenHidden?: AppError,
+  ): Promise<AccessLevel>;
   /** As assertCanRead, and throws ForbiddenError when the caller can read but not write. */
-  assertCanWrite(session: Session, spaceId: string, whenHidden?: AppError): Promise<AccessLevel>;
+  assertCanWrite(
+    session: Session,
+    spaceId: string,
+    whenHidden?: AppError,
+  ): Promise<AccessLevel>;
   /** As assertCanWrite, for space administration (ADMIN). */
-  assertCanAdmin(session: Session, spaceId: string, whenHidden?: AppError): Promise<AccessLevel>;
+  assertCanAdmin(
+    session: Session,
+    spaceId: string,
+    whenHidden?: AppError,
+  ): Promise<AccessLevel>;
   /** Space ids the caller can read, or "all". */
   visibleSpaces(session: Session): Promise<readonly string[] | "all">;
   /** Where the caller's new stacks and contexts go when the input names no space. */
@@ -39,7 +51,12 @@ export interface SpaceAccess {
 
 type Grant =
   | { admin: true }
-  | { admin: false; level: AccessLevel; homeSpaceId: string | null; spaces: ReadonlySet<string> };
+  | {
+      admin: false;
+      level: AccessLevel;
+      homeSpaceId: string | null;
+      spaces: ReadonlySet<string>;
+    };
 
 export function createSpaceAccess(db: Database): SpaceAccess {
   const grants = new WeakMap<Session, Promise<Grant>>();
@@ -52,7 +69,13 @@ export function createSpaceAccess(db: Database): SpaceAccess {
       .where("id", "=", session.id)
       .where("deleted_at", "is", null)
       .executeTakeFirst();
-    if (!key) return { admin: false, level: "NONE", homeSpaceId: null, spaces: new Set() };
+    if (!key)
+      return {
+        admin: false,
+        level: "NONE",
+        homeSpaceId: null,
+        spaces: new Set(),
+      };
     if (key.is_admin) return { admin: true };
     const { rows } = await sql<{ id: string }>`
       with recursive below(id) as (
@@ -80,7 +103,10 @@ export function createSpaceAccess(db: Database): SpaceAccess {
     return grant;
   }
 
-  async function accessLevel(session: Session, spaceId: string): Promise<AccessLevel> {
+  async function accessLevel(
+    session: Session,
+    spaceId: string,
+  ): Promise<AccessLevel> {
     const grant = await grantOf(session);
     if (grant.admin) return "ADMIN";
     return grant.spaces.has(spaceId) ? grant.level : "NONE";
@@ -104,9 +130,12 @@ export function createSpaceAccess(db: Database): SpaceAccess {
 
   return {
     accessLevel,
-    assertCanRead: (session, spaceId, whenHidden) => assertAtLeast(session, spaceId, "READ", whenHidden),
-    assertCanWrite: (session, spaceId, whenHidden) => assertAtLeast(session, spaceId, "WRITE", whenHidden),
-    assertCanAdmin: (session, spaceId, whenHidden) => assertAtLeast(session, spaceId, "ADMIN", whenHidden),
+    assertCanRead: (session, spaceId, whenHidden) =>
+      assertAtLeast(session, spaceId, "READ", whenHidden),
+    assertCanWrite: (session, spaceId, whenHidden) =>
+      assertAtLeast(session, spaceId, "WRITE", whenHidden),
+    assertCanAdmin: (session, spaceId, whenHidden) =>
+      assertAtLeast(session, spaceId, "ADMIN", whenHidden),
     async visibleSpaces(session) {
       const grant = await grantOf(session);
       return grant.admin ? "all" : [...grant.spaces];

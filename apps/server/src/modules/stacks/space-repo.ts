@@ -16,13 +16,23 @@ function toSpace(row: Selectable<SpacesTable>): Space {
   };
 }
 
-export async function findSpace(db: Database, id: string): Promise<Space | null> {
-  const row = await db.selectFrom("spaces").selectAll().where("id", "=", id).executeTakeFirst();
+export async function findSpace(
+  db: Database,
+  id: string,
+): Promise<Space | null> {
+  const row = await db
+    .selectFrom("spaces")
+    .selectAll()
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row ? toSpace(row) : null;
 }
 
 /** The space and its ancestors up to root, nearest first; [] when it doesn't exist. */
-export async function spaceLineage(db: Database, id: string): Promise<string[]> {
+export async function spaceLineage(
+  db: Database,
+  id: string,
+): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
     with recursive up(id, parent, depth) as (
       select id, parent_space_id, 0 from spaces where id = ${id}
@@ -56,7 +66,10 @@ export async function insertSpace(
 export async function updateSpaceRow(
   db: Database,
   id: string,
-  fields: Pick<Space, "name" | "description" | "parentSpaceId" | "inheritEntities" | "labels">,
+  fields: Pick<
+    Space,
+    "name" | "description" | "parentSpaceId" | "inheritEntities" | "labels"
+  >,
 ): Promise<Space | null> {
   const row = await db
     .updateTable("spaces")
@@ -73,8 +86,14 @@ export async function updateSpaceRow(
   return row ? toSpace(row) : null;
 }
 
-export async function deleteSpaceRow(db: Database, id: string): Promise<boolean> {
-  const res = await db.deleteFrom("spaces").where("id", "=", id).executeTakeFirst();
+export async function deleteSpaceRow(
+  db: Database,
+  id: string,
+): Promise<boolean> {
+  const res = await db
+    .deleteFrom("spaces")
+    .where("id", "=", id)
+    .executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }
 
@@ -85,12 +104,28 @@ export async function spaceContents(
 ): Promise<{ children: number; stacks: number; contexts: number }> {
   const row = await db
     .selectNoFrom((eb) => [
-      eb.selectFrom("spaces").select(eb.fn.countAll<string>().as("n")).where("parent_space_id", "=", id).as("children"),
-      eb.selectFrom("stacks").select(eb.fn.countAll<string>().as("n")).where("space_id", "=", id).as("stacks"),
-      eb.selectFrom("contexts").select(eb.fn.countAll<string>().as("n")).where("space_id", "=", id).as("contexts"),
+      eb
+        .selectFrom("spaces")
+        .select(eb.fn.countAll<string>().as("n"))
+        .where("parent_space_id", "=", id)
+        .as("children"),
+      eb
+        .selectFrom("stacks")
+        .select(eb.fn.countAll<string>().as("n"))
+        .where("space_id", "=", id)
+        .as("stacks"),
+      eb
+        .selectFrom("contexts")
+        .select(eb.fn.countAll<string>().as("n"))
+        .where("space_id", "=", id)
+        .as("contexts"),
     ])
     .executeTakeFirstOrThrow();
-  return { children: Number(row.children), stacks: Number(row.stacks), contexts: Number(row.contexts) };
+  return {
+    children: Number(row.children),
+    stacks: Number(row.stacks),
+    contexts: Number(row.contexts),
+  };
 }
 
 /**
@@ -98,5 +133,7 @@ export async function spaceContents(
  * rest of the transaction, so two concurrent moves cannot build a cycle between them.
  */
 export async function lockSpaceTree(db: Database): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtext('stackyard.spaces.tree'))`.execute(db);
+  await sql`select pg_advisory_xact_lock(hashtext('stackyard.spaces.tree'))`.execute(
+    db,
+  );
 }

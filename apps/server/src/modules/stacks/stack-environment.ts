@@ -1,4 +1,9 @@
-import { HOOK_NAMES, type ConfigType, type HookLists, type HookName } from "./stack.ts";
+import {
+  HOOK_NAMES,
+  type ConfigType,
+  type HookLists,
+  type HookName,
+} from "./stack.ts";
 
 /**
  * How a stack's environment is assembled from its layers (spacelift-reference §1.3).
@@ -26,16 +31,27 @@ export interface ConfigLayers<E extends { id: string; type: ConfigType }> {
   runtime?: E[];
   stack: E[];
   attached: Array<{ contextId: string; priority: number; elements: E[] }>;
-  autoAttached: Array<{ contextId: string; contextName: string; elements: E[] }>;
+  autoAttached: Array<{
+    contextId: string;
+    contextName: string;
+    elements: E[];
+  }>;
 }
 
 export interface HookLayers {
   stack: HookLists;
   attached: Array<{ contextId: string; priority: number; hooks: HookLists }>;
-  autoAttached: Array<{ contextId: string; contextName: string; hooks: HookLists }>;
+  autoAttached: Array<{
+    contextId: string;
+    contextName: string;
+    hooks: HookLists;
+  }>;
 }
 
-function byPriority(a: { priority: number; contextId: string }, b: { priority: number; contextId: string }): number {
+function byPriority(
+  a: { priority: number; contextId: string },
+  b: { priority: number; contextId: string },
+): number {
   return a.priority - b.priority || compareStrings(a.contextId, b.contextId);
 }
 
@@ -43,7 +59,10 @@ function alphabetical(
   a: { contextName: string; contextId: string },
   b: { contextName: string; contextId: string },
 ): number {
-  return compareStrings(a.contextName, b.contextName) || compareStrings(a.contextId, b.contextId);
+  return (
+    compareStrings(a.contextName, b.contextName) ||
+    compareStrings(a.contextId, b.contextId)
+  );
 }
 
 function compareStrings(a: string, b: string): number {
@@ -54,20 +73,24 @@ function compareStrings(a: string, b: string): number {
  * The winning element for every (type, id), each tagged with its source, ordered by
  * source precedence and then by id.
  */
-export function resolveEffectiveConfig<E extends { id: string; type: ConfigType }>(
-  layers: ConfigLayers<E>,
-): Array<E & { source: ConfigSourceLabel }> {
+export function resolveEffectiveConfig<
+  E extends { id: string; type: ConfigType },
+>(layers: ConfigLayers<E>): Array<E & { source: ConfigSourceLabel }> {
   const attachedIds = new Set(layers.attached.map((a) => a.contextId));
   const ordered: Array<{ source: ConfigSourceLabel; elements: E[] }> = [
     { source: "runtime", elements: layers.runtime ?? [] },
     { source: "stack", elements: layers.stack },
-    ...[...layers.attached]
-      .sort(byPriority)
-      .map((a) => ({ source: `context:${a.contextId}` as const, elements: a.elements })),
+    ...[...layers.attached].sort(byPriority).map((a) => ({
+      source: `context:${a.contextId}` as const,
+      elements: a.elements,
+    })),
     ...layers.autoAttached
       .filter((a) => !attachedIds.has(a.contextId))
       .sort(alphabetical)
-      .map((a) => ({ source: `context:${a.contextId}` as const, elements: a.elements })),
+      .map((a) => ({
+        source: `context:${a.contextId}` as const,
+        elements: a.elements,
+      })),
   ];
   const seen = new Set<string>();
   const out: Array<E & { source: ConfigSourceLabel }> = [];

@@ -1,4 +1,8 @@
-import { ConflictError, ForbiddenError, NotFoundError } from "../../platform/errors.ts";
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+} from "../../platform/errors.ts";
 
 /**
  * Missing and invisible look the same: a caller without read access to a stack gets

@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { ValidationError } from "../../platform/errors.ts";
-import { HOOK_NAMES, configElementProblem, type HookLists, type WorkflowTool } from "./stack.ts";
+import {
+  HOOK_NAMES,
+  configElementProblem,
+  type HookLists,
+  type WorkflowTool,
+} from "./stack.ts";
 
 /**
  * Input schemas for the stacks module's writes. They mirror the GraphQL input types
@@ -12,7 +17,11 @@ import { HOOK_NAMES, configElementProblem, type HookLists, type WorkflowTool } f
  * "stackCreate input.branch: must not be empty".
  */
 
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, label: string): z.output<S> {
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  label: string,
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
@@ -39,22 +48,29 @@ const list = z
   .transform((v) => v ?? []);
 
 const labels = z
-  .array(z.string().trim().min(1, { error: "labels must not be empty strings" }))
+  .array(
+    z.string().trim().min(1, { error: "labels must not be empty strings" }),
+  )
   .nullish()
   .transform((v) => v ?? [])
-  .refine((v) => new Set(v).size === v.length, { error: "labels must be unique" });
+  .refine((v) => new Set(v).size === v.length, {
+    error: "labels must be unique",
+  });
 
 const relativePath = z
   .string()
   .nullish()
   .transform((v) => v?.trim() ?? "")
-  .refine((v) => !v.startsWith("/"), { error: "must be relative to the repository root" })
-  .refine((v) => !v.split("/").includes(".."), { error: 'must not contain ".."' });
+  .refine((v) => !v.startsWith("/"), {
+    error: "must be relative to the repository root",
+  })
+  .refine((v) => !v.split("/").includes(".."), {
+    error: 'must not contain ".."',
+  });
 
-const hooksShape = Object.fromEntries(HOOK_NAMES.map((h) => [h, list])) as Record<
-  (typeof HOOK_NAMES)[number],
-  typeof list
->;
+const hooksShape = Object.fromEntries(
+  HOOK_NAMES.map((h) => [h, list]),
+) as Record<(typeof HOOK_NAMES)[number], typeof list>;
 
 export const VCS_PROVIDERS = [
   "AZURE_DEVOPS",
@@ -96,13 +112,23 @@ const openTofuInput = z.object({
   workflowTool: z.enum(["OPENTOFU", "CUSTOM"]).nullish(),
   workspace: nullableText,
 });
-const UNSUPPORTED_VENDORS = ["ansible", "cloudFormation", "kubernetes", "pulumi", "terragrunt"] as const;
+const UNSUPPORTED_VENDORS = [
+  "ansible",
+  "cloudFormation",
+  "kubernetes",
+  "pulumi",
+  "terragrunt",
+] as const;
 
 const vendorConfig = z
   .object({
     terraform: terraformInput.nullish(),
     opentofu: openTofuInput.nullish(),
-    ...Object.fromEntries(UNSUPPORTED_VENDORS.map((v) => [v, z.unknown()])),
+    ansible: z.unknown().optional(),
+    cloudFormation: z.unknown().optional(),
+    kubernetes: z.unknown().optional(),
+    pulumi: z.unknown().optional(),
+    terragrunt: z.unknown().optional(),
   })
   .nullish()
   .superRefine((v, ctx) => {
@@ -112,12 +138,16 @@ const vendorConfig = z
         ctx.addIssue({
           code: "custom",
           path: [vendor],
-          message: "only OpenTofu/Terraform stacks are supported (use terraform or opentofu)",
+          message:
+            "only OpenTofu/Terraform stacks are supported (use terraform or opentofu)",
         });
       }
     }
     if (v.terraform && v.opentofu) {
-      ctx.addIssue({ code: "custom", message: "set exactly one of terraform or opentofu" });
+      ctx.addIssue({
+        code: "custom",
+        message: "set exactly one of terraform or opentofu",
+      });
     }
   })
   .transform((v): VendorSettings | null => {
@@ -206,7 +236,10 @@ export type StackSettings = z.output<typeof stackInputSchema>;
 const hooksInput = z
   .object(hooksShape)
   .nullish()
-  .transform((h) => Object.fromEntries(HOOK_NAMES.map((n) => [n, h?.[n] ?? []])) as HookLists);
+  .transform(
+    (h) =>
+      Object.fromEntries(HOOK_NAMES.map((n) => [n, h?.[n] ?? []])) as HookLists,
+  );
 
 export const contextInputSchema = z
   .object({
@@ -256,6 +289,10 @@ export const configInputSchema = z
     const problem = configElementProblem(c);
     if (!problem) return;
     const [field, ...rest] = problem.split(": ");
-    ctx.addIssue({ code: "custom", path: field ? [field] : [], message: rest.join(": ") });
+    ctx.addIssue({
+      code: "custom",
+      path: field ? [field] : [],
+      message: rest.join(": "),
+    });
   });
 export type ConfigInput = z.input<typeof configInputSchema>;

@@ -37,7 +37,9 @@ function stackViewQuery(db: Database) {
           .select([
             "r.state",
             sql<Date>`coalesce((select t.created_at from run_transitions t
-              where t.run_id = r.id order by t.state_version desc limit 1), r.updated_at)`.as("set_at"),
+              where t.run_id = r.id order by t.state_version desc limit 1), r.updated_at)`.as(
+              "set_at",
+            ),
           ])
           .whereRef("r.stack_id", "=", "s.id")
           .where("r.type", "=", "TRACKED")
@@ -66,7 +68,9 @@ function stackViewQuery(db: Database) {
     ]);
 }
 
-type StackViewRow = Awaited<ReturnType<ReturnType<typeof stackViewQuery>["executeTakeFirstOrThrow"]>>;
+type StackViewRow = Awaited<
+  ReturnType<ReturnType<typeof stackViewQuery>["executeTakeFirstOrThrow"]>
+>;
 
 function toStackView(row: StackViewRow): StackView {
   return {
@@ -95,17 +99,28 @@ function toStackView(row: StackViewRow): StackView {
   };
 }
 
-export async function findStackView(db: Database, id: string): Promise<StackView | null> {
-  const row = await stackViewQuery(db).where("s.id", "=", id).executeTakeFirst();
+export async function findStackView(
+  db: Database,
+  id: string,
+): Promise<StackView | null> {
+  const row = await stackViewQuery(db)
+    .where("s.id", "=", id)
+    .executeTakeFirst();
   return row ? toStackView(row) : null;
 }
 
 /** All stacks in `spaces` ("all": every stack), by name. */
-export async function listStackViews(db: Database, spaces: readonly string[] | "all"): Promise<StackView[]> {
+export async function listStackViews(
+  db: Database,
+  spaces: readonly string[] | "all",
+): Promise<StackView[]> {
   if (spaces !== "all" && spaces.length === 0) return [];
   let q = stackViewQuery(db);
   if (spaces !== "all") q = q.where("s.space_id", "in", [...spaces]);
-  const rows = await q.orderBy(sql`lower(s.name)`).orderBy("s.id").execute();
+  const rows = await q
+    .orderBy(sql`lower(s.name)`)
+    .orderBy("s.id")
+    .execute();
   return rows.map(toStackView);
 }
 
@@ -146,7 +161,9 @@ function filterCondition(f: StackFilter): RawBuilder<boolean> {
     cond = sql`${BOOLEAN_COLUMNS[f.field]} in (${sql.join(f.values)})`;
   }
   // A NULL column (e.g. no worker pool) neither matches nor escapes an exclusion.
-  return f.exclude ? sql<boolean>`not coalesce(${cond}, false)` : sql<boolean>`coalesce(${cond}, false)`;
+  return f.exclude
+    ? sql<boolean>`not coalesce(${cond}, false)`
+    : sql<boolean>`coalesce(${cond}, false)`;
 }
 
 function likePattern(text: string): string {
@@ -158,15 +175,23 @@ function likePattern(text: string): string {
  * `stacks_name` index serves in order, so a page costs O(page size) index entries plus
  * one lateral run lookup per row, whatever the offset.
  */
-export function searchStacksQuery(db: Database, search: StackSearch, spaces: readonly string[] | "all") {
+export function searchStacksQuery(
+  db: Database,
+  search: StackSearch,
+  spaces: readonly string[] | "all",
+) {
   let q = stackViewQuery(db);
   if (spaces !== "all") q = q.where("s.space_id", "in", [...spaces]);
   if (search.after) {
-    q = q.where(sql<boolean>`(lower(s.name), s.id) > (${search.after.name}, ${search.after.id})`);
+    q = q.where(
+      sql<boolean>`(lower(s.name), s.id) > (${search.after.name}, ${search.after.id})`,
+    );
   }
   if (search.text) {
     const p = likePattern(search.text);
-    q = q.where(sql<boolean>`(s.name ilike ${p} or s.id ilike ${p} or s.description ilike ${p})`);
+    q = q.where(
+      sql<boolean>`(s.name ilike ${p} or s.id ilike ${p} or s.description ilike ${p})`,
+    );
   }
   for (const f of search.filters) q = q.where(filterCondition(f));
   return q
@@ -179,8 +204,12 @@ export async function searchStackViews(
   db: Database,
   search: StackSearch,
   spaces: readonly string[] | "all",
-): Promise<{ edges: Array<{ cursor: string; stack: StackView }>; hasNextPage: boolean }> {
-  if (spaces !== "all" && spaces.length === 0) return { edges: [], hasNextPage: false };
+): Promise<{
+  edges: Array<{ cursor: string; stack: StackView }>;
+  hasNextPage: boolean;
+}> {
+  if (spaces !== "all" && spaces.length === 0)
+    return { edges: [], hasNextPage: false };
   const rows = await searchStacksQuery(db, search, spaces).execute();
   return {
     edges: rows.slice(0, search.first).map((row) => ({
@@ -191,17 +220,30 @@ export async function searchStackViews(
   };
 }
 
-export async function workerPoolExists(db: Database, id: string): Promise<boolean> {
-  const row = await db.selectFrom("worker_pools").select("id").where("id", "=", id).executeTakeFirst();
+export async function workerPoolExists(
+  db: Database,
+  id: string,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom("worker_pools")
+    .select("id")
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 /** Ids in `table` that are `slug` or `slug-<n>`: the ones a new slug must avoid. */
-export async function slugsInUse(db: Database, table: "stacks" | "contexts", slug: string): Promise<string[]> {
+export async function slugsInUse(
+  db: Database,
+  table: "stacks" | "contexts",
+  slug: string,
+): Promise<string[]> {
   const rows = await db
     .selectFrom(table)
     .select("id")
-    .where((eb) => eb.or([eb("id", "=", slug), eb("id", "~", `^${slug}-[0-9]+$`)]))
+    .where((eb) =>
+      eb.or([eb("id", "=", slug), eb("id", "~", `^${slug}-[0-9]+$`)]),
+    )
     .execute();
   return rows.map((r) => r.id);
 }

@@ -56,7 +56,10 @@ export function toStack(row: Selectable<StacksTable>): Stack {
   };
 }
 
-function settingsColumns(s: StackSettings & { spaceId: string }, vendor: VendorSettings | null) {
+function settingsColumns(
+  s: StackSettings & { spaceId: string },
+  vendor: VendorSettings | null,
+) {
   return {
     name: s.name,
     description: s.description,
@@ -97,7 +100,12 @@ function settingsColumns(s: StackSettings & { spaceId: string }, vendor: VendorS
 /** Inserts unless the id is taken; returns null when it is (the caller picks another). */
 export async function insertStackIfAbsent(
   db: Database,
-  stack: { id: string; settings: StackSettings & { spaceId: string }; manageState: boolean; now: Date },
+  stack: {
+    id: string;
+    settings: StackSettings & { spaceId: string };
+    manageState: boolean;
+    now: Date;
+  },
 ): Promise<Stack | null> {
   const row = await db
     .insertInto("stacks")
@@ -114,8 +122,15 @@ export async function insertStackIfAbsent(
   return row ? toStack(row) : null;
 }
 
-export async function findStack(db: Database, id: string): Promise<Stack | null> {
-  const row = await db.selectFrom("stacks").selectAll().where("id", "=", id).executeTakeFirst();
+export async function findStack(
+  db: Database,
+  id: string,
+): Promise<Stack | null> {
+  const row = await db
+    .selectFrom("stacks")
+    .selectAll()
+    .where("id", "=", id)
+    .executeTakeFirst();
   return row ? toStack(row) : null;
 }
 
@@ -135,8 +150,14 @@ export async function updateStackSettings(
   return row ? toStack(row) : null;
 }
 
-export async function deleteStackRow(db: Database, id: string): Promise<boolean> {
-  const res = await db.deleteFrom("stacks").where("id", "=", id).executeTakeFirst();
+export async function deleteStackRow(
+  db: Database,
+  id: string,
+): Promise<boolean> {
+  const res = await db
+    .deleteFrom("stacks")
+    .where("id", "=", id)
+    .executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }
 
@@ -154,9 +175,16 @@ export async function takeLock(
 ): Promise<Stack | null> {
   const row = await db
     .updateTable("stacks")
-    .set({ locked_by: holder, locked_note: note, locked_at: now, updated_at: now })
+    .set({
+      locked_by: holder,
+      locked_note: note,
+      locked_at: now,
+      updated_at: now,
+    })
     .where("id", "=", id)
-    .where((eb) => eb.or([eb("locked_by", "is", null), eb("locked_by", "=", holder)]))
+    .where((eb) =>
+      eb.or([eb("locked_by", "is", null), eb("locked_by", "=", holder)]),
+    )
     .returningAll()
     .executeTakeFirst();
   return row ? toStack(row) : null;
@@ -171,7 +199,12 @@ export async function releaseLock(
 ): Promise<Stack | null> {
   let q = db
     .updateTable("stacks")
-    .set({ locked_by: null, locked_note: null, locked_at: null, updated_at: now })
+    .set({
+      locked_by: null,
+      locked_note: null,
+      locked_at: null,
+      updated_at: now,
+    })
     .where("id", "=", id)
     .where("locked_by", "is not", null);
   if (expectedHolder !== null) q = q.where("locked_by", "=", expectedHolder);
@@ -179,7 +212,12 @@ export async function releaseLock(
   return row ? toStack(row) : null;
 }
 
-export async function setDisabled(db: Database, id: string, disabled: boolean, now: Date): Promise<Stack | null> {
+export async function setDisabled(
+  db: Database,
+  id: string,
+  disabled: boolean,
+  now: Date,
+): Promise<Stack | null> {
   const row = await db
     .updateTable("stacks")
     .set({ is_disabled: disabled, updated_at: now })

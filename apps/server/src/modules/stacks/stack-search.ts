@@ -55,7 +55,12 @@ export type BooleanField = (typeof BOOLEAN_FIELDS)[number];
 export type StackFilter =
   | { kind: "string"; field: StringField; values: string[]; exclude: boolean }
   | { kind: "labels"; values: string[]; exclude: boolean }
-  | { kind: "boolean"; field: BooleanField; values: boolean[]; exclude: boolean };
+  | {
+      kind: "boolean";
+      field: BooleanField;
+      values: boolean[];
+      exclude: boolean;
+    };
 
 export interface StackCursor {
   name: string;
@@ -86,25 +91,47 @@ function fail(path: string, message: string): never {
 
 export function parseStackSearch(input: SearchInputArg): StackSearch {
   let first = input.first ?? DEFAULT_PAGE_SIZE;
-  if (!Number.isInteger(first) || first < 1) fail("first", "must be a positive integer");
+  if (!Number.isInteger(first) || first < 1)
+    fail("first", "must be a positive integer");
   first = Math.min(first, MAX_PAGE_SIZE);
   const after = input.after ? decodeCursor(input.after) : null;
   const text = input.fullTextSearch?.trim() || null;
-  const filters = (input.predicates ?? []).map((p, i) => parsePredicate(p, `predicates[${i}]`));
+  const filters = (input.predicates ?? []).map((p, i) =>
+    parsePredicate(p, `predicates[${i}]`),
+  );
   return { first, after, text, filters };
 }
 
-function parsePredicate(p: NonNullable<SearchInputArg["predicates"]>[number], path: string): StackFilter {
+function parsePredicate(
+  p: NonNullable<SearchInputArg["predicates"]>[number],
+  path: string,
+): StackFilter {
   const field = FIELD_ALIASES[p.field] ?? p.field;
   const exclude = p.exclude ?? false;
   const { booleanEquals, enumEquals, stringMatches } = p.constraint;
   if (field === "labels") {
-    if (booleanEquals) fail(`${path}.constraint`, `labels takes stringMatches, not booleanEquals`);
-    return { kind: "labels", values: [...(stringMatches ?? []), ...(enumEquals ?? [])], exclude };
+    if (booleanEquals)
+      fail(
+        `${path}.constraint`,
+        `labels takes stringMatches, not booleanEquals`,
+      );
+    return {
+      kind: "labels",
+      values: [...(stringMatches ?? []), ...(enumEquals ?? [])],
+      exclude,
+    };
   }
   if ((STRING_FIELDS as readonly string[]).includes(field)) {
-    if (booleanEquals) fail(`${path}.constraint`, `${p.field} takes stringMatches or enumEquals, not booleanEquals`);
-    if (!stringMatches && !enumEquals) fail(`${path}.constraint`, `${p.field} needs stringMatches or enumEquals`);
+    if (booleanEquals)
+      fail(
+        `${path}.constraint`,
+        `${p.field} takes stringMatches or enumEquals, not booleanEquals`,
+      );
+    if (!stringMatches && !enumEquals)
+      fail(
+        `${path}.constraint`,
+        `${p.field} needs stringMatches or enumEquals`,
+      );
     return {
       kind: "string",
       field: field as StringField,
@@ -113,8 +140,14 @@ function parsePredicate(p: NonNullable<SearchInputArg["predicates"]>[number], pa
     };
   }
   if ((BOOLEAN_FIELDS as readonly string[]).includes(field)) {
-    if (!booleanEquals) fail(`${path}.constraint`, `${p.field} takes booleanEquals`);
-    return { kind: "boolean", field: field as BooleanField, values: booleanEquals, exclude };
+    if (!booleanEquals)
+      fail(`${path}.constraint`, `${p.field} takes booleanEquals`);
+    return {
+      kind: "boolean",
+      field: field as BooleanField,
+      values: booleanEquals,
+      exclude,
+    };
   }
   return fail(
     `${path}.field`,
@@ -123,13 +156,21 @@ function parsePredicate(p: NonNullable<SearchInputArg["predicates"]>[number], pa
 }
 
 export function encodeCursor(cursor: StackCursor): string {
-  return Buffer.from(JSON.stringify([cursor.name, cursor.id])).toString("base64url");
+  return Buffer.from(JSON.stringify([cursor.name, cursor.id])).toString(
+    "base64url",
+  );
 }
 
 export function decodeCursor(raw: string): StackCursor {
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(raw, "base64url").toString("utf8"));
-    if (Array.isArray(parsed) && parsed.length === 2 && parsed.every((v) => typeof v === "string")) {
+    const parsed: unknown = JSON.parse(
+      Buffer.from(raw, "base64url").toString("utf8"),
+    );
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      parsed.every((v) => typeof v === "string")
+    ) {
       return { name: parsed[0] as string, id: parsed[1] as string };
     }
   } catch {

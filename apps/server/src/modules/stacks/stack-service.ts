@@ -6,6 +6,7 @@ import {
   nextFreeSlug,
   slugify,
   SLUG_PATTERN,
+  type AccessLevel,
   type ConfigElement,
   type Context,
   type ContextAttachment,
@@ -22,7 +23,13 @@ import {
   StackProtectedError,
   WorkerPoolNotFoundForStackError,
 } from "./stack-errors.ts";
-import { configInputSchema, parseInput, stackInputSchema, type ConfigInput, type StackInput } from "./stack-inputs.ts";
+import {
+  configInputSchema,
+  parseInput,
+  stackInputSchema,
+  type ConfigInput,
+  type StackInput,
+} from "./stack-inputs.ts";
 import { parseStackSearch, type SearchInputArg } from "./stack-search.ts";
 import {
   autoAttaches,
@@ -64,7 +71,7 @@ export interface StackContextAttachmentView extends ContextAttachment {
 
 export interface RuntimeConfigEntry {
   /** null when the element is the stack's own. */
-  context: ContextAttachment | null;
+  context: StackContextAttachmentView | null;
   element: ConfigElement;
 }
 
@@ -91,14 +98,25 @@ export function createStackService(deps: StackServiceDeps) {
   async function readable(session: Session, id: string): Promise<StackView> {
     const stack = await queries.findStackView(db, id);
     if (!stack) throw new StackNotFoundError(id);
-    await access.assertCanRead(session, stack.spaceId, new StackNotFoundError(id));
+    await access.assertCanRead(
+      session,
+      stack.spaceId,
+      new StackNotFoundError(id),
+    );
     return stack;
   }
 
-  async function writable(session: Session, id: string): Promise<{ stack: StackView; level: string }> {
+  async function writable(
+    session: Session,
+    id: string,
+  ): Promise<{ stack: StackView; level: AccessLevel }> {
     const stack = await queries.findStackView(db, id);
     if (!stack) throw new StackNotFoundError(id);
-    const level = await access.assertCanWrite(session, stack.spaceId, new StackNotFoundError(id));
+    const level = await access.assertCanWrite(
+      session,
+      stack.spaceId,
+      new StackNotFoundError(id),
+    );
     return { stack, level };
   }
 
@@ -108,13 +126,21 @@ export function createStackService(deps: StackServiceDeps) {
     return stack;
   }
 
-  async function requireTargetSpace(session: Session, spaceId: string): Promise<void> {
+  async function requireTargetSpace(
+    session: Session,
+    spaceId: string,
+  ): Promise<void> {
     if (!(await findSpace(db, spaceId))) throw new SpaceNotFoundError(spaceId);
-    await access.assertCanWrite(session, spaceId, new SpaceNotFoundError(spaceId));
+    await access.assertCanWrite(
+      session,
+      spaceId,
+      new SpaceNotFoundError(spaceId),
+    );
   }
 
   async function requireWorkerPool(id: string | null): Promise<void> {
-    if (id !== null && !(await queries.workerPoolExists(db, id))) throw new WorkerPoolNotFoundForStackError(id);
+    if (id !== null && !(await queries.workerPoolExists(db, id)))
+      throw new WorkerPoolNotFoundForStackError(id);
   }
 
   /**
@@ -131,17 +157,33 @@ export function createStackService(deps: StackServiceDeps) {
     ]);
     const attachedIds = new Set(attachments.map((a) => a.contextId));
     const auto = candidates
-      .filter((c) => !attachedIds.has(c.id) && autoAttaches(c, { labels: stack.labels, spaceLineage: lineage }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
+      .filter(
+        (c) =>
+          !attachedIds.has(c.id) &&
+          autoAttaches(c, { labels: stack.labels, spaceLineage: lineage }),
+      )
+      .sort((a, b) =>
+        a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1,
+      );
     const [attachedContexts, contextRows] = await Promise.all([
       contexts.findContexts(db, [...attachedIds]),
-      config.listConfigRowsOfContexts(db, [...attachedIds, ...auto.map((c) => c.id)]),
+      config.listConfigRowsOfContexts(db, [
+        ...attachedIds,
+        ...auto.map((c) => c.id),
+      ]),
     ]);
-    const byId = new Map<string, Context>(attachedContexts.map((c) => [c.id, c]));
-    const rowsOf = (contextId: string) => contextRows.filter((r) => r.owner_id === contextId);
+    const byId = new Map<string, Context>(
+      attachedContexts.map((c) => [c.id, c]),
+    );
+    const rowsOf = (contextId: string) =>
+      contextRows.filter((r) => r.owner_id === contextId);
     return {
       stackRows,
-      attached: attachments.map((a) => ({ attachment: a, context: byId.get(a.contextId), rows: rowsOf(a.contextId) })),
+      attached: attachments.map((a) => ({
+        attachment: a,
+        context: byId.get(a.contextId),
+        rows: rowsOf(a.contextId),
+      })),
       autoAttached: auto.map((c) => ({
         context: c,
         attachment: autoAttachment(c, stack),
@@ -162,15 +204,23 @@ export function createStackService(deps: StackServiceDeps) {
     };
   }
 
-  async function allocateSlug(slug: string, insert: (id: string) => Promise<Stack | null>): Promise<Stack> {
+  async function allocateSlug(
+    slug: string,
+    insert: (id: string) => Promise<Stack | null>,
+  ): Promise<Stack> {
     // Another creator may take the chosen id between the read and the insert; the
     // insert is ON CONFLICT DO NOTHING, so losing the race just means choosing again.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const id = nextFreeSlug(slug, await queries.slugsInUse(db, "stacks", slug));
+      const id = nextFreeSlug(
+        slug,
+        await queries.slugsInUse(db, "stacks", slug),
+      );
       const created = await insert(id);
       if (created) return created;
     }
-    throw new ConflictError(`could not allocate an id for stack "${slug}"; try again`);
+    throw new ConflictError(
+      `could not allocate an id for stack "${slug}"; try again`,
+    );
   }
 
   return {
@@ -180,14 +230,21 @@ export function createStackService(deps: StackServiceDeps) {
     /** The stack if the caller may read it; null otherwise (GraphQL `stack(id)`). */
     async findStack(session: Session, id: string): Promise<StackView | null> {
       const stack = await queries.findStackView(db, id);
-      if (!stack || (await access.accessLevel(session, stack.spaceId)) === "NONE") return null;
+      if (
+        !stack ||
+        (await access.accessLevel(session, stack.spaceId)) === "NONE"
+      )
+        return null;
       return stack;
     },
 
     /** Trusted read for the run engine: no access check. */
     loadStack: (id: string): Promise<Stack | null> => stacks.findStack(db, id),
 
-    async canWrite(session: Session, stack: Pick<Stack, "spaceId">): Promise<boolean> {
+    async canWrite(
+      session: Session,
+      stack: Pick<Stack, "spaceId">,
+    ): Promise<boolean> {
       const level = await access.accessLevel(session, stack.spaceId);
       return level === "WRITE" || level === "ADMIN";
     },
@@ -198,7 +255,11 @@ export function createStackService(deps: StackServiceDeps) {
 
     async searchStacks(session: Session, input: SearchInputArg) {
       const search = parseStackSearch(input);
-      const { edges, hasNextPage } = await queries.searchStackViews(db, search, await access.visibleSpaces(session));
+      const { edges, hasNextPage } = await queries.searchStackViews(
+        db,
+        search,
+        await access.visibleSpaces(session),
+      );
       return { edges, hasNextPage, endCursor: edges.at(-1)?.cursor ?? null };
     },
 
@@ -227,10 +288,15 @@ export function createStackService(deps: StackServiceDeps) {
       let created: Stack;
       if (opts.slug) {
         if (!SLUG_PATTERN.test(opts.slug)) {
-          throw new ValidationError("stackCreate slug: must be lowercase letters, digits and single dashes");
+          throw new ValidationError(
+            "stackCreate slug: must be lowercase letters, digits and single dashes",
+          );
         }
         const inserted = await insert(opts.slug);
-        if (!inserted) throw new ConflictError(`stackCreate slug: stack ${opts.slug} already exists`);
+        if (!inserted)
+          throw new ConflictError(
+            `stackCreate slug: stack ${opts.slug} already exists`,
+          );
         created = inserted;
       } else {
         created = await allocateSlug(slugify(settings.name), insert);
@@ -239,13 +305,22 @@ export function createStackService(deps: StackServiceDeps) {
     },
 
     /** Replaces every setting (the Terraform provider sends the full input). */
-    async updateStack(session: Session, id: string, input: StackInput): Promise<StackView> {
+    async updateStack(
+      session: Session,
+      id: string,
+      input: StackInput,
+    ): Promise<StackView> {
       const settings = parseInput(stackInputSchema, input, "stackUpdate input");
       const { stack } = await writable(session, id);
       const spaceId = settings.spaceId ?? stack.spaceId;
       if (spaceId !== stack.spaceId) await requireTargetSpace(session, spaceId);
       await requireWorkerPool(settings.workerPoolId);
-      await stacks.updateStackSettings(db, id, { ...settings, spaceId }, clock());
+      await stacks.updateStackSettings(
+        db,
+        id,
+        { ...settings, spaceId },
+        clock(),
+      );
       return view(id);
     },
 
@@ -253,7 +328,11 @@ export function createStackService(deps: StackServiceDeps) {
      * Deletes the stack with its attachments, environment and runs (FK cascade);
      * returns it as it was. Refused while `protectFromDeletion` is on.
      */
-    async deleteStack(session: Session, id: string, opts: { destroyResources?: boolean | null } = {}): Promise<StackView> {
+    async deleteStack(
+      session: Session,
+      id: string,
+      opts: { destroyResources?: boolean | null } = {},
+    ): Promise<StackView> {
       if (opts.destroyResources) {
         throw new ValidationError(
           "stackDelete destroyResources: destroying resources on delete is not supported; run `tofu destroy` as a task first",
@@ -263,15 +342,26 @@ export function createStackService(deps: StackServiceDeps) {
       if (stack.protectFromDeletion) throw new StackProtectedError(id);
       await db.transaction().execute(async (tx) => {
         await config.deleteConfigRowsOf(tx, { type: "stack", id });
-        if (!(await stacks.deleteStackRow(tx, id))) throw new StackNotFoundError(id);
+        if (!(await stacks.deleteStackRow(tx, id)))
+          throw new StackNotFoundError(id);
       });
       return stack;
     },
 
-    async lockStack(session: Session, id: string, note?: string | null): Promise<StackView> {
+    async lockStack(
+      session: Session,
+      id: string,
+      note?: string | null,
+    ): Promise<StackView> {
       await writable(session, id);
       const holder = lockHolder(session);
-      const locked = await stacks.takeLock(db, id, holder, note?.trim() ? note : null, clock());
+      const locked = await stacks.takeLock(
+        db,
+        id,
+        holder,
+        note?.trim() ? note : null,
+        clock(),
+      );
       if (!locked) {
         const current = await stacks.findStack(db, id);
         if (!current) throw new StackNotFoundError(id);
@@ -287,9 +377,16 @@ export function createStackService(deps: StackServiceDeps) {
       const holder = lockHolder(session);
       const isAdmin = session.admin || level === "ADMIN";
       if (stack.lockedBy !== holder && !isAdmin) {
-        throw new AccessDeniedError(`stack ${id} is locked by ${stack.lockedBy}; only they or an admin can unlock it`);
+        throw new AccessDeniedError(
+          `stack ${id} is locked by ${stack.lockedBy}; only they or an admin can unlock it`,
+        );
       }
-      const released = await stacks.releaseLock(db, id, isAdmin ? null : holder, clock());
+      const released = await stacks.releaseLock(
+        db,
+        id,
+        isAdmin ? null : holder,
+        clock(),
+      );
       if (!released) throw new StackNotLockedError(id);
       return view(id);
     },
@@ -307,53 +404,105 @@ export function createStackService(deps: StackServiceDeps) {
     },
 
     /** Sets the tracked commit (the sha new tracked runs use). */
-    async setCurrentCommit(session: Session, id: string, sha: string): Promise<StackView> {
+    async setCurrentCommit(
+      session: Session,
+      id: string,
+      sha: string,
+    ): Promise<StackView> {
       const trimmed = sha.trim();
       if (!SHA_PATTERN.test(trimmed)) {
-        throw new ValidationError("stackSetCurrentCommit sha: must be a hexadecimal git commit sha");
+        throw new ValidationError(
+          "stackSetCurrentCommit sha: must be a hexadecimal git commit sha",
+        );
       }
       await writable(session, id);
-      await stacks.setTrackedCommit(db, id, { sha: trimmed.toLowerCase(), setBy: lockHolder(session), at: clock() });
+      await stacks.setTrackedCommit(db, id, {
+        sha: trimmed.toLowerCase(),
+        setBy: lockHolder(session),
+        at: clock(),
+      });
       return view(id);
     },
 
     /** Adds or replaces an environment variable or mounted file of the stack. */
-    async addStackConfig(session: Session, stackId: string, input: ConfigInput): Promise<ConfigElement> {
-      const parsed = parseInput(configInputSchema, input, "stackConfigAdd config");
+    async addStackConfig(
+      session: Session,
+      stackId: string,
+      input: ConfigInput,
+    ): Promise<ConfigElement> {
+      const parsed = parseInput(
+        configInputSchema,
+        input,
+        "stackConfigAdd config",
+      );
       await writable(session, stackId);
       const row = await config.upsertConfigRow(
         db,
         { type: "stack", id: stackId },
-        prepareElement({ ...parsed, description: parsed.description }, encryptor, clock()),
+        prepareElement(
+          { ...parsed, description: parsed.description },
+          encryptor,
+          clock(),
+        ),
       );
       return presentElement(row);
     },
 
     /** Deletes an element; null when the stack has no element with that id. */
-    async deleteStackConfig(session: Session, stackId: string, id: string): Promise<ConfigElement | null> {
+    async deleteStackConfig(
+      session: Session,
+      stackId: string,
+      id: string,
+    ): Promise<ConfigElement | null> {
       await writable(session, stackId);
-      const row = await config.deleteConfigRow(db, { type: "stack", id: stackId }, id);
+      const row = await config.deleteConfigRow(
+        db,
+        { type: "stack", id: stackId },
+        id,
+      );
       return row ? presentElement(row) : null;
     },
 
-    async listStackConfig(session: Session, stackId: string): Promise<ConfigElement[]> {
+    async listStackConfig(
+      session: Session,
+      stackId: string,
+    ): Promise<ConfigElement[]> {
       await readable(session, stackId);
-      return (await config.listConfigRows(db, { type: "stack", id: stackId })).map(presentElement);
+      return (
+        await config.listConfigRows(db, { type: "stack", id: stackId })
+      ).map(presentElement);
     },
 
-    async getStackConfigElement(session: Session, stackId: string, id: string): Promise<ConfigElement | null> {
+    async getStackConfigElement(
+      session: Session,
+      stackId: string,
+      id: string,
+    ): Promise<ConfigElement | null> {
       await readable(session, stackId);
-      const row = await config.findConfigRow(db, { type: "stack", id: stackId }, id);
+      const row = await config.findConfigRow(
+        db,
+        { type: "stack", id: stackId },
+        id,
+      );
       return row ? presentElement(row) : null;
     },
 
     /** Explicit attachments by priority, then auto-attached contexts alphabetically. */
-    async attachedContexts(session: Session, stackId: string): Promise<StackContextAttachmentView[]> {
+    async attachedContexts(
+      session: Session,
+      stackId: string,
+    ): Promise<StackContextAttachmentView[]> {
       const stack = await readable(session, stackId);
       const layers = await environmentLayers(stack);
       return [
-        ...layers.attached.map((a) => ({ ...a.attachment, config: a.rows.map(presentElement) })),
-        ...layers.autoAttached.map((a) => ({ ...a.attachment, config: a.rows.map(presentElement) })),
+        ...layers.attached.map((a) => ({
+          ...a.attachment,
+          config: a.rows.map(presentElement),
+        })),
+        ...layers.autoAttached.map((a) => ({
+          ...a.attachment,
+          config: a.rows.map(presentElement),
+        })),
       ];
     },
 
@@ -363,11 +512,17 @@ export function createStackService(deps: StackServiceDeps) {
      * masked. Elements won by auto-attached contexts are left out: spacectl appends
      * those itself from `attachedContexts` (graphql-compat §2.6).
      */
-    async runtimeConfig(session: Session, stackId: string): Promise<RuntimeConfigEntry[]> {
+    async runtimeConfig(
+      session: Session,
+      stackId: string,
+    ): Promise<RuntimeConfigEntry[]> {
       const stack = await readable(session, stackId);
       const layers = await environmentLayers(stack);
-      const attachmentOf = new Map<string, ContextAttachment>(
-        layers.attached.map((a) => [`context:${a.attachment.contextId}`, a.attachment]),
+      const attachmentOf = new Map<string, StackContextAttachmentView>(
+        layers.attached.map((a) => [
+          `context:${a.attachment.contextId}`,
+          { ...a.attachment, config: a.rows.map(presentElement) },
+        ]),
       );
       const resolved = resolveEffectiveConfig({
         stack: layers.stackRows.map(presentElement),
@@ -384,7 +539,10 @@ export function createStackService(deps: StackServiceDeps) {
       });
       return resolved
         .filter((el) => el.source === "stack" || attachmentOf.has(el.source))
-        .map(({ source, ...element }) => ({ context: attachmentOf.get(source) ?? null, element }));
+        .map(({ source, ...element }) => ({
+          context: attachmentOf.get(source) ?? null,
+          element,
+        }));
     },
 
     /**
@@ -392,11 +550,15 @@ export function createStackService(deps: StackServiceDeps) {
      * stack-environment.ts. `runtime` holds `environment` from `.spacelift/config.yml`.
      * For the run engine only: secrets leave the module here.
      */
-    async effectiveConfig(stackId: string, runtime: Record<string, string> = {}): Promise<EffectiveConfigElement[]> {
+    async effectiveConfig(
+      stackId: string,
+      runtime: Record<string, string> = {},
+    ): Promise<EffectiveConfigElement[]> {
       const stack = await stacks.findStack(db, stackId);
       if (!stack) throw new StackNotFoundError(stackId);
       const layers = await environmentLayers(stack);
-      const decrypt = (rows: config.ConfigElementRow[]) => rows.map((r) => decryptElement(r, encryptor));
+      const decrypt = (rows: config.ConfigElementRow[]) =>
+        rows.map((r) => decryptElement(r, encryptor));
       return resolveEffectiveConfig({
         runtime: Object.entries(runtime).map(([id, value]) => ({
           id,
@@ -427,7 +589,15 @@ export function createStackService(deps: StackServiceDeps) {
       return effectiveHooks({
         stack: stack.hooks,
         attached: layers.attached.flatMap((a) =>
-          a.context ? [{ contextId: a.context.id, priority: a.attachment.priority, hooks: a.context.hooks }] : [],
+          a.context
+            ? [
+                {
+                  contextId: a.context.id,
+                  priority: a.attachment.priority,
+                  hooks: a.context.hooks,
+                },
+              ]
+            : [],
         ),
         autoAttached: layers.autoAttached.map((a) => ({
           contextId: a.context.id,

@@ -89,7 +89,13 @@ export interface Stack {
 /** A stack as read for display: with its space, worker pool name and computed state. */
 export interface StackView extends Stack {
   space: Space;
-  workerPool: { id: string; name: string; description: string; labels: string[]; spaceId: string } | null;
+  workerPool: {
+    id: string;
+    name: string;
+    description: string;
+    labels: string[];
+    spaceId: string;
+  } | null;
   state: StackState;
   stateSetAt: Date | null;
 }
@@ -130,12 +136,17 @@ export interface ConfigElement {
 }
 
 export function emptyHooks(): HookLists {
-  return Object.fromEntries(HOOK_NAMES.map((h) => [h, []])) as unknown as HookLists;
+  return Object.fromEntries(
+    HOOK_NAMES.map((h) => [h, []]),
+  ) as unknown as HookLists;
 }
 
 /** Fills absent lists (stored JSON may omit them) and drops unknown keys. */
 export function normalizeHooks(
-  hooks: Partial<Record<string, string[] | null | undefined>> | null | undefined,
+  hooks:
+    | Partial<Record<string, string[] | null | undefined>>
+    | null
+    | undefined,
 ): HookLists {
   const out = emptyHooks();
   for (const h of HOOK_NAMES) {
@@ -170,7 +181,9 @@ export function nextFreeSlug(slug: string, taken: readonly string[]): string {
   if (!taken.includes(slug)) return slug;
   let max = 1;
   for (const id of taken) {
-    const m = id.startsWith(`${slug}-`) ? /^[0-9]+$/.exec(id.slice(slug.length + 1)) : null;
+    const m = id.startsWith(`${slug}-`)
+      ? /^[0-9]+$/.exec(id.slice(slug.length + 1))
+      : null;
     if (m) max = Math.max(max, Number(m[0]));
   }
   return `${slug}-${max + 1}`;
@@ -183,7 +196,8 @@ export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const MAX_FILE_MOUNT_BYTES = 2 * 1024 * 1024;
 
-const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_PATTERN =
+  /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
  * Checks a config element's id and value; returns a problem (naming the offending
@@ -205,20 +219,29 @@ export function configElementProblem(input: {
   if (path.startsWith("/")) {
     return `id: "${path}" must be relative to /mnt/workspace, not absolute`;
   }
-  if (path.includes("\0") || path.split("/").some((seg) => seg === ".." || seg === "")) {
+  if (
+    path.includes("\0") ||
+    path.split("/").some((seg) => seg === ".." || seg === "")
+  ) {
     return `id: "${path}" must not contain empty or ".." path segments`;
   }
   if (!BASE64_PATTERN.test(input.value)) {
     return "value: a mounted file's value must be base64-encoded";
   }
-  const bytes = (input.value.length / 4) * 3 - (input.value.match(/=+$/)?.[0].length ?? 0);
+  const bytes =
+    (input.value.length / 4) * 3 - (input.value.match(/=+$/)?.[0].length ?? 0);
   if (bytes > MAX_FILE_MOUNT_BYTES) {
     return `value: mounted files are limited to 2 MB (${MAX_FILE_MOUNT_BYTES} bytes), this one is ${bytes} bytes`;
   }
   return null;
 }
 
-const ACCESS_RANK: Record<AccessLevel, number> = { NONE: 0, READ: 1, WRITE: 2, ADMIN: 3 };
+const ACCESS_RANK: Record<AccessLevel, number> = {
+  NONE: 0,
+  READ: 1,
+  WRITE: 2,
+  ADMIN: 3,
+};
 
 export function atLeast(level: AccessLevel, required: AccessLevel): boolean {
   return ACCESS_RANK[level] >= ACCESS_RANK[required];

@@ -14,8 +14,10 @@ export {
   type IssuedPoolToken,
 } from "./worker-service.ts";
 export { workerJobs } from "./worker-jobs.ts";
+export { workerResolvers } from "./worker-resolvers.ts";
 export {
   WorkerNotFoundError,
+  WorkerPoolInUseError,
   WorkerPoolNotFoundError,
 } from "./worker-errors.ts";
 export type { Worker, WorkerPool, WorkerStatus } from "./worker.ts";

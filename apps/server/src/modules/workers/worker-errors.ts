@@ -1,4 +1,4 @@
-import { NotFoundError } from "../../platform/errors.ts";
+import { ConflictError, NotFoundError } from "../../platform/errors.ts";
 
 export class WorkerPoolNotFoundError extends NotFoundError {
   constructor(readonly poolId: string) {
@@ -12,5 +12,15 @@ export class WorkerNotFoundError extends NotFoundError {
     readonly workerId: string,
   ) {
     super(`worker ${workerId} does not exist in pool ${poolId}`);
+  }
+}
+
+/** A pool still in use (stacks attached, runs not ended, or the default pool) is kept. */
+export class WorkerPoolInUseError extends ConflictError {
+  constructor(
+    readonly poolId: string,
+    reason: string,
+  ) {
+    super(`worker pool ${poolId} cannot be deleted: ${reason}`);
   }
 }

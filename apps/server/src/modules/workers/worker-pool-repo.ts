@@ -122,3 +122,61 @@ export async function findOrCreateDefaultPool(
     .executeTakeFirstOrThrow();
   return { pool: toPool(existing), created: false };
 }
+
+export async function listWorkerPools(
+  db: Database,
+  spaces: readonly string[] | "all",
+): Promise<WorkerPool[]> {
+  if (spaces !== "all" && spaces.length === 0) return [];
+  let q = db.selectFrom("worker_pools").select(POOL_COLUMNS);
+  if (spaces !== "all") q = q.where("space_id", "in", [...spaces]);
+  const rows = await q.orderBy("name").orderBy("id").execute();
+  return rows.map(toPool);
+}
+
+export async function updateWorkerPool(
+  db: Database,
+  id: string,
+  patch: { name: string; description: string; labels: string[]; spaceId: string },
+): Promise<WorkerPool | null> {
+  const row = await db
+    .updateTable("worker_pools")
+    .set({
+      name: patch.name,
+      description: patch.description,
+      labels: patch.labels,
+      space_id: patch.spaceId,
+    })
+    .where("id", "=", id)
+    .returning(POOL_COLUMNS)
+    .executeTakeFirst();
+  return row ? toPool(row) : null;
+}
+
+/** Stacks (ids, at most 10) that name the pool; a pool in use is not deleted. */
+export async function stacksUsingPool(
+  db: Database,
+  id: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom("stacks")
+    .select("id")
+    .where("worker_pool_id", "=", id)
+    .orderBy("id")
+    .limit(10)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Deletes the pool and (by cascade) its workers; false when it did not exist. */
+export async function deleteWorkerPool(
+  db: Database,
+  id: string,
+): Promise<WorkerPool | null> {
+  const row = await db
+    .deleteFrom("worker_pools")
+    .where("id", "=", id)
+    .returning(POOL_COLUMNS)
+    .executeTakeFirst();
+  return row ? toPool(row) : null;
+}

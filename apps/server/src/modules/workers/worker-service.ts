@@ -15,8 +15,10 @@ import type { Database } from "../../platform/db/index.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { Worker, WorkerPool } from "./worker.ts";
+import { detachPoolFromEndedRuns } from "../runs/index.ts";
 import {
   WorkerNotFoundError,
+  WorkerPoolInUseError,
   WorkerPoolNotFoundError,
 } from "./worker-errors.ts";
 import * as pools from "./worker-pool-repo.ts";
@@ -337,6 +339,64 @@ export function createWorkerService(deps: WorkerServiceDeps) {
       const pool = await pools.findWorkerPoolById(db, poolId);
       if (!pool) throw new WorkerPoolNotFoundError(poolId);
       return issue(pool, credential);
+    },
+
+    /** Pools in the given spaces ("all": every pool), by name. */
+    listPools(spaces: readonly string[] | "all"): Promise<WorkerPool[]> {
+      return pools.listWorkerPools(db, spaces);
+    },
+
+    /** Renames, re-describes, relabels or moves a pool; its credential is unchanged. */
+    async updatePool(
+      poolId: string,
+      input: {
+        name: string;
+        description?: string | null;
+        labels?: readonly string[] | null;
+        spaceId: string;
+      },
+    ): Promise<WorkerPool> {
+      const name = input.name.trim();
+      if (!name) throw new ValidationError("a worker pool needs a name");
+      const pool = await pools.updateWorkerPool(db, poolId, {
+        name,
+        description: input.description ?? "",
+        labels: [...(input.labels ?? [])],
+        spaceId: input.spaceId,
+      });
+      if (!pool) throw new WorkerPoolNotFoundError(poolId);
+      return pool;
+    },
+
+    /**
+     * Deletes a pool and its worker rows. Refused for the default pool, a pool stacks
+     * still name, and a pool with runs that have not ended; ended runs lose their pool
+     * reference through the runs module (`detachPoolFromEndedRuns`). All in one
+     * transaction, so a run cannot be queued on the pool between the check and the delete
+     * (its insert waits on the pool row's foreign key, then fails).
+     */
+    async deletePool(poolId: string): Promise<WorkerPool> {
+      return db.transaction().execute(async (tx) => {
+        const pool = await pools.findWorkerPoolById(tx, poolId);
+        if (!pool) throw new WorkerPoolNotFoundError(poolId);
+        if (pool.isDefault)
+          throw new WorkerPoolInUseError(poolId, "it is the default pool");
+        const stacks = await pools.stacksUsingPool(tx, poolId);
+        if (stacks.length > 0)
+          throw new WorkerPoolInUseError(
+            poolId,
+            `stacks use it (${stacks.join(", ")}); move them to another pool first`,
+          );
+        const { activeRunIds } = await detachPoolFromEndedRuns(tx, poolId);
+        if (activeRunIds.length > 0)
+          throw new WorkerPoolInUseError(
+            poolId,
+            `runs have not ended yet (${activeRunIds.join(", ")})`,
+          );
+        const deleted = await pools.deleteWorkerPool(tx, poolId);
+        if (!deleted) throw new WorkerPoolNotFoundError(poolId);
+        return deleted;
+      });
     },
 
     async poolExists(poolId: string): Promise<boolean> {

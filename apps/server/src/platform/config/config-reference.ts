@@ -522,6 +522,22 @@ export const settings: readonly Setting[] = [
     description:
       "Seconds without a heartbeat before a worker counts as gone (5-86400).",
   },
+  {
+    key: "runs.maxDurationSeconds",
+    env: ["STACKYARD_RUN_MAX_DURATION_SECONDS"],
+    json: ["runs.max_duration_seconds"],
+    default: "4200",
+    description:
+      "A run still held by a worker this many seconds after a worker took it is failed by the reconciler (60-604800; default 70 min).",
+  },
+  {
+    key: "runs.logSilenceTimeoutSeconds",
+    env: ["STACKYARD_RUN_LOG_SILENCE_TIMEOUT_SECONDS"],
+    json: ["runs.log_silence_timeout_seconds"],
+    default: "420",
+    description:
+      "A run held by a worker that reports no activity (logs, state changes) for this many seconds is failed (30-86400).",
+  },
 ];
 
 /**

@@ -162,6 +162,7 @@ export interface ConfigData {
   toolchain: { binDir: string | null };
   queue: { concurrency: number; pollIntervalMs: number };
   workers: { heartbeatTimeoutSeconds: number };
+  runs: { maxDurationSeconds: number; logSilenceTimeoutSeconds: number };
 }
 
 /** Deeply readonly and frozen at runtime. */
@@ -296,6 +297,10 @@ export const configSchema = z.strictObject({
   }),
   workers: z.strictObject({
     heartbeatTimeoutSeconds: integer(5, 86_400).default(60),
+  }),
+  runs: z.strictObject({
+    maxDurationSeconds: integer(60, 604_800).default(4200),
+    logSilenceTimeoutSeconds: integer(30, 86_400).default(420),
   }),
 });
 

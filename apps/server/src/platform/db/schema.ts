@@ -203,6 +203,10 @@ export interface RunsTable {
   delta: Json | null;
   retry_of: string | null;
   failure_reason: string | null;
+  /** TASK runs: go from PREPARING straight to PERFORMING (migration 0005). */
+  skip_init: Generated<boolean>;
+  /** Resource addresses of the pending targeted replan (migration 0005). */
+  replan_targets: string[] | null;
   created_at: Timestamp;
   updated_at: Timestamp;
   started_at: Date | null;
@@ -216,6 +220,16 @@ export interface RunTransitionsTable {
   state: string;
   actor: string | null;
   note: string | null;
+  created_at: Timestamp;
+}
+
+export interface RunReviewsTable {
+  id: string;
+  run_id: string;
+  author: string;
+  decision: "APPROVE" | "REJECT";
+  note: string | null;
+  state: string;
   created_at: Timestamp;
 }
 
@@ -250,6 +264,30 @@ export interface QueueDeadLettersTable {
   reason: string;
 }
 
+export interface StateVersionsTable {
+  id: string;
+  stack_id: string;
+  run_id: string | null;
+  serial: number;
+  lineage: string;
+  checksum: string;
+  size: number;
+  object_key: string;
+  is_current: Generated<boolean>;
+  created_by: string | null;
+  restored_from_id: string | null;
+  created_at: Timestamp;
+  superseded_at: Date | null;
+}
+
+export interface StateLocksTable {
+  stack_id: string;
+  lock_id: string;
+  info: Json<Record<string, unknown>>;
+  run_id: string;
+  created_at: Timestamp;
+}
+
 export interface DB {
   system_settings: SystemSettingsTable;
   encryption_keys: EncryptionKeysTable;
@@ -264,6 +302,9 @@ export interface DB {
   config_elements: ConfigElementsTable;
   runs: RunsTable;
   run_transitions: RunTransitionsTable;
+  run_reviews: RunReviewsTable;
   queue_messages: QueueMessagesTable;
   queue_dead_letters: QueueDeadLettersTable;
+  state_versions: StateVersionsTable;
+  state_locks: StateLocksTable;
 }

@@ -1,0 +1,65 @@
+import { z } from "zod";
+import type { Database } from "../../platform/db/index.ts";
+import {
+  defineJob,
+  enqueue,
+  type JobCatalog,
+} from "../../platform/queue/index.ts";
+import type { RunReconciler } from "./run-reconcile.ts";
+import type { RunScheduler } from "./run-scheduling.ts";
+
+/** Job names of the runs module. `runs.dispatch` is reserved for handing READY runs to workers (#4). */
+export const RUN_JOBS = {
+  schedule: "runs.schedule",
+  reconcile: "runs.reconcile",
+  dispatch: "runs.dispatch",
+} as const;
+
+/**
+ * Enqueues a scheduling pass on `db` (normally the caller's transaction, so the pass is
+ * queued exactly when the write that warrants it commits). Every such enqueue shares one
+ * jobKey, so a burst of triggers collapses into one pending pass.
+ *
+ * The queue drops an enqueue whose key a *running* pass still holds, so a run committed
+ * while a pass is between its read and its commit may not be seen by that pass. The
+ * reconcile job (every 15 s) therefore ends with a pass of its own: a run can wait for a
+ * scheduling pass at most that long, never forever.
+ */
+export async function enqueueSchedulePass(db: Database): Promise<void> {
+  await enqueue(db, RUN_JOBS.schedule, {}, { jobKey: RUN_JOBS.schedule });
+}
+
+/** Passes one `runs.schedule` job may make while each reports that more runs wait. */
+const MAX_PASSES_PER_JOB = 10;
+
+/**
+ * - `runs.schedule` (payload `{}`): one or more scheduling passes (run-scheduling.ts).
+ * - `runs.reconcile` (payload `{}`, every 15 s from the scheduler role): fails stuck
+ *   runs (run-reconcile.ts), then makes a scheduling pass.
+ * Both are idempotent: every write is a compare-and-set on the run's state_version.
+ */
+export function runJobs(deps: {
+  scheduler: Pick<RunScheduler, "schedule">;
+  reconciler: Pick<RunReconciler, "reconcile">;
+}): JobCatalog {
+  async function schedulePasses(): Promise<string[]> {
+    const ready: string[] = [];
+    for (let pass = 0; pass < MAX_PASSES_PER_JOB; pass++) {
+      const result = await deps.scheduler.schedule();
+      ready.push(...result.ready);
+      if (!result.more || result.ready.length === 0) break;
+    }
+    return ready;
+  }
+
+  return {
+    [RUN_JOBS.schedule]: defineJob(z.object({}), async () => {
+      await schedulePasses();
+    }),
+    [RUN_JOBS.reconcile]: defineJob(z.object({}), async (_payload, ctx) => {
+      const failed = await deps.reconciler.reconcile();
+      if (failed.length > 0) ctx.log.warn({ failed }, "failed stuck runs");
+      await schedulePasses();
+    }),
+  };
+}

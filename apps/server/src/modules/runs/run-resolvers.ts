@@ -1,0 +1,239 @@
+import type { IResolvers } from "mercurius";
+import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
+import type { Session } from "../auth/index.ts";
+import { isTerminal, type RunState } from "./run.ts";
+import type { RunRecord, RunTransition } from "./run-repo.ts";
+import type { RunService } from "./run-service.ts";
+
+type Ctx = GraphQLContext;
+interface StackParent {
+  id: string;
+}
+
+const unix = (d: Date) => Math.floor(d.getTime() / 1000);
+
+function presentTransition(t: RunTransition) {
+  return {
+    // Logs arrive with run execution (#4); until then no state has any.
+    hasLogs: false,
+    note: t.note,
+    state: t.state,
+    stateVersion: t.stateVersion,
+    terminal: isTerminal(t.state),
+    timestamp: unix(t.createdAt),
+    username: t.actor,
+  };
+}
+
+const METADATA_HEADER = "spacelift-user-provided-run-metadata";
+
+function headerValue(ctx: Ctx, name: string): string | null {
+  const value = ctx.headers[name];
+  return (Array.isArray(value) ? value[0] : value) ?? null;
+}
+
+export interface RunResolverDeps {
+  runs: Omit<RunService, "waitingReason" | "pendingRuns">;
+  /**
+   * Builds the GraphQL `Stack` object for `runStack` the way the stacks module's own
+   * `stack(id)` does; default: a node with the id only (enough for `{ id name }` only
+   * when the stacks module resolves `name` itself).
+   */
+  resolveStack?: (stackId: string, ctx: Ctx) => Promise<unknown>;
+}
+
+export function runResolvers(deps: RunResolverDeps): IResolvers {
+  const { runs } = deps;
+  const session = (ctx: Ctx): Session => requireSession(ctx);
+
+  return {
+    Query: {
+      runStack: async (_: unknown, args: { runId: string }, ctx: Ctx) => {
+        const stackId = await runs.stackIdOfRun(session(ctx), args.runId);
+        return deps.resolveStack
+          ? deps.resolveStack(stackId, ctx)
+          : { id: stackId };
+      },
+    },
+
+    Mutation: {
+      runTrigger: (
+        _: unknown,
+        args: {
+          stack: string;
+          commitSha?: string | null;
+          runType?: "TRACKED" | "PROPOSED" | null;
+          runtimeConfig?: unknown;
+        },
+        ctx: Ctx,
+      ) =>
+        runs.trigger(session(ctx), {
+          stackId: args.stack,
+          commitSha: args.commitSha,
+          runType: args.runType,
+          runtimeConfig: args.runtimeConfig ?? undefined,
+          metadata: headerValue(ctx, METADATA_HEADER),
+        }),
+      runConfirm: (
+        _: unknown,
+        args: { stack: string; run?: string | null; note?: string | null },
+        ctx: Ctx,
+      ) =>
+        runs.confirm(session(ctx), {
+          stackId: args.stack,
+          runId: args.run,
+          note: args.note,
+        }),
+      runDiscard: (
+        _: unknown,
+        args: { stack: string; run?: string | null; note?: string | null },
+        ctx: Ctx,
+      ) =>
+        runs.discard(session(ctx), {
+          stackId: args.stack,
+          runId: args.run,
+          note: args.note,
+        }),
+      runRetry: (_: unknown, args: { stack: string; run: string }, ctx: Ctx) =>
+        runs.retry(session(ctx), { stackId: args.stack, runId: args.run }),
+      runCancel: (
+        _: unknown,
+        args: { stack: string; run: string; note?: string | null },
+        ctx: Ctx,
+      ) =>
+        runs.cancel(session(ctx), {
+          stackId: args.stack,
+          runId: args.run,
+          note: args.note,
+        }),
+      runStop: (
+        _: unknown,
+        args: { stack: string; run: string; note?: string | null },
+        ctx: Ctx,
+      ) =>
+        runs.stop(session(ctx), {
+          stackId: args.stack,
+          runId: args.run,
+          note: args.note,
+        }),
+      runPrioritizeSet: (
+        _: unknown,
+        args: { stack: string; run: string; prioritize: boolean },
+        ctx: Ctx,
+      ) =>
+        runs.prioritize(session(ctx), {
+          stackId: args.stack,
+          runId: args.run,
+          prioritize: args.prioritize,
+        }),
+      runReview: async (
+        _: unknown,
+        args: {
+          stack: string;
+          run?: string | null;
+          decision: "APPROVE" | "REJECT";
+          note?: string | null;
+        },
+        ctx: Ctx,
+      ) => {
+        const review = await runs.review(session(ctx), {
+          stackId: args.stack,
+          runId: args.run,
+          decision: args.decision,
+          note: args.note,
+        });
+        return {
+          id: review.id,
+          author: review.author,
+          decision: review.decision,
+          note: review.note,
+          state: review.state,
+          timestamp: unix(review.createdAt),
+        };
+      },
+      runPromote: (_: unknown, args: { stack: string; run: string }, ctx: Ctx) =>
+        runs.promote(session(ctx), { stackId: args.stack, runId: args.run }),
+      runTargetedReplan: (
+        _: unknown,
+        args: { stack: string; run: string; targets: string[] },
+        ctx: Ctx,
+      ) =>
+        runs.targetedReplan(session(ctx), {
+          stackId: args.stack,
+          runId: args.run,
+          targets: args.targets,
+        }),
+      taskCreate: (
+        _: unknown,
+        args: {
+          stack: string;
+          command: string;
+          skipInitialization?: boolean | null;
+        },
+        ctx: Ctx,
+      ) =>
+        runs.createTask(session(ctx), {
+          stackId: args.stack,
+          command: args.command,
+          skipInitialization: args.skipInitialization,
+        }),
+    },
+
+    Stack: {
+      run: (stack: StackParent, args: { id: string }, ctx: Ctx) =>
+        runs.getRun(session(ctx), { stackId: stack.id, runId: args.id }),
+      runs: (stack: StackParent, args: { before?: string | null }, ctx: Ctx) =>
+        runs.listRuns(session(ctx), stack.id, "runs", args.before),
+      proposedRuns: (
+        stack: StackParent,
+        args: { before?: string | null },
+        ctx: Ctx,
+      ) => runs.listRuns(session(ctx), stack.id, "proposedRuns", args.before),
+      tasks: (stack: StackParent, args: { before?: string | null }, ctx: Ctx) =>
+        runs.listRuns(session(ctx), stack.id, "tasks", args.before),
+      blocker: (stack: StackParent, _: unknown, ctx: Ctx) =>
+        runs.blocker(session(ctx), stack.id),
+    },
+
+    Run: {
+      commit: (run: RunRecord) => ({
+        authorLogin: null,
+        authorName: run.commitAuthor,
+        hash: run.commitSha ?? "",
+        message: run.commitMessage,
+        timestamp: run.commitAt ? unix(run.commitAt) : 0,
+        url: null,
+      }),
+      createdAt: (run: RunRecord) => unix(run.createdAt),
+      updatedAt: (run: RunRecord) => unix(run.updatedAt),
+      canRetry: (run: RunRecord) => runs.canRetry(run),
+      comments: () => [],
+      delta: (run: RunRecord) => run.delta ?? null,
+      expired: () => false,
+      finished: (run: RunRecord) => isTerminal(run.state),
+      isMostRecent: (run: RunRecord) => runs.isMostRecent(run),
+      history: async (run: RunRecord) =>
+        (await runs.history(run)).map(presentTransition),
+      // Logs are stored with run execution (#4). Until then the answer is honest: nothing
+      // exists, and `finished` turns true once the run has left the state, so spacectl's
+      // log streaming ends instead of polling forever (graphql-compat §3).
+      logs: (
+        run: RunRecord,
+        args: {
+          state: RunState;
+          token?: string | null;
+          stateVersion?: number | null;
+        },
+      ) => ({
+        exists: false,
+        expired: false,
+        finished: runs.hasLeftState(run, args.state, args.stateVersion),
+        hasMore: false,
+        messages: [],
+        nextToken: args.token ?? "",
+      }),
+      // Planned changes arrive with plan storage; no run has a stored plan yet.
+      changesV3: () => [],
+    },
+  };
+}

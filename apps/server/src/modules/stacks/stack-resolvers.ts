@@ -1,0 +1,217 @@
+import type { IResolvers } from "mercurius";
+import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
+import { ValidationError } from "../../platform/errors.ts";
+import type { ConfigInput, StackInput } from "./stack-inputs.ts";
+import type { SearchInputArg } from "./stack-search.ts";
+import type { StackService } from "./stack-service.ts";
+import {
+  presentConfigElement,
+  presentStack,
+  presentStackContextAttachment,
+  type StackNode,
+} from "./stack-presenters.ts";
+
+export function stackResolvers(
+  stacks: Pick<
+    StackService,
+    | "findStack"
+    | "listStacks"
+    | "searchStacks"
+    | "canWrite"
+    | "listStackConfig"
+    | "getStackConfigElement"
+    | "attachedContexts"
+    | "runtimeConfig"
+    | "createStack"
+    | "updateStack"
+    | "deleteStack"
+    | "lockStack"
+    | "unlockStack"
+    | "enableStack"
+    | "disableStack"
+    | "setCurrentCommit"
+    | "addStackConfig"
+    | "deleteStackConfig"
+  >,
+): IResolvers {
+  return {
+    Query: {
+      stack: async (
+        _root: unknown,
+        args: { id: string },
+        ctx: GraphQLContext,
+      ) => {
+        const stack = await stacks.findStack(requireSession(ctx), args.id);
+        return stack ? presentStack(stack) : null;
+      },
+      stacks: async (_root: unknown, _args: unknown, ctx: GraphQLContext) =>
+        (await stacks.listStacks(requireSession(ctx))).map((s) =>
+          presentStack(s),
+        ),
+      searchStacks: async (
+        _root: unknown,
+        args: { input: SearchInputArg },
+        ctx: GraphQLContext,
+      ) => {
+        const page = await stacks.searchStacks(requireSession(ctx), args.input);
+        return {
+          edges: page.edges.map((e) => ({
+            cursor: e.cursor,
+            node: presentStack(e.stack),
+          })),
+          pageInfo: {
+            endCursor: page.endCursor,
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: Boolean(args.input.after),
+          },
+        };
+      },
+    },
+
+    Stack: {
+      canWrite: (stack: StackNode, _args: unknown, ctx: GraphQLContext) =>
+        stacks.canWrite(requireSession(ctx), stack),
+      config: async (stack: StackNode, _args: unknown, ctx: GraphQLContext) =>
+        (await stacks.listStackConfig(requireSession(ctx), stack.id)).map(
+          presentConfigElement,
+        ),
+      configElement: async (
+        stack: StackNode,
+        args: { id: string },
+        ctx: GraphQLContext,
+      ) => {
+        const el = await stacks.getStackConfigElement(
+          requireSession(ctx),
+          stack.id,
+          args.id,
+        );
+        return el ? presentConfigElement(el) : null;
+      },
+      attachedContexts: async (
+        stack: StackNode,
+        _args: unknown,
+        ctx: GraphQLContext,
+      ) =>
+        (await stacks.attachedContexts(requireSession(ctx), stack.id)).map(
+          presentStackContextAttachment,
+        ),
+      runtimeConfig: async (
+        stack: StackNode,
+        _args: unknown,
+        ctx: GraphQLContext,
+      ) =>
+        (await stacks.runtimeConfig(requireSession(ctx), stack.id)).map(
+          (entry) => ({
+            context: entry.context
+              ? presentStackContextAttachment(entry.context)
+              : null,
+            element: presentConfigElement(entry.element),
+          }),
+        ),
+    },
+
+    StackConfigVendor: {
+      resolveType: (vendor: { __typename: string }) => vendor.__typename,
+    },
+
+    Mutation: {
+      stackCreate: async (
+        _root: unknown,
+        args: {
+          input: StackInput;
+          manageState: boolean;
+          stackObjectID?: string | null;
+          slug?: string | null;
+        },
+        ctx: GraphQLContext,
+      ) => {
+        const session = requireSession(ctx);
+        if (args.stackObjectID) {
+          throw new ValidationError(
+            "stackCreate stackObjectID: importing state at stack creation is not supported yet",
+          );
+        }
+        const stack = await stacks.createStack(session, args.input, {
+          manageState: args.manageState,
+          slug: args.slug,
+        });
+        return presentStack(stack);
+      },
+      stackUpdate: async (
+        _root: unknown,
+        args: { id: string; input: StackInput },
+        ctx: GraphQLContext,
+      ) =>
+        presentStack(
+          await stacks.updateStack(requireSession(ctx), args.id, args.input),
+        ),
+      stackDelete: async (
+        _root: unknown,
+        args: { id: string; destroyResources?: boolean | null },
+        ctx: GraphQLContext,
+      ) =>
+        presentStack(
+          await stacks.deleteStack(requireSession(ctx), args.id, {
+            destroyResources: args.destroyResources,
+          }),
+          { deleted: true },
+        ),
+      stackLock: async (
+        _root: unknown,
+        args: { id: string; note?: string | null },
+        ctx: GraphQLContext,
+      ) =>
+        presentStack(
+          await stacks.lockStack(requireSession(ctx), args.id, args.note),
+        ),
+      stackUnlock: async (
+        _root: unknown,
+        args: { id: string },
+        ctx: GraphQLContext,
+      ) => presentStack(await stacks.unlockStack(requireSession(ctx), args.id)),
+      stackEnable: async (
+        _root: unknown,
+        args: { id: string },
+        ctx: GraphQLContext,
+      ) => presentStack(await stacks.enableStack(requireSession(ctx), args.id)),
+      stackDisable: async (
+        _root: unknown,
+        args: { id: string },
+        ctx: GraphQLContext,
+      ) =>
+        presentStack(await stacks.disableStack(requireSession(ctx), args.id)),
+      stackSetCurrentCommit: async (
+        _root: unknown,
+        args: { id: string; sha: string },
+        ctx: GraphQLContext,
+      ) =>
+        presentStack(
+          await stacks.setCurrentCommit(requireSession(ctx), args.id, args.sha),
+        ),
+      stackConfigAdd: async (
+        _root: unknown,
+        args: { stack: string; config: ConfigInput },
+        ctx: GraphQLContext,
+      ) =>
+        presentConfigElement(
+          await stacks.addStackConfig(
+            requireSession(ctx),
+            args.stack,
+            args.config,
+          ),
+        ),
+      stackConfigDelete: async (
+        _root: unknown,
+        args: { stack: string; id: string },
+        ctx: GraphQLContext,
+      ) => {
+        const el = await stacks.deleteStackConfig(
+          requireSession(ctx),
+          args.stack,
+          args.id,
+        );
+        return el ? presentConfigElement(el) : null;
+      },
+    },
+  } as IResolvers;
+}

@@ -1,0 +1,248 @@
+/**
+ * Pure rules of the managed state backend: what a state file must contain, which writes
+ * make a new version, who may read or write, and when a lock may be taken. No I/O: the
+ * service loads the facts (current version, lock row, the caller's run) inside its
+ * transaction and asks these functions.
+ */
+import { createHash } from "node:crypto";
+import { TERMINAL_STATES, type RunType } from "../runs/index.ts";
+import {
+  InvalidStateError,
+  StateLineageMismatchError,
+  StateSerialError,
+} from "./state-errors.ts";
+
+/** What state credentials allow: proposed runs get "read", runs that may change infrastructure "write". */
+export type StateScope = "read" | "write";
+export type StateAccess = "read" | "write";
+
+/** The run a request acts for, once its credentials are verified (not yet checked against the DB). */
+export interface StateCaller {
+  readonly runId: string;
+  readonly stackId: string;
+  readonly scope: StateScope;
+}
+
+/** The facts about a run that decide its state access. */
+export interface StateRunFacts {
+  readonly id: string;
+  readonly stackId: string;
+  readonly type: RunType;
+  readonly state: string;
+}
+
+/** An immutable state version as the API shows it (the content lives in object storage). */
+export interface StateVersion {
+  id: string;
+  stackId: string;
+  runId: string | null;
+  serial: number;
+  lineage: string;
+  /** sha256 (hex) of the plaintext state. */
+  checksum: string;
+  size: number;
+  isCurrent: boolean;
+  createdAt: Date;
+  createdBy: string | null;
+  restoredFromId: string | null;
+}
+
+export interface StateLock {
+  stackId: string;
+  lockId: string;
+  runId: string;
+  /** The LockInfo JSON tofu sent with LOCK (ID, Operation, Who, Version, Created, ...). */
+  info: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export interface StateOutput {
+  name: string;
+  /** null when the output is sensitive: its value never leaves the state file. */
+  value: unknown;
+  sensitive: boolean;
+}
+
+/** A parsed state file: the fields the backend checks, plus the raw document. */
+export interface StateDocument {
+  serial: number;
+  lineage: string;
+  checksum: string;
+  size: number;
+  doc: Record<string, unknown>;
+}
+
+/**
+ * Run states in which a run may change its stack's state: the phases where tofu runs
+ * init/plan/apply/destroy or a task command. Proposed runs never write.
+ */
+export const WRITING_STATES: ReadonlySet<string> = new Set([
+  "INITIALIZING",
+  "PLANNING",
+  "APPLYING",
+  "PERFORMING",
+  "DESTROYING",
+]);
+
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
+
+/** The lock operation tofu reports for `tofu plan`, the only one read-only credentials may "lock" for. */
+export const PLAN_OPERATION = "OperationTypePlan";
+
+export function sha256(content: Buffer): string {
+  return createHash("sha256").update(content).digest("hex");
+}
+
+function parseJsonObject(
+  content: Buffer,
+  what: string,
+): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(content.toString("utf8"));
+  } catch (err) {
+    throw new InvalidStateError(`the ${what} is not valid JSON`, {
+      cause: err,
+    });
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw new InvalidStateError(`the ${what} must be a JSON object`);
+  return doc as Record<string, unknown>;
+}
+
+/** Parses an uploaded state file; rejects anything without an integer `serial` and a `lineage`. */
+export function parseStateDocument(content: Buffer): StateDocument {
+  const doc = parseJsonObject(content, "state");
+  const { serial, lineage } = doc;
+  if (typeof serial !== "number" || !Number.isSafeInteger(serial) || serial < 0)
+    throw new InvalidStateError(
+      "the state has no valid `serial` (a non-negative integer); is this an OpenTofu/Terraform state file?",
+    );
+  if (typeof lineage !== "string" || lineage === "")
+    throw new InvalidStateError(
+      "the state has no `lineage`; is this an OpenTofu/Terraform state file?",
+    );
+  return {
+    serial,
+    lineage,
+    checksum: sha256(content),
+    size: content.length,
+    doc,
+  };
+}
+
+/** Parses LockInfo JSON (LOCK / UNLOCK bodies); only `ID` is required. */
+export function parseLockInfo(content: Buffer): {
+  id: string;
+  operation: string | null;
+  info: Record<string, unknown>;
+} {
+  const info = parseJsonObject(content, "lock info");
+  if (typeof info.ID !== "string" || info.ID === "")
+    throw new InvalidStateError("the lock info has no `ID`");
+  return {
+    id: info.ID,
+    operation: typeof info.Operation === "string" ? info.Operation : null,
+    info,
+  };
+}
+
+/**
+ * Why `run` may not access the state of `caller.stackId`, or null when it may. Reads need
+ * a run of this stack that is not terminal (proposed runs included); writes also need
+ * write-scoped credentials, a non-proposed run, and a writing phase (WRITING_STATES).
+ */
+export function stateAccessRefusal(
+  run: StateRunFacts | undefined,
+  caller: StateCaller,
+  access: StateAccess,
+): string | null {
+  if (!run) return `run ${caller.runId} does not exist`;
+  if (run.stackId !== caller.stackId)
+    return `run ${run.id} belongs to stack ${run.stackId}, not ${caller.stackId}`;
+  if (TERMINAL.has(run.state))
+    return `run ${run.id} is ${run.state}; the state credentials of a run end with the run`;
+  if (access === "read") return null;
+  if (run.type === "PROPOSED")
+    return `run ${run.id} is a proposed run: it may read the state but never change it`;
+  if (caller.scope !== "write")
+    return `these state credentials of run ${run.id} are read-only`;
+  if (!WRITING_STATES.has(run.state))
+    return `run ${run.id} is ${run.state}; a run may change the state only while ${[...WRITING_STATES].join(", ")}`;
+  return null;
+}
+
+/**
+ * A lock is stale when its holder can no longer release it: the run is gone or terminal.
+ * A stale lock never blocks anyone; the next LOCK takes it over.
+ */
+export function isLockStale(holder: { state: string } | undefined): boolean {
+  return holder === undefined || TERMINAL.has(holder.state);
+}
+
+export type LockDecision =
+  /** Nobody holds the lock (or only a stale holder does): take it. */
+  | "acquire"
+  /** The same lock ID of the same run: a retried LOCK, nothing to do. */
+  | "held-by-caller"
+  | "locked";
+
+/**
+ * Whether `request` may take the lock. Note that a live run holding the lock under another
+ * ID is refused even when it is the caller's own run: the server cannot tell a dead tofu
+ * process of the run from a live concurrent one. The worst case is that the run fails;
+ * the lock is then stale and the next run takes it over, so it never becomes unclearable.
+ */
+export function judgeLock(
+  held: { lockId: string; runId: string; stale: boolean } | undefined,
+  request: { lockId: string; runId: string },
+): LockDecision {
+  if (!held || held.stale) return "acquire";
+  if (held.lockId === request.lockId && held.runId === request.runId)
+    return "held-by-caller";
+  return "locked";
+}
+
+/**
+ * What a write of `next` does given the stack's current version: nothing (same bytes),
+ * a new version, or an error. Lineage must match and the serial may not go backwards;
+ * an equal serial with different content is refused too, since tofu bumps the serial on
+ * every change and two different states with one serial would make history ambiguous.
+ * With no current version (first write, or after DELETE) any lineage and serial is accepted.
+ */
+export function judgeWrite(
+  current: { serial: number; lineage: string; checksum: string } | undefined,
+  next: Pick<StateDocument, "serial" | "lineage" | "checksum">,
+): "unchanged" | "create" {
+  if (!current) return "create";
+  if (next.lineage !== current.lineage)
+    throw new StateLineageMismatchError(
+      `lineage ${next.lineage} does not match the stack's state lineage ${current.lineage}`,
+    );
+  if (next.checksum === current.checksum) return "unchanged";
+  if (next.serial < current.serial)
+    throw new StateSerialError(
+      `serial went backwards: the upload has serial ${next.serial}, the current state has ${current.serial}`,
+    );
+  if (next.serial === current.serial)
+    throw new StateSerialError(
+      `serial ${next.serial} is already the current state with different content; a changed state needs a higher serial`,
+    );
+  return "create";
+}
+
+/** The outputs of a state file, sorted by name, with sensitive values hidden. */
+export function stateOutputs(doc: Record<string, unknown>): StateOutput[] {
+  const outputs = doc.outputs;
+  if (typeof outputs !== "object" || outputs === null) return [];
+  return Object.entries(outputs as Record<string, unknown>)
+    .map(([name, raw]) => {
+      const o = (typeof raw === "object" && raw !== null ? raw : {}) as {
+        value?: unknown;
+        sensitive?: unknown;
+      };
+      const sensitive = o.sensitive === true;
+      return { name, value: sensitive ? null : (o.value ?? null), sensitive };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}

@@ -1,0 +1,198 @@
+import type { IResolvers } from "mercurius";
+import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
+import type { RunService } from "../runs/index.ts";
+import type { SpaceAccess } from "../stacks/index.ts";
+import { WorkerPoolNotFoundError } from "./worker-errors.ts";
+import type { WorkerService } from "./worker-service.ts";
+import type { Worker, WorkerPool } from "./worker.ts";
+
+type Ctx = GraphQLContext;
+
+interface PoolNode {
+  id: string;
+  config?: string;
+}
+
+/** `config` is the pool token, shown only when it is issued (create, reset). */
+function presentPool(pool: WorkerPool, token?: string) {
+  return {
+    id: pool.id,
+    name: pool.name,
+    description: pool.description || null,
+    labels: pool.labels,
+    space: pool.spaceId,
+    config: token ?? "",
+    driftDetectionRunLimit: null,
+  };
+}
+
+function presentWorker(w: Worker) {
+  return {
+    id: w.id,
+    busy: w.status === "BUSY",
+    drained: w.drained,
+    // spacectl json.Unmarshal's it into an object (graphql-compat §0.5.7).
+    metadata: JSON.stringify(w.metadata ?? {}),
+    status: w.status,
+  };
+}
+
+/**
+ * Worker pools and workers (spacectl `workerpool`, provider `spacelift_worker_pool`).
+ * Pools live in spaces: reading needs READ on the pool's space, drain and cycle WRITE,
+ * creating, changing, resetting and deleting ADMIN. A pool the caller cannot read is
+ * "not found".
+ */
+export function workerResolvers(deps: {
+  workers: Pick<
+    WorkerService,
+    | "getPool"
+    | "listPools"
+    | "listWorkers"
+    | "setWorkerDrained"
+    | "cyclePool"
+    | "createPool"
+    | "updatePool"
+    | "resetPoolToken"
+    | "deletePool"
+  >;
+  runs: Pick<RunService, "pendingRuns">;
+  access: Pick<
+    SpaceAccess,
+    "assertCanRead" | "assertCanWrite" | "assertCanAdmin" | "visibleSpaces" | "homeSpace"
+  >;
+}): IResolvers {
+  const { workers, access } = deps;
+
+  async function pool(
+    ctx: Ctx,
+    poolId: string,
+    level: "read" | "write" | "admin",
+  ): Promise<WorkerPool> {
+    const session = requireSession(ctx);
+    const found = await workers.getPool(poolId);
+    if (!found) throw new WorkerPoolNotFoundError(poolId);
+    const hidden = new WorkerPoolNotFoundError(poolId);
+    if (level === "read")
+      await access.assertCanRead(session, found.spaceId, hidden);
+    else if (level === "write")
+      await access.assertCanWrite(session, found.spaceId, hidden);
+    else await access.assertCanAdmin(session, found.spaceId, hidden);
+    return found;
+  }
+
+  return {
+    Query: {
+      workerPools: async (_: unknown, _args: unknown, ctx: Ctx) => {
+        const spaces = await access.visibleSpaces(requireSession(ctx));
+        return (await workers.listPools(spaces)).map((p) => presentPool(p));
+      },
+      workerPool: async (_: unknown, args: { id: string }, ctx: Ctx) => {
+        try {
+          return presentPool(await pool(ctx, args.id, "read"));
+        } catch (err) {
+          if (err instanceof WorkerPoolNotFoundError) return null;
+          throw err;
+        }
+      },
+    },
+
+    Mutation: {
+      workerDrainSet: async (
+        _: unknown,
+        args: { workerPool: string; id: string; drain: boolean },
+        ctx: Ctx,
+      ) => {
+        await pool(ctx, args.workerPool, "write");
+        return presentWorker(
+          await workers.setWorkerDrained(args.workerPool, args.id, args.drain),
+        );
+      },
+      workerPoolCycle: async (_: unknown, args: { id: string }, ctx: Ctx) => {
+        await pool(ctx, args.id, "write");
+        await workers.cyclePool(args.id);
+        return true;
+      },
+      // TODO(#4): sign `certificateSigningRequest` once pools use certificates; until
+      // then the pool token (base64) is the credential and is returned as `config`.
+      workerPoolCreate: async (
+        _: unknown,
+        args: {
+          name: string;
+          certificateSigningRequest: string;
+          description?: string | null;
+          labels?: string[] | null;
+          space?: string | null;
+        },
+        ctx: Ctx,
+      ) => {
+        const session = requireSession(ctx);
+        const spaceId = args.space ?? (await access.homeSpace(session));
+        await access.assertCanAdmin(session, spaceId);
+        const issued = await workers.createPool({
+          name: args.name,
+          spaceId,
+          description: args.description ?? "",
+        });
+        const created =
+          args.labels && args.labels.length > 0
+            ? await workers.updatePool(issued.pool.id, {
+                name: issued.pool.name,
+                description: issued.pool.description,
+                labels: args.labels,
+                spaceId,
+              })
+            : issued.pool;
+        return presentPool(created, issued.token);
+      },
+      workerPoolUpdate: async (
+        _: unknown,
+        args: {
+          id: string;
+          name: string;
+          description?: string | null;
+          labels?: string[] | null;
+          space?: string | null;
+        },
+        ctx: Ctx,
+      ) => {
+        const current = await pool(ctx, args.id, "admin");
+        const spaceId = args.space ?? current.spaceId;
+        if (spaceId !== current.spaceId)
+          await access.assertCanAdmin(requireSession(ctx), spaceId);
+        return presentPool(
+          await workers.updatePool(args.id, {
+            name: args.name,
+            description: args.description,
+            labels: args.labels,
+            spaceId,
+          }),
+        );
+      },
+      workerPoolReset: async (_: unknown, args: { id: string }, ctx: Ctx) => {
+        await pool(ctx, args.id, "admin");
+        const issued = await workers.resetPoolToken(args.id);
+        return presentPool(issued.pool, issued.token);
+      },
+      workerPoolDelete: async (_: unknown, args: { id: string }, ctx: Ctx) => {
+        await pool(ctx, args.id, "admin");
+        return presentPool(await workers.deletePool(args.id));
+      },
+    },
+
+    WorkerPool: {
+      config: (p: PoolNode) => p.config ?? "",
+      workers: async (p: PoolNode) =>
+        (await workers.listWorkers(p.id)).map(presentWorker),
+      busyWorkers: async (p: PoolNode) =>
+        (await workers.listWorkers(p.id)).filter((w) => w.status === "BUSY")
+          .length,
+      pendingRuns: (p: PoolNode) => deps.runs.pendingRuns(p.id),
+      // The schedulable-runs view (spacectl `workerpool watch`) is not offered yet.
+      searchSchedulableRuns: () => ({
+        edges: [],
+        pageInfo: { endCursor: null, hasNextPage: false, hasPreviousPage: false },
+      }),
+    },
+  };
+}
