@@ -10,6 +10,7 @@ import { BuiltinBroker } from "./platform/broker/builtin-broker.ts";
 import { InProcessTransport, MqttClientTransport, type WorkerTransport } from "./platform/broker/worker-transport.ts";
 import { createAuthService, createTokenSigner } from "./modules/auth/index.ts";
 import { createWorkerService } from "./modules/workers/index.ts";
+import { createRunsModule } from "./modules/runs/index.ts";
 import { createStateService } from "./modules/state/index.ts";
 import { createStacksModule } from "./modules/stacks/index.ts";
 import type { Registry } from "prom-client";
@@ -94,7 +95,7 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
   // Modules, most basic first.
   const signer = createTokenSigner({ privateKey, issuer: config.server.publicUrl, audience: config.server.publicUrl });
   const auth = createAuthService({ db, signer, admin: config.admin });
-  const { stacks, contexts, spaces } = createStacksModule({ db, encryptor, clock: () => new Date() });
+  const { stacks, contexts, spaces, access: spaceAccess } = createStacksModule({ db, encryptor, clock: () => new Date() });
   const workers = createWorkerService({
     db,
     transport,
@@ -104,6 +105,14 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
     namespace: config.mqtt.namespace,
     serverUrl: config.server.publicUrl,
     brokerEndpoint: config.mqtt.endpoint,
+  });
+  const runs = createRunsModule({
+    db,
+    access: spaceAccess,
+    stacks,
+    clock: () => new Date(),
+    log,
+    limits: config.runs,
   });
   const state = createStateService({
     db,
@@ -129,7 +138,9 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
     stacks,
     contexts,
     spaces,
+    spaceAccess,
     workers,
+    runs,
     state,
     readiness: [
       { name: "database", check: () => pingDatabase(db) },

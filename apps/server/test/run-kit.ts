@@ -1,9 +1,6 @@
 import { pino } from "pino";
 import { createStacksModule } from "../src/modules/stacks/index.ts";
-import {
-  createRunsModule,
-  type RunRecord,
-} from "../src/modules/runs/index.ts";
+import { createRunsModule, type RunRecord } from "../src/modules/runs/index.ts";
 import { transitionRun } from "../src/modules/runs/run-repo.ts";
 import type { RunState } from "../src/modules/runs/run.ts";
 import type { Logger } from "../src/platform/log/logger.ts";
@@ -20,7 +17,11 @@ export interface RunKit {
   stacks: ReturnType<typeof createStacksModule>;
   defaultPoolId: string;
   /** Moves a run through `states` as a worker would (no rules checked), returning it. */
-  walk(run: { id: string }, states: RunState[], workerId?: string): Promise<RunRecord>;
+  walk(
+    run: { id: string },
+    states: RunState[],
+    workerId?: string,
+  ): Promise<RunRecord>;
   destroy(): Promise<void>;
 }
 

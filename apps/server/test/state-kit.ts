@@ -216,7 +216,11 @@ export function stateFile(
       outputs: Object.fromEntries(
         Object.entries(outputs).map(([k, o]) => [
           k,
-          { value: o.value, type: "string", ...(o.sensitive ? { sensitive: true } : {}) },
+          {
+            value: o.value,
+            type: "string",
+            ...(o.sensitive ? { sensitive: true } : {}),
+          },
         ]),
       ),
       resources: [],

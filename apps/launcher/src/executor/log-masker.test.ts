@@ -30,7 +30,9 @@ describe("LogMasker", () => {
   it("registers ::add-mask words without leaking them", () => {
     const masker = new LogMasker();
     expect(masker.line("before tok1")).toBe("before tok1");
-    expect(masker.line("::add-mask tok1  tok-2")).toBe("::add-mask *****  *****");
+    expect(masker.line("::add-mask tok1  tok-2")).toBe(
+      "::add-mask *****  *****",
+    );
     expect(masker.line("after tok1 tok-2")).toBe("after ***** *****");
   });
 
@@ -52,9 +54,12 @@ describe("LineSplitter", () => {
   }
 
   it("splits across chunks and strips CR", () => {
-    expect(
-      split([Buffer.from("a\r\nb"), Buffer.from("c\n\nd")]),
-    ).toEqual(["a", "bc", "", "d"]);
+    expect(split([Buffer.from("a\r\nb"), Buffer.from("c\n\nd")])).toEqual([
+      "a",
+      "bc",
+      "",
+      "d",
+    ]);
   });
 
   it("decodes UTF-8 split between chunks", () => {

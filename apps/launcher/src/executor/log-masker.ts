@@ -32,7 +32,8 @@ export class LogMasker {
   /** Masks one line, first registering the words of an `::add-mask` line. */
   line(text: string): string {
     const addMask = ADD_MASK.exec(text);
-    if (addMask) for (const word of (addMask[1] ?? "").split(/\s+/)) this.add(word);
+    if (addMask)
+      for (const word of (addMask[1] ?? "").split(/\s+/)) this.add(word);
     return this.mask(text);
   }
 

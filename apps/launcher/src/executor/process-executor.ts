@@ -45,7 +45,8 @@ export interface ProcessExecutorOptions {
   hostPath?: string;
 }
 
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_PATH =
+  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_GRACE_MS = 10_000;
 const DEFAULT_RUN_TIMEOUT_MS = 70 * 60_000;
 const DEFAULT_NO_LOG_TIMEOUT_MS = 7 * 60_000;
@@ -122,6 +123,8 @@ class PhaseRun {
   readonly #abort = new AbortController();
   readonly #graceMs: number;
   #abortReason: string | null = null;
+  /** The abort came from `opts.signal`, not a timeout. */
+  #stopped = false;
   #state: RunStatePhase;
   #noLogTimer: NodeJS.Timeout | null = null;
   #noLogMs: number;
@@ -152,7 +155,10 @@ class PhaseRun {
   }
 
   async execute(): Promise<RunOutcome> {
-    const onStop = () => this.#end("run stopped");
+    const onStop = () => {
+      if (this.#abortReason === null) this.#stopped = true;
+      this.#end("run stopped");
+    };
     const runTimeoutMs = this.opts.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
     const runTimer = setTimeout(
       () => this.#end(`run exceeded the ${formatMs(runTimeoutMs)} time limit`),
@@ -173,11 +179,13 @@ class PhaseRun {
       outcome = {
         ok: false,
         failureReason: this.#abortReason,
-        ...(this.opts.signal.aborted ? { stopped: true } : {}),
+        ...(this.#stopped ? { stopped: true } : {}),
       };
     }
     if (!outcome.ok && outcome.failureReason)
-      this.#info(`${outcome.stopped ? "stopped" : "failed"}: ${outcome.failureReason}`);
+      this.#info(
+        `${outcome.stopped ? "stopped" : "failed"}: ${outcome.failureReason}`,
+      );
 
     try {
       await this.#afterRun(
@@ -221,6 +229,7 @@ class PhaseRun {
   }
 
   #enter(state: RunStatePhase): void {
+    if (state === this.#state) return;
     this.#state = state;
     this.events.onState(state);
   }
@@ -287,7 +296,7 @@ class PhaseRun {
   }
 
   async #init(): Promise<void> {
-    if (this.#state !== "INITIALIZING") this.#enter("INITIALIZING");
+    this.#enter("INITIALIZING");
     await this.#hooks("beforeInit");
     await this.#tool(["init", "-input=false", "-no-color"], "init");
     await this.#hooks("afterInit");
@@ -314,9 +323,7 @@ class PhaseRun {
         (s) => this.#masker.mask(s),
       );
     } catch (err) {
-      throw new RunFailure(
-        `reading the plan JSON: ${(err as Error).message}`,
-      );
+      throw new RunFailure(`reading the plan JSON: ${(err as Error).message}`);
     }
     this.#info(
       hasChanges
@@ -331,11 +338,17 @@ class PhaseRun {
       .filter((f) => f.secret)
       .map((f) =>
         path
-          .relative(dirs.workspaceRoot, resolveInside(dirs.workspaceRoot, f.relativePath))
+          .relative(
+            dirs.workspaceRoot,
+            resolveInside(dirs.workspaceRoot, f.relativePath),
+          )
           .split(path.sep)
           .join("/"),
       );
-    const workspaceArchive = await packWorkspace(dirs.workspaceRoot, secretFiles);
+    const workspaceArchive = await packWorkspace(
+      dirs.workspaceRoot,
+      secretFiles,
+    );
     this.#info(
       `workspace archived for apply (${Math.ceil(workspaceArchive.length / 1024)} KiB)`,
     );
@@ -395,7 +408,10 @@ class PhaseRun {
     });
     this.#checkAborted();
     await writeMountedFiles(dirs.workspaceRoot, spec.mountedFiles);
-    this.#projectDir = await resolveProjectRoot(dirs.sourceDir, spec.projectRoot);
+    this.#projectDir = await resolveProjectRoot(
+      dirs.sourceDir,
+      spec.projectRoot,
+    );
     if (spec.stateBackend)
       await writeFile(
         path.join(this.#projectDir, BACKEND_OVERRIDE_FILE),
@@ -407,7 +423,9 @@ class PhaseRun {
   async #restoreWorkspace(): Promise<void> {
     const { spec } = this;
     if (!this.opts.workspaceArchive)
-      throw new RunFailure("the apply phase needs the planned workspace archive");
+      throw new RunFailure(
+        "the apply phase needs the planned workspace archive",
+      );
     const dirs = await this.#createDirs();
     this.#info("restoring the planned workspace");
     await unpackWorkspace(this.opts.workspaceArchive, dirs.workspaceRoot);
@@ -415,7 +433,10 @@ class PhaseRun {
       dirs.workspaceRoot,
       spec.mountedFiles.filter((f) => f.secret),
     );
-    this.#projectDir = await resolveProjectRoot(dirs.sourceDir, spec.projectRoot);
+    this.#projectDir = await resolveProjectRoot(
+      dirs.sourceDir,
+      spec.projectRoot,
+    );
     try {
       await access(path.join(this.#projectDir, PLAN_FILE));
     } catch {
@@ -477,7 +498,9 @@ class PhaseRun {
     const result = await this.#run([this.#toolPath, ...args], opts);
     this.#checkAborted();
     if (result.exitCode === null || !okCodes.includes(result.exitCode))
-      throw new RunFailure(`${this.spec.tool.kind} ${command} ${exitText(result)}`);
+      throw new RunFailure(
+        `${this.spec.tool.kind} ${command} ${exitText(result)}`,
+      );
     return result;
   }
 

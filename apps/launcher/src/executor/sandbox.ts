@@ -10,7 +10,10 @@ export type SandboxWrapper = (
 ) => string[];
 
 /** The first executable `name` on `searchPath` (a PATH string), or null. */
-export function findExecutable(name: string, searchPath: string): string | null {
+export function findExecutable(
+  name: string,
+  searchPath: string,
+): string | null {
   for (const dir of searchPath.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, name);

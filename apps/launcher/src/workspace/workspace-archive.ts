@@ -75,13 +75,17 @@ export async function archiveProblems(archive: Buffer): Promise<string[]> {
         path.posix.join(path.posix.dirname(normalized), target),
       );
       if (path.posix.isAbsolute(target) || isOutside(resolved))
-        return problems.push(`${name}: symlink to ${target} leaves the workspace`);
+        return problems.push(
+          `${name}: symlink to ${target} leaves the workspace`,
+        );
       symlinks.add(normalized);
     }
     if (entry.type === "Link") {
       const target = path.posix.normalize(entry.linkpath ?? "");
       if (isOutside(target) || target.split("/").includes(".."))
-        return problems.push(`${name}: hard link to ${target} leaves the workspace`);
+        return problems.push(
+          `${name}: hard link to ${target} leaves the workspace`,
+        );
     }
     return 0;
   };

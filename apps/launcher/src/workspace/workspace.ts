@@ -208,7 +208,11 @@ export async function writeMountedFiles(
       throw new WorkspaceError("a mounted file needs a file name");
     const parent = path.dirname(target);
     const label = `mounted file "${file.relativePath}"`;
-    await assertRealInside(workspaceRoot, await existingAncestor(parent), label);
+    await assertRealInside(
+      workspaceRoot,
+      await existingAncestor(parent),
+      label,
+    );
     await mkdir(parent, { recursive: true });
     await assertRealInside(workspaceRoot, parent, label);
     try {

@@ -4,7 +4,9 @@ import { createHttpServer } from "../platform/http/http-server.ts";
 import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
 import { contextResolvers, spaceResolvers, stackResolvers } from "../modules/stacks/index.ts";
 import { registerStateRoutes } from "../modules/state/index.ts";
-import { registerGraphQL } from "../api/graphql.ts";
+import { registerGraphQL, type GraphQLContext } from "../api/graphql.ts";
+import { runResolvers } from "../modules/runs/index.ts";
+import { workerResolvers } from "../modules/workers/index.ts";
 import type { Role } from "./role.ts";
 
 /** HTTP API, the built-in MQTT broker (when configured) and worker message handling. */
@@ -12,9 +14,15 @@ export async function startApiRole(app: App): Promise<Role & { http: FastifyInst
   const http = createHttpServer({ log: app.log, readiness: app.readiness, metrics: app.metrics });
   registerAuthRoutes(http, app.auth);
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
+  const stackApi = stackResolvers(app.stacks);
+  const stackQuery = stackApi.Query as {
+    stack: (root: unknown, args: { id: string }, ctx: GraphQLContext) => Promise<unknown>;
+  };
   await registerGraphQL(http, { auth: app.auth, log: app.log, resolvers: [
       authResolvers(app.auth),
-      stackResolvers(app.stacks),
+      stackApi,
+      runResolvers({ runs: app.runs.service, resolveStack: (id, ctx) => stackQuery.stack(null, { id }, ctx) }),
+      workerResolvers({ workers: app.workers, runs: app.runs.service, access: app.spaceAccess }),
       contextResolvers(app.contexts),
       spaceResolvers(app.spaces),
     ] });

@@ -5,6 +5,8 @@ import type { Role } from "./role.ts";
 /** What the scheduler enqueues, and when (UTC, croner syntax with seconds). */
 export const SCHEDULE: ScheduleEntry[] = [
   { cron: "*/15 * * * * *", job: "workers.expire" },
+  // Fails stuck runs (lost worker, max duration, silence), then makes a scheduling pass.
+  { cron: "*/15 * * * * *", job: "runs.reconcile" },
   // Daily: state versions past retention, then orphaned state objects.
   { cron: "0 30 3 * * *", job: "state.collectOrphans" },
 ];

@@ -1,7 +1,4 @@
-import {
-  ConflictError,
-  NotFoundError,
-} from "../../platform/errors.ts";
+import { ConflictError, NotFoundError } from "../../platform/errors.ts";
 import type { RunAction, RunEventType, RunState, RunType } from "./run.ts";
 
 /** Everything a caller needs to explain why a run refused an event or an action. */

@@ -206,11 +206,7 @@ export async function findQueuedBlockingRunAhead(
     .where("blocking", "=", true)
     .where("id", "<>", run.id)
     .where((eb) =>
-      eb(
-        eb.refTuple("created_at", "id"),
-        "<",
-        eb.tuple(run.createdAt, run.id),
-      ),
+      eb(eb.refTuple("created_at", "id"), "<", eb.tuple(run.createdAt, run.id)),
     )
     .orderBy("created_at")
     .orderBy("id")

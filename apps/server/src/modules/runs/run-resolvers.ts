@@ -151,8 +151,11 @@ export function runResolvers(deps: RunResolverDeps): IResolvers {
           timestamp: unix(review.createdAt),
         };
       },
-      runPromote: (_: unknown, args: { stack: string; run: string }, ctx: Ctx) =>
-        runs.promote(session(ctx), { stackId: args.stack, runId: args.run }),
+      runPromote: (
+        _: unknown,
+        args: { stack: string; run: string },
+        ctx: Ctx,
+      ) => runs.promote(session(ctx), { stackId: args.stack, runId: args.run }),
       runTargetedReplan: (
         _: unknown,
         args: { stack: string; run: string; targets: string[] },

@@ -116,7 +116,11 @@ export function createRunScheduler(deps: {
         .forUpdate()
         .skipLocked()
         .execute();
-      const empty: SchedulePassResult = { ready: [], lostRaces: [], more: false };
+      const empty: SchedulePassResult = {
+        ready: [],
+        lostRaces: [],
+        more: false,
+      };
       if (locked.length === 0) return empty;
 
       const poolIds = unique(locked.flatMap((r) => r.worker_pool_id ?? []));
@@ -212,7 +216,9 @@ export function createRunScheduler(deps: {
       ? await findActiveBlockingRun(db, run.stackId)
       : null;
     const ahead =
-      run.blocking && !holder ? await findQueuedBlockingRunAhead(db, run) : null;
+      run.blocking && !holder
+        ? await findQueuedBlockingRunAhead(db, run)
+        : null;
     return describeWaiting({
       state: "QUEUED",
       stackDisabled: disabled,

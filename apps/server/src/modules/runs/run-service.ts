@@ -109,8 +109,7 @@ export function createRunService(deps: RunServiceDeps) {
   const { db, access, stacks, clock } = deps;
   const ulid = monotonicFactory();
   const newRunId = deps.newRunId ?? (() => `run_${ulid().toLowerCase()}`);
-  const newReviewId =
-    deps.newReviewId ?? (() => `rvw_${ulid().toLowerCase()}`);
+  const newReviewId = deps.newReviewId ?? (() => `rvw_${ulid().toLowerCase()}`);
 
   async function loadStack(
     session: Session,
@@ -321,11 +320,21 @@ export function createRunService(deps: RunServiceDeps) {
       input: { stackId: string; runId?: string | null; note?: string | null },
     ): Promise<RunRecord> {
       const run = input.runId
-        ? await loadRun(session, { stackId: input.stackId, runId: input.runId }, "write")
+        ? await loadRun(
+            session,
+            { stackId: input.stackId, runId: input.runId },
+            "write",
+          )
         : await loadBlocker(session, input.stackId, "confirm");
-      return act(session, run, "confirm", { type: "confirm" }, {
-        note: noteOf("Confirmed", session, input.note),
-      });
+      return act(
+        session,
+        run,
+        "confirm",
+        { type: "confirm" },
+        {
+          note: noteOf("Confirmed", session, input.note),
+        },
+      );
     },
 
     async discard(
@@ -333,11 +342,21 @@ export function createRunService(deps: RunServiceDeps) {
       input: { stackId: string; runId?: string | null; note?: string | null },
     ): Promise<RunRecord> {
       const run = input.runId
-        ? await loadRun(session, { stackId: input.stackId, runId: input.runId }, "write")
+        ? await loadRun(
+            session,
+            { stackId: input.stackId, runId: input.runId },
+            "write",
+          )
         : await loadBlocker(session, input.stackId, "discard");
-      return act(session, run, "discard", { type: "discard" }, {
-        note: noteOf("Discarded", session, input.note),
-      });
+      return act(
+        session,
+        run,
+        "discard",
+        { type: "discard" },
+        {
+          note: noteOf("Discarded", session, input.note),
+        },
+      );
     },
 
     async cancel(
@@ -345,9 +364,15 @@ export function createRunService(deps: RunServiceDeps) {
       input: RunRef & { note?: string | null },
     ): Promise<RunRecord> {
       const run = await loadRun(session, input, "write");
-      return act(session, run, "cancel", { type: "cancel" }, {
-        note: noteOf("Canceled", session, input.note),
-      });
+      return act(
+        session,
+        run,
+        "cancel",
+        { type: "cancel" },
+        {
+          note: noteOf("Canceled", session, input.note),
+        },
+      );
     },
 
     /** Stops a run that has started but cannot have changed resources yet. */
@@ -358,9 +383,15 @@ export function createRunService(deps: RunServiceDeps) {
       const run = await loadRun(session, input, "write");
       // TODO(#4): tell the worker holding the run to stop; its later reports are refused
       // as illegal transitions of a STOPPED run.
-      return act(session, run, "stop", { type: "stop" }, {
-        note: noteOf("Stopped", session, input.note),
-      });
+      return act(
+        session,
+        run,
+        "stop",
+        { type: "stop" },
+        {
+          note: noteOf("Stopped", session, input.note),
+        },
+      );
     },
 
     /**
@@ -425,7 +456,11 @@ export function createRunService(deps: RunServiceDeps) {
       },
     ): Promise<RunReviewRecord> {
       const run = input.runId
-        ? await loadRun(session, { stackId: input.stackId, runId: input.runId }, "write")
+        ? await loadRun(
+            session,
+            { stackId: input.stackId, runId: input.runId },
+            "write",
+          )
         : await loadBlocker(session, input.stackId, "review");
       const snapshot = snapshotOf(run);
       assertActionAllowed(snapshot, "review");
@@ -485,12 +520,20 @@ export function createRunService(deps: RunServiceDeps) {
     ): Promise<RunRecord> {
       const targets = input.targets.map((t) => t.trim()).filter(Boolean);
       if (targets.length === 0)
-        throw new ValidationError("a targeted replan needs at least one resource address");
+        throw new ValidationError(
+          "a targeted replan needs at least one resource address",
+        );
       const run = await loadRun(session, input, "write");
-      return act(session, run, "replan", { type: "replan" }, {
-        note: noteOf("Replan requested", session, targets.join(", ")),
-        columns: { replanTargets: targets },
-      });
+      return act(
+        session,
+        run,
+        "replan",
+        { type: "replan" },
+        {
+          note: noteOf("Replan requested", session, targets.join(", ")),
+          columns: { replanTargets: targets },
+        },
+      );
     },
 
     /** The run if the caller may read its stack; null when missing or hidden. */
@@ -532,7 +575,10 @@ export function createRunService(deps: RunServiceDeps) {
     },
 
     /** The run holding the stack's lock (`Stack.blocker`), if any. */
-    async blocker(session: Session, stackId: string): Promise<RunRecord | null> {
+    async blocker(
+      session: Session,
+      stackId: string,
+    ): Promise<RunRecord | null> {
       await loadStack(session, stackId, "read");
       return repo.findActiveBlockingRun(db, stackId);
     },

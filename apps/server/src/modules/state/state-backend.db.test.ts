@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile, utimes } from "node:fs/promises";
 import path from "node:path";
 import { pino } from "pino";
@@ -142,6 +143,22 @@ describe("HTTP state backend (raw protocol)", () => {
     expect(noLineage.text).toContain("lineage");
   });
 
+  it("rejects a body that does not match its Content-MD5", async () => {
+    const stackId = await insertStack(kit.db);
+    const { creds } = await writer(stackId);
+    const res = await fetch(`${kit.url}/state/${stackId}`, {
+      method: "POST",
+      headers: {
+        authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`,
+        "content-type": "application/json",
+        "content-md5": createHash("md5").update("other").digest("base64"),
+      },
+      body: stateFile(1, "md5"),
+    });
+    expect(res.status).toBe(400);
+    expect(await versionsOf(stackId)).toHaveLength(0);
+  });
+
   it("rejects a lineage mismatch and a serial going backwards with 409", async () => {
     const stackId = await insertStack(kit.db);
     const { creds } = await writer(stackId);
@@ -159,8 +176,7 @@ describe("HTTP state backend (raw protocol)", () => {
     });
     expect(lineage.status).toBe(409);
     expect(lineage.json()).toMatchObject({
-      message:
-        "lineage lin-2 does not match the stack's state lineage lin-1",
+      message: "lineage lin-2 does not match the stack's state lineage lin-1",
     });
     const backwards = await stateRequest(kit, "POST", stackId, {
       creds,
@@ -184,6 +200,19 @@ describe("HTTP state backend (raw protocol)", () => {
     const again = await stateRequest(kit, "POST", stackId, { creds, body });
     expect(again.json()).toMatchObject({ created: false });
     expect(await versionsOf(stackId)).toHaveLength(1);
+  });
+
+  it("accepts a state far above Fastify's default 1 MiB body limit, byte for byte", async () => {
+    const stackId = await insertStack(kit.db);
+    const { creds } = await writer(stackId);
+    const body = stateFile(1, "big", { blob: { value: "x".repeat(5 << 20) } });
+    const post = await stateRequest(kit, "POST", stackId, { creds, body });
+    expect(post.status).toBe(200);
+    const [version] = await versionsOf(stackId);
+    expect(version?.size).toBe(Buffer.byteLength(body));
+    expect((await stateRequest(kit, "GET", stackId, { creds })).text).toBe(
+      body,
+    );
   });
 
   it("makes exactly one of two racing writers current", async () => {
@@ -212,7 +241,9 @@ describe("HTTP state backend (raw protocol)", () => {
   it("stores the state encrypted under <stack>/<version>.tfstate.enc", async () => {
     const stackId = await insertStack(kit.db);
     const { creds } = await writer(stackId);
-    const body = stateFile(1, "lin-enc", { greeting: { value: "plaintext-marker" } });
+    const body = stateFile(1, "lin-enc", {
+      greeting: { value: "plaintext-marker" },
+    });
     await stateRequest(kit, "POST", stackId, { creds, body });
     const [version] = await versionsOf(stackId);
     expect(version?.id).toMatch(/^sv_[0-9a-z]{26}$/);
@@ -221,7 +252,12 @@ describe("HTTP state backend (raw protocol)", () => {
       `${stackId}/${version?.id}.tfstate.enc`,
     ]);
     const raw = await readFile(
-      path.join(kit.storageRoot, STATES_BUCKET, stackId, `${version?.id}.tfstate.enc`),
+      path.join(
+        kit.storageRoot,
+        STATES_BUCKET,
+        stackId,
+        `${version?.id}.tfstate.enc`,
+      ),
       "utf8",
     );
     expect(raw).not.toContain("plaintext-marker");
@@ -335,7 +371,8 @@ describe("state locks", () => {
     expect(
       kit.logs.find(
         (l) =>
-          l.staleRunId === crashed.runId && /stale state lock/.test(String(l.msg)),
+          l.staleRunId === crashed.runId &&
+          /stale state lock/.test(String(l.msg)),
       ),
     ).toMatchObject({ level: 40, stackId, runId: next.runId });
   });
@@ -406,7 +443,9 @@ describe("state locks", () => {
     expect(removed).toMatchObject({ lockId: "stuck" });
     expect(await kit.service.getLock(stackId)).toBeNull();
     expect(
-      kit.logs.find((l) => l.msg === "force-unlocked state" && l.stackId === stackId),
+      kit.logs.find(
+        (l) => l.msg === "force-unlocked state" && l.stackId === stackId,
+      ),
     ).toMatchObject({
       level: 40,
       actor: "user:admin:ops",
@@ -423,9 +462,9 @@ describe("admin operations and history", () => {
       creds,
       body: stateFile(1, "old-lineage"),
     });
-    expect(
-      (await stateRequest(kit, "DELETE", stackId, { creds })).status,
-    ).toBe(401);
+    expect((await stateRequest(kit, "DELETE", stackId, { creds })).status).toBe(
+      401,
+    );
     expect(
       (await stateRequest(kit, "DELETE", stackId, { bearer: "reader-token" }))
         .status,
@@ -503,7 +542,10 @@ describe("admin operations and history", () => {
   it("refuses a rollback while a live run holds the lock", async () => {
     const stackId = await insertStack(kit.db);
     const { creds } = await writer(stackId);
-    await stateRequest(kit, "POST", stackId, { creds, body: stateFile(1, "x") });
+    await stateRequest(kit, "POST", stackId, {
+      creds,
+      body: stateFile(1, "x"),
+    });
     const [v] = await versionsOf(stackId);
     await stateRequest(kit, "LOCK", stackId, { creds, body: lockInfo("busy") });
     await expect(kit.service.rollback(ADMIN, stackId, v!.id)).rejects.toThrow(
@@ -531,8 +573,14 @@ describe("admin operations and history", () => {
   it("collects orphaned objects older than an hour and expires superseded versions after 30 days", async () => {
     const stackId = await insertStack(kit.db);
     const { creds } = await writer(stackId);
-    await stateRequest(kit, "POST", stackId, { creds, body: stateFile(1, "h") });
-    await stateRequest(kit, "POST", stackId, { creds, body: stateFile(2, "h") });
+    await stateRequest(kit, "POST", stackId, {
+      creds,
+      body: stateFile(1, "h"),
+    });
+    await stateRequest(kit, "POST", stackId, {
+      creds,
+      body: stateFile(2, "h"),
+    });
     const [current, old] = await versionsOf(stackId);
 
     // An upload whose row never came (refused or crashed write), and a fresh one.

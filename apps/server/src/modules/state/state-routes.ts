@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { UnauthorizedError } from "../../platform/errors.ts";
+import { createHash } from "node:crypto";
+import { UnauthorizedError, ValidationError } from "../../platform/errors.ts";
 import type { AuthService } from "../auth/index.ts";
 import { StateLockedError, StateLockMismatchError } from "./state-errors.ts";
 import type { StateService } from "./state-service.ts";
@@ -95,10 +96,19 @@ export async function registerStateRoutes(
       ...route,
       method: "POST",
       handler: async (req: Req, reply) => {
+        const body = bodyOf(req);
+        const md5 = req.headers["content-md5"];
+        if (
+          typeof md5 === "string" &&
+          createHash("md5").update(body).digest("base64") !== md5
+        )
+          throw new ValidationError(
+            "the body does not match its Content-MD5 header; it was corrupted in transit",
+          );
         try {
           const { version, created } = await state.writeState(
             callerOf(req),
-            bodyOf(req),
+            body,
             req.query.ID ?? null,
           );
           return { version: version.id, serial: version.serial, created };

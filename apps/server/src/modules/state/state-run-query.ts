@@ -18,6 +18,11 @@ export async function findRunFacts(
     .where("id", "=", runId)
     .executeTakeFirst();
   return (
-    row && { id: row.id, stackId: row.stack_id, type: row.type, state: row.state }
+    row && {
+      id: row.id,
+      stackId: row.stack_id,
+      type: row.type,
+      state: row.state,
+    }
   );
 }

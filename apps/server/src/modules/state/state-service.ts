@@ -115,8 +115,7 @@ export function createStateService(deps: StateServiceDeps) {
   }
 
   function requireAdmin(session: Session, what: string): void {
-    if (!session.admin)
-      throw new ForbiddenError(`only an admin may ${what}`);
+    if (!session.admin) throw new ForbiddenError(`only an admin may ${what}`);
   }
 
   async function readObject(objectKey: string): Promise<Buffer> {

@@ -322,15 +322,29 @@ describe.skipIf(!HAS_TOFU)("OpenTofu against the HTTP state backend", () => {
     const { creds } = await runWithCreds("PROPOSED", "PLANNING", "read");
     const dir = await workspaceFor(creds);
     const planned = expectOk(await plan(dir, "proposed-change"));
-    expect(planned.stdout).toContain("Plan: 0 to add, 1 to change, 0 to destroy");
+    expect(planned.stdout).toContain(
+      "Plan: 0 to add, 1 to change, 0 to destroy",
+    );
     const versionsBefore = await kit.service.listVersions(stackId);
 
     const applied = await apply(dir, "proposed-change");
     expect(applied.code).not.toBe(0);
-    console.log(applied.stderr);
     expect(applied.stderr).toContain("Error acquiring the state lock");
-    expect(await kit.service.listVersions(stackId)).toEqual(versionsBefore);
+    expect(applied.stderr).toContain("HTTP remote state endpoint invalid auth");
     expect(await kit.service.getLock(stackId)).toBeNull();
+
+    // Without the lock, the write itself is refused.
+    const unlocked = await tofu(dir, [
+      "apply",
+      "-auto-approve",
+      "-input=false",
+      "-no-color",
+      "-lock=false",
+      "-var=message=proposed-change",
+    ]);
+    expect(unlocked.code).not.toBe(0);
+    expect(unlocked.stderr).toContain("HTTP error: 403");
+    expect(await kit.service.listVersions(stackId)).toEqual(versionsBefore);
   });
 
   it("refuses the credentials of a finished run", async () => {

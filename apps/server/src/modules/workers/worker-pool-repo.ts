@@ -137,7 +137,12 @@ export async function listWorkerPools(
 export async function updateWorkerPool(
   db: Database,
   id: string,
-  patch: { name: string; description: string; labels: string[]; spaceId: string },
+  patch: {
+    name: string;
+    description: string;
+    labels: string[];
+    spaceId: string;
+  },
 ): Promise<WorkerPool | null> {
   const row = await db
     .updateTable("worker_pools")

@@ -59,7 +59,11 @@ export function workerResolvers(deps: {
   runs: Pick<RunService, "pendingRuns">;
   access: Pick<
     SpaceAccess,
-    "assertCanRead" | "assertCanWrite" | "assertCanAdmin" | "visibleSpaces" | "homeSpace"
+    | "assertCanRead"
+    | "assertCanWrite"
+    | "assertCanAdmin"
+    | "visibleSpaces"
+    | "homeSpace"
   >;
 }): IResolvers {
   const { workers, access } = deps;
@@ -191,7 +195,11 @@ export function workerResolvers(deps: {
       // The schedulable-runs view (spacectl `workerpool watch`) is not offered yet.
       searchSchedulableRuns: () => ({
         edges: [],
-        pageInfo: { endCursor: null, hasNextPage: false, hasPreviousPage: false },
+        pageInfo: {
+          endCursor: null,
+          hasNextPage: false,
+          hasPreviousPage: false,
+        },
       }),
     },
   };
