@@ -1,13 +1,28 @@
 import type { Config } from "./platform/config/index.ts";
-import { createDatabase, checkPostgresVersion, migrateToLatest, pingDatabase, type DatabaseHandle } from "./platform/db/index.ts";
-import { createRsaKeyWrapper, loadDataKey, loadOrCreateRsaKey, type Encryptor } from "./platform/crypto/index.ts";
+import {
+  createDatabase,
+  checkPostgresVersion,
+  migrateToLatest,
+  pingDatabase,
+  type DatabaseHandle,
+} from "./platform/db/index.ts";
+import {
+  createRsaKeyWrapper,
+  loadDataKey,
+  loadOrCreateRsaKey,
+  type Encryptor,
+} from "./platform/crypto/index.ts";
 import { createFsBlobStore, type BlobStore } from "./platform/storage/index.ts";
 import { configureLargeMessages } from "./platform/queue/index.ts";
 import { createMetricsRegistry } from "./platform/http/http-server.ts";
 import type { Logger } from "./platform/log/logger.ts";
 import { AppError } from "./platform/errors.ts";
 import { BuiltinBroker } from "./platform/broker/builtin-broker.ts";
-import { InProcessTransport, MqttClientTransport, type WorkerTransport } from "./platform/broker/worker-transport.ts";
+import {
+  InProcessTransport,
+  MqttClientTransport,
+  type WorkerTransport,
+} from "./platform/broker/worker-transport.ts";
 import { createAuthService, createTokenSigner } from "./modules/auth/index.ts";
 import { createWorkerService } from "./modules/workers/index.ts";
 import { createRunsModule } from "./modules/runs/index.ts";
@@ -24,11 +39,18 @@ export class UnsupportedConfigurationError extends AppError {
  * modules in the order of docs/architecture.md), and hands the result to the roles.
  * Nothing here starts background work; roles do.
  */
-export async function createApp(config: Config, opts: { databaseUrl: string; log: Logger }) {
+export async function createApp(
+  config: Config,
+  opts: { databaseUrl: string; log: Logger },
+) {
   const { log } = opts;
 
   // Platform.
-  const database: DatabaseHandle = createDatabase({ url: opts.databaseUrl, poolSize: config.database.poolSize, log });
+  const database: DatabaseHandle = createDatabase({
+    url: opts.databaseUrl,
+    poolSize: config.database.poolSize,
+    log,
+  });
   const closeOnError = async (err: unknown): Promise<never> => {
     await database.close();
     throw err;
@@ -41,14 +63,19 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
 
   if (config.encryption.type !== "rsa") {
     await closeOnError(
-      new UnsupportedConfigurationError("ENCRYPTION_TYPE=kms is not available in this build yet; use ENCRYPTION_TYPE=rsa"),
+      new UnsupportedConfigurationError(
+        "ENCRYPTION_TYPE=kms is not available in this build yet; use ENCRYPTION_TYPE=rsa",
+      ),
     );
   }
   const { privateKey } = await loadOrCreateRsaKey({
     configuredPemBase64: config.encryption.rsaPrivateKey,
     dataDir: config.dataDir,
   }).catch(closeOnError);
-  const encryptor: Encryptor = await loadDataKey(db, createRsaKeyWrapper(privateKey)).catch(closeOnError);
+  const encryptor: Encryptor = await loadDataKey(
+    db,
+    createRsaKeyWrapper(privateKey),
+  ).catch(closeOnError);
 
   if (config.objectStorage.type !== "filesystem") {
     await closeOnError(
@@ -58,12 +85,19 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
     );
   }
   const storage: BlobStore = createFsBlobStore(config.objectStorage.directory);
-  await storage.ensureBuckets(Object.values(config.objectStorage.buckets)).catch(closeOnError);
-  configureLargeMessages({ store: storage, bucket: config.objectStorage.buckets.largeQueueMessages });
+  await storage
+    .ensureBuckets(Object.values(config.objectStorage.buckets))
+    .catch(closeOnError);
+  configureLargeMessages({
+    store: storage,
+    bucket: config.objectStorage.buckets.largeQueueMessages,
+  });
 
   if (config.messageQueue.type !== "postgres") {
     await closeOnError(
-      new UnsupportedConfigurationError("MESSAGE_QUEUE_TYPE=sqs is not available in this build yet; use postgres"),
+      new UnsupportedConfigurationError(
+        "MESSAGE_QUEUE_TYPE=sqs is not available in this build yet; use postgres",
+      ),
     );
   }
 
@@ -72,13 +106,18 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
       ? new BuiltinBroker({
           host: config.server.bindAddress,
           port: config.mqtt.port,
-          tls: config.mqtt.tls.certFile && config.mqtt.tls.keyFile
-              ? { certFile: config.mqtt.tls.certFile, keyFile: config.mqtt.tls.keyFile }
+          tls:
+            config.mqtt.tls.certFile && config.mqtt.tls.keyFile
+              ? {
+                  certFile: config.mqtt.tls.certFile,
+                  keyFile: config.mqtt.tls.keyFile,
+                }
               : undefined,
           namespace: config.mqtt.namespace,
           logLevel: config.mqtt.logLevel,
           log,
-          authenticate: (username: string, password: string) => workers.authenticate(username, password),
+          authenticate: (username: string, password: string) =>
+            workers.authenticate(username, password),
         })
       : null;
   const transport: WorkerTransport = broker
@@ -93,9 +132,18 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
   const metrics: Registry = createMetricsRegistry({ service: "stackyard" });
 
   // Modules, most basic first.
-  const signer = createTokenSigner({ privateKey, issuer: config.server.publicUrl, audience: config.server.publicUrl });
+  const signer = createTokenSigner({
+    privateKey,
+    issuer: config.server.publicUrl,
+    audience: config.server.publicUrl,
+  });
   const auth = createAuthService({ db, signer, admin: config.admin });
-  const { stacks, contexts, spaces, access: spaceAccess } = createStacksModule({ db, encryptor, clock: () => new Date() });
+  const {
+    stacks,
+    contexts,
+    spaces,
+    access: spaceAccess,
+  } = createStacksModule({ db, encryptor, clock: () => new Date() });
   const workers = createWorkerService({
     db,
     transport,
@@ -148,7 +196,8 @@ export async function createApp(config: Config, opts: { databaseUrl: string; log
       {
         name: "broker",
         check: async () => {
-          if (!transport.isHealthy()) throw new Error("the MQTT broker is not connected");
+          if (!transport.isHealthy())
+            throw new Error("the MQTT broker is not connected");
         },
       },
     ],

@@ -4,5 +4,9 @@
  * return a process exit code. Long-running commands resolve once they have stopped.
  */
 export { upCommand, type UpFlags } from "./commands/up.ts";
-export { serverCommand, migrateCommand, configValidateCommand } from "./commands/operator.ts";
+export {
+  serverCommand,
+  migrateCommand,
+  configValidateCommand,
+} from "./commands/operator.ts";
 export { STACKYARD_VERSION } from "./version.ts";

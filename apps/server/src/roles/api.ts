@@ -2,7 +2,11 @@ import type { FastifyInstance } from "fastify";
 import type { App } from "../app.ts";
 import { createHttpServer } from "../platform/http/http-server.ts";
 import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
-import { contextResolvers, spaceResolvers, stackResolvers } from "../modules/stacks/index.ts";
+import {
+  contextResolvers,
+  spaceResolvers,
+  stackResolvers,
+} from "../modules/stacks/index.ts";
 import { registerStateRoutes } from "../modules/state/index.ts";
 import { registerGraphQL, type GraphQLContext } from "../api/graphql.ts";
 import { runResolvers } from "../modules/runs/index.ts";
@@ -10,29 +14,56 @@ import { workerResolvers } from "../modules/workers/index.ts";
 import type { Role } from "./role.ts";
 
 /** HTTP API, the built-in MQTT broker (when configured) and worker message handling. */
-export async function startApiRole(app: App): Promise<Role & { http: FastifyInstance; url: string }> {
-  const http = createHttpServer({ log: app.log, readiness: app.readiness, metrics: app.metrics });
+export async function startApiRole(
+  app: App,
+): Promise<Role & { http: FastifyInstance; url: string }> {
+  const http = createHttpServer({
+    log: app.log,
+    readiness: app.readiness,
+    metrics: app.metrics,
+  });
   registerAuthRoutes(http, app.auth);
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
   const stackApi = stackResolvers(app.stacks);
   const stackQuery = stackApi.Query as {
-    stack: (root: unknown, args: { id: string }, ctx: GraphQLContext) => Promise<unknown>;
+    stack: (
+      root: unknown,
+      args: { id: string },
+      ctx: GraphQLContext,
+    ) => Promise<unknown>;
   };
-  await registerGraphQL(http, { auth: app.auth, log: app.log, resolvers: [
+  await registerGraphQL(http, {
+    auth: app.auth,
+    log: app.log,
+    resolvers: [
       authResolvers(app.auth),
       stackApi,
-      runResolvers({ runs: app.runs.service, resolveStack: (id, ctx) => stackQuery.stack(null, { id }, ctx) }),
-      workerResolvers({ workers: app.workers, runs: app.runs.service, access: app.spaceAccess }),
+      runResolvers({
+        runs: app.runs.service,
+        resolveStack: (id, ctx) => stackQuery.stack(null, { id }, ctx),
+      }),
+      workerResolvers({
+        workers: app.workers,
+        runs: app.runs.service,
+        access: app.spaceAccess,
+      }),
       contextResolvers(app.contexts),
       spaceResolvers(app.spaces),
-    ] });
+    ],
+  });
 
   await app.broker?.start();
   await app.transport.start();
   await app.workers.start();
-  await http.listen({ host: app.config.server.bindAddress, port: app.config.server.port });
+  await http.listen({
+    host: app.config.server.bindAddress,
+    port: app.config.server.port,
+  });
   const address = http.server.address();
-  const port = typeof address === "object" && address ? address.port : app.config.server.port;
+  const port =
+    typeof address === "object" && address
+      ? address.port
+      : app.config.server.port;
   return {
     name: "api",
     http,

@@ -6,7 +6,11 @@ import type { Role } from "./role.ts";
 
 /** Every module's job catalog, merged; a duplicate job name is a programming error. */
 export function jobCatalog(app: App): JobCatalog {
-  const catalogs: JobCatalog[] = [workerJobs(app.workers), stateJobs(app.state), app.runs.jobs];
+  const catalogs: JobCatalog[] = [
+    workerJobs(app.workers),
+    stateJobs(app.state),
+    app.runs.jobs,
+  ];
   const merged: JobCatalog = {};
   for (const catalog of catalogs) {
     for (const [name, def] of Object.entries(catalog)) {

@@ -1,5 +1,8 @@
 import type { App } from "../app.ts";
-import { Scheduler, type ScheduleEntry } from "../platform/schedule/scheduler.ts";
+import {
+  Scheduler,
+  type ScheduleEntry,
+} from "../platform/schedule/scheduler.ts";
 import type { Role } from "./role.ts";
 
 /** What the scheduler enqueues, and when (UTC, croner syntax with seconds). */
@@ -12,7 +15,12 @@ export const SCHEDULE: ScheduleEntry[] = [
 ];
 
 export async function startSchedulerRole(app: App): Promise<Role> {
-  const scheduler = new Scheduler({ db: app.db, pgPool: app.database.pool, entries: SCHEDULE, log: app.log });
+  const scheduler = new Scheduler({
+    db: app.db,
+    pgPool: app.database.pool,
+    entries: SCHEDULE,
+    log: app.log,
+  });
   await scheduler.start();
   return { name: "scheduler", stop: () => scheduler.stop() };
 }
