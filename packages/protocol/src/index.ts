@@ -8,3 +8,4 @@ export * from "./topics.ts";
 export * from "./messages.ts";
 export * from "./pool-token.ts";
 export * from "./sealed-box.ts";
+export * from "./run-messages.ts";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TOPIC_SEGMENT_PATTERN } from "./topics.ts";
+import { runAssignSchema, runStopSchema } from "./run-messages.ts";
 
 /**
  * Messages between the server and launchers, JSON-encoded, one per MQTT publish.
@@ -13,7 +14,9 @@ import { TOPIC_SEGMENT_PATTERN } from "./topics.ts";
  * heartbeats its full status, and the server answers a heartbeat from a worker it does
  * not know with `worker.reregister`.
  */
-export const PROTOCOL_VERSION = 1;
+import { PROTOCOL_VERSION } from "./version.ts";
+
+export { PROTOCOL_VERSION };
 
 const version = z.literal(PROTOCOL_VERSION);
 const id = z
@@ -106,6 +109,8 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   workerDrainSchema,
   workerCycleSchema,
   workerReregisterSchema,
+  runAssignSchema,
+  runStopSchema,
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type WorkerRegistered = z.infer<typeof workerRegisteredSchema>;

@@ -1,0 +1,177 @@
+import { z } from "zod";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/**
+ * Run execution between the server and a launcher.
+ *
+ * Control goes over MQTT (server → worker, on the worker's readonly topic):
+ * `run.assign` hands a claimed run to the one worker that the server picked in a
+ * database transaction; `run.stop` asks it to stop. Everything the worker reports goes
+ * over HTTPS to the worker API with the run-scoped bearer token from `run.assign`
+ * (`runToken`), because it must not be lost: the launcher retries each request until
+ * the server answers 2xx or a 4xx that says retrying is pointless. Every report is
+ * idempotent:
+ * - `POST {apiUrl}/worker/v1/runs/{runId}/logs` `RunLogChunk`: keyed by
+ *   (runId, state, stateVersion, seq); a duplicate seq is ignored.
+ * - `POST {apiUrl}/worker/v1/runs/{runId}/events` `RunEvent`: a state the run already
+ *   passed, or a result for an assignment that is no longer current
+ *   (`assignment` mismatch), is acknowledged and ignored.
+ * - `PUT {apiUrl}/worker/v1/runs/{runId}/workspace` (body: a sealed box, text) stores the
+ *   planned workspace; `GET` the same path returns it for the apply phase.
+ *
+ * Secret values inside `run.assign` are sealed boxes (sealed-box.ts) to the pool's
+ * public key; only a launcher holding the pool's private key can open them.
+ */
+const version = z.literal(PROTOCOL_VERSION);
+
+export const RUN_PHASES = ["plan", "apply", "perform", "destroy"] as const;
+export const runPhaseSchema = z.enum(RUN_PHASES);
+export type RunPhase = z.infer<typeof runPhaseSchema>;
+
+export const RUN_STATE_PHASES = [
+  "INITIALIZING",
+  "PLANNING",
+  "APPLYING",
+  "PERFORMING",
+  "DESTROYING",
+] as const;
+export const runStatePhaseSchema = z.enum(RUN_STATE_PHASES);
+
+const hookName = z.enum([
+  "beforeInit",
+  "afterInit",
+  "beforePlan",
+  "afterPlan",
+  "beforeApply",
+  "afterApply",
+  "beforePerform",
+  "afterPerform",
+  "beforeDestroy",
+  "afterDestroy",
+  "afterRun",
+]);
+
+/** A value that is plain text, or (when `sealed`) a sealed box to the pool key. */
+const maybeSealed = z.object({ sealed: z.boolean(), value: z.string() });
+
+export const runAssignSpecSchema = z.object({
+  runId: z.string(),
+  stackId: z.string(),
+  runType: z.enum(["TRACKED", "PROPOSED", "TASK", "DESTROY"]),
+  phase: runPhaseSchema,
+  repository: z.object({
+    url: z.string(),
+    commitSha: z.string().nullable(),
+    branch: z.string(),
+  }),
+  projectRoot: z.string(),
+  tool: z.object({
+    kind: z.enum(["tofu", "terraform"]),
+    version: z.string().nullable(),
+  }),
+  /** Secret values are sealed; plain ones are not. */
+  environment: z.array(
+    z.object({ name: z.string(), value: maybeSealed, secret: z.boolean() }),
+  ),
+  /** Content is base64; secret files' content is a sealed box of the base64 text. */
+  mountedFiles: z.array(
+    z.object({
+      relativePath: z.string(),
+      content: maybeSealed,
+      secret: z.boolean(),
+    }),
+  ),
+  hooks: z.partialRecord(hookName, z.array(z.string())),
+  /** The password is a sealed box. */
+  stateBackend: z
+    .object({
+      address: z.string(),
+      username: z.string(),
+      password: maybeSealed,
+    })
+    .nullable(),
+  command: z.string().nullable(),
+  skipInit: z.boolean(),
+  computed: z.record(z.string(), z.string()),
+});
+export type RunAssignSpec = z.infer<typeof runAssignSpecSchema>;
+
+export const runAssignSchema = z.object({
+  v: version,
+  type: z.literal("run.assign"),
+  runId: z.string(),
+  /**
+   * Identifies this hand-over (the run's state version when it was claimed). Reports
+   * carry it back; the server ignores reports of a superseded assignment.
+   */
+  assignment: z.number().int().positive(),
+  /** Base URL of the worker API (the server's public URL). */
+  apiUrl: z.string(),
+  /** Bearer token for the worker API, valid for this run only, until it ends. */
+  runToken: z.string(),
+  spec: runAssignSpecSchema,
+  /** apply phase: the planned workspace must be fetched (GET .../workspace) first. */
+  needsWorkspace: z.boolean(),
+});
+
+export const runStopSchema = z.object({
+  v: version,
+  type: z.literal("run.stop"),
+  runId: z.string(),
+  reason: z.string().max(1000),
+});
+
+export type RunAssign = z.infer<typeof runAssignSchema>;
+export type RunStop = z.infer<typeof runStopSchema>;
+
+// ---- worker API bodies (HTTP, worker → server) ----
+
+export const runLogChunkSchema = z.object({
+  assignment: z.number().int().positive(),
+  state: runStatePhaseSchema,
+  /** 0, 1, 2, ... per (run, state) in this assignment; text is already masked. */
+  seq: z.number().int().nonnegative(),
+  /** One or more whole lines, each ending in "\n". At most 256 KiB. */
+  text: z.string().max(256 * 1024),
+});
+export type RunLogChunk = z.infer<typeof runLogChunkSchema>;
+
+export const planSummarySchema = z.object({
+  hasChanges: z.boolean(),
+  add: z.number().int().nonnegative(),
+  change: z.number().int().nonnegative(),
+  destroy: z.number().int().nonnegative(),
+  resources: z.array(
+    z.object({
+      address: z.string(),
+      actions: z.array(z.string()),
+      before: z.unknown(),
+      after: z.unknown(),
+    }),
+  ),
+  outputs: z.array(
+    z.object({ name: z.string(), actions: z.array(z.string()) }),
+  ),
+});
+
+export const runEventSchema = z.discriminatedUnion("type", [
+  /** The worker entered a state (INITIALIZING, PLANNING, ...). */
+  z.object({
+    type: z.literal("state"),
+    assignment: z.number().int().positive(),
+    state: runStatePhaseSchema,
+  }),
+  /** The phase ended. A plan with changes uploaded its workspace first (tracked runs). */
+  z.object({
+    type: z.literal("result"),
+    assignment: z.number().int().positive(),
+    phase: runPhaseSchema,
+    ok: z.boolean(),
+    stopped: z.boolean().default(false),
+    failureReason: z.string().max(4000).nullable().default(null),
+    plan: planSummarySchema.nullable().default(null),
+  }),
+]);
+export type RunEvent = z.infer<typeof runEventSchema>;
+
+export const WORKER_API_PREFIX = "/worker/v1/runs";
