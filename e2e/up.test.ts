@@ -76,6 +76,11 @@ describe("stackyard up", () => {
     );
     expect(viewer.data?.viewer.id).toBe(key.id);
 
+    const jwks = (await (await fetch(`${base}/.well-known/jwks`)).json()) as {
+      keys: Array<{ kid: string; alg: string }>;
+    };
+    expect(jwks.keys[0]?.alg).toBe("RS256");
+
     // The local launcher is a child process attached to the default pool.
     const launcherMarker = `STACKYARD_LAUNCHER_WORK_DIR=${path.join(dataDir, "launcher")}`;
     const launchers = await waitFor("the local launcher", async () => {

@@ -173,6 +173,7 @@ export async function createApp(
   });
 
   return {
+    signer,
     config,
     log,
     database,

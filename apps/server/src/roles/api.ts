@@ -22,7 +22,7 @@ export async function startApiRole(
     readiness: app.readiness,
     metrics: app.metrics,
   });
-  registerAuthRoutes(http, app.auth);
+  registerAuthRoutes(http, app.auth, app.signer);
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
   const stackApi = stackResolvers(app.stacks);
   const stackQuery = stackApi.Query as {

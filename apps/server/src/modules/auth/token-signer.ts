@@ -1,5 +1,11 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { jwtVerify, SignJWT } from "jose";
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+} from "jose";
 import { UnauthorizedError } from "../../platform/errors.ts";
 
 export interface SessionClaims {
@@ -15,6 +21,8 @@ export interface TokenSigner {
     ttlSeconds: number,
   ): Promise<{ token: string; expiresAt: number }>;
   verify(token: string): Promise<SessionClaims & { exp: number }>;
+  /** The public signing key as a JWK Set, served at /.well-known/jwks. */
+  jwks(): Promise<{ keys: JWK[] }>;
 }
 
 /**
@@ -30,6 +38,15 @@ export function createTokenSigner(opts: {
 }): TokenSigner {
   const publicKey = createPublicKey(opts.privateKey);
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  const publicJwk = (async () => {
+    const jwk = await exportJWK(publicKey);
+    return {
+      ...jwk,
+      kid: await calculateJwkThumbprint(jwk),
+      alg: "RS256",
+      use: "sig",
+    };
+  })();
   return {
     async sign(claims, ttlSeconds) {
       const iat = now();
@@ -38,7 +55,7 @@ export function createTokenSigner(opts: {
         name: claims.name,
         admin: claims.admin,
       })
-        .setProtectedHeader({ alg: "RS256" })
+        .setProtectedHeader({ alg: "RS256", kid: (await publicJwk).kid })
         .setSubject(claims.sub)
         .setIssuer(opts.issuer)
         .setAudience(opts.audience)
@@ -46,6 +63,9 @@ export function createTokenSigner(opts: {
         .setExpirationTime(exp)
         .sign(opts.privateKey);
       return { token, expiresAt: exp };
+    },
+    async jwks() {
+      return { keys: [await publicJwk] };
     },
     async verify(token) {
       try {
