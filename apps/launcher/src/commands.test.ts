@@ -40,6 +40,7 @@ function startLauncher(env: Record<string, string>): {
       PATH: process.env.PATH ?? "",
       STACKYARD_LAUNCHER_WORK_DIR: workDir,
       STACKYARD_LOG_LEVEL: "warn",
+      STACKYARD_POOL_PRIVATE_KEY: server.poolKey.base64Pem,
       ...env,
     },
     stdio: ["ignore", "ignore", "pipe", "ipc"],

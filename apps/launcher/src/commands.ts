@@ -1,19 +1,25 @@
 import { LauncherConfigError } from "./config.ts";
 import { LauncherAuthError } from "./connection.ts";
-import { runLauncher } from "./main.ts";
+import { runLauncher, type LauncherHandle } from "./main.ts";
 
 /**
- * `stackyard launcher`: runs until SIGINT/SIGTERM (graceful: unregister, disconnect,
- * exit 0), a server cycle (exit 0) or a revoked credential (exit 1). Started as a child
- * with an IPC channel (`stackyard up`), it also stops when the channel disconnects, i.e.
- * when the parent died, so no launcher is left orphaned. Returns the exit code.
+ * `stackyard launcher`: runs until SIGINT/SIGTERM (graceful: take no new runs, let the
+ * current one finish within STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS, then stop and
+ * report it, unregister, disconnect, exit 0; a second signal stops the run at once), a
+ * server cycle (after the current run, exit 0) or a revoked credential (exit 1). Started
+ * as a child with an IPC channel (`stackyard up`), it also stops when the channel
+ * disconnects, i.e. when the parent died, so no launcher is left orphaned. Returns the
+ * exit code.
  */
 export async function launcherCommand(
   env: Record<string, string | undefined>,
 ): Promise<number> {
   const abort = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) =>
-    abort.abort(`received ${signal}`);
+  let launcher: LauncherHandle | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!abort.signal.aborted) abort.abort(`received ${signal}`);
+    else void launcher?.stop({ graceMs: 0, reason: `received ${signal}` });
+  };
   const onParentGone = () => abort.abort("parent process exited");
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -23,7 +29,7 @@ export async function launcherCommand(
     process.on("disconnect", onParentGone);
   }
   try {
-    const launcher = await runLauncher({ env, signal: abort.signal });
+    launcher = await runLauncher({ env, signal: abort.signal });
     const exit = await launcher.closed;
     return exit.code;
   } catch (err) {

@@ -1,5 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
-import { encodePoolToken } from "@stackyard/protocol";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { encodePoolToken, open, seal } from "@stackyard/protocol";
 import { describe, expect, it } from "vitest";
 import {
   LauncherConfigError,
@@ -16,9 +19,16 @@ const token = encodePoolToken({
   namespace: "stackyard",
 });
 
+const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+});
+const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const key = Buffer.from(pem).toString("base64");
+const NO_HOME = "/nonexistent-home";
+
 function problems(env: Record<string, string>): string[] {
   try {
-    loadLauncherConfig(env, "/srv");
+    loadLauncherConfig(env, "/srv", NO_HOME);
   } catch (err) {
     if (err instanceof LauncherConfigError) return err.problems;
     throw err;
@@ -28,25 +38,109 @@ function problems(env: Record<string, string>): string[] {
 
 describe("loadLauncherConfig", () => {
   it("reads a minimal environment with defaults", () => {
-    const config = loadLauncherConfig({ STACKYARD_TOKEN: token }, "/srv");
+    const config = loadLauncherConfig(
+      {
+        STACKYARD_TOKEN: token,
+        STACKYARD_POOL_PRIVATE_KEY: key,
+        PATH: "/a:/b",
+      },
+      "/srv",
+      NO_HOME,
+    );
     expect(config.token.poolId).toBe("wp_1");
     expect(config.workerId).toMatch(/^wkr_[0-9a-z]{26}$/);
     expect(config.workDir).toBe("/srv/.stackyard/launcher");
-    expect(config.binDir).toBe("/srv/.stackyard/launcher/bin");
-    expect(config.poolPrivateKeyPem).toBeNull();
+    // No toolchain cache under the home directory: tools are found on PATH.
+    expect(config.binDir).toBeNull();
+    expect(config.searchPath).toBe("/a:/b");
+    expect(config.shutdownGraceMs).toBe(60_000);
+    expect(config.poolPrivateKeyPem).toBe(pem);
     expect(config.log).toEqual({ level: "info", format: "auto" });
   });
 
+  it("derives the pool public key from the private key", () => {
+    const config = loadLauncherConfig(
+      { STACKYARD_TOKEN: token, STACKYARD_POOL_PRIVATE_KEY: key },
+      "/srv",
+      NO_HOME,
+    );
+    expect(config.poolPublicKeyPem).toBe(
+      publicKey.export({ type: "spki", format: "pem" }).toString(),
+    );
+    const box = seal(config.poolPublicKeyPem, "workspace");
+    expect(open(config.poolPrivateKeyPem, box).toString()).toBe("workspace");
+  });
+
+  it("uses the toolchain cache when it exists", () => {
+    const home = mkdtempSync(path.join(tmpdir(), "stackyard-home-"));
+    try {
+      const bin = path.join(home, ".cache", "stackyard", "toolchain", "bin");
+      mkdirSync(bin, { recursive: true });
+      const config = loadLauncherConfig(
+        { STACKYARD_TOKEN: token, STACKYARD_POOL_PRIVATE_KEY: key },
+        "/srv",
+        home,
+      );
+      expect(config.binDir).toBe(bin);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("accepts the Spacelift names", () => {
-    const pem = generateKeyPairSync("rsa", { modulusLength: 1024 })
-      .privateKey.export({ type: "pkcs8", format: "pem" })
-      .toString();
-    const config = loadLauncherConfig({
-      SPACELIFT_TOKEN: token,
-      SPACELIFT_POOL_PRIVATE_KEY: Buffer.from(pem).toString("base64"),
-    });
+    const config = loadLauncherConfig(
+      { SPACELIFT_TOKEN: token, SPACELIFT_POOL_PRIVATE_KEY: key },
+      "/srv",
+      NO_HOME,
+    );
     expect(config.token.poolId).toBe("wp_1");
     expect(config.poolPrivateKeyPem).toBe(pem);
+  });
+
+  it("requires the pool private key, explaining the fix", () => {
+    expect(problems({ STACKYARD_TOKEN: token })).toEqual([
+      expect.stringMatching(
+        /^STACKYARD_POOL_PRIVATE_KEY is not set: set it to the pool's private key as base64 PEM.*base64 -w0 < pool.key/,
+      ),
+    ]);
+  });
+
+  it("refuses a key that is not RSA", () => {
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ type: "pkcs8", format: "pem" })
+      .toString();
+    expect(
+      problems({
+        STACKYARD_TOKEN: token,
+        STACKYARD_POOL_PRIVATE_KEY: Buffer.from(ec).toString("base64"),
+      }),
+    ).toEqual([
+      expect.stringMatching(/^STACKYARD_POOL_PRIVATE_KEY is a ec key, not RSA/),
+    ]);
+  });
+
+  it("reads the shutdown grace period", () => {
+    const config = loadLauncherConfig(
+      {
+        STACKYARD_TOKEN: token,
+        STACKYARD_POOL_PRIVATE_KEY: key,
+        STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS: "2.5",
+      },
+      "/srv",
+      NO_HOME,
+    );
+    expect(config.shutdownGraceMs).toBe(2500);
+    expect(
+      problems({
+        STACKYARD_TOKEN: token,
+        STACKYARD_POOL_PRIVATE_KEY: key,
+        STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS: "soon",
+      }),
+    ).toEqual([
+      expect.stringMatching(
+        /^STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS must be/,
+      ),
+    ]);
   });
 
   it("lists every problem with its fix", () => {
@@ -55,12 +149,15 @@ describe("loadLauncherConfig", () => {
       STACKYARD_WORKER_ID: "a/b",
       STACKYARD_LOG_LEVEL: "loud",
     });
-    expect(list).toHaveLength(3);
+    expect(list).toHaveLength(4);
     expect(list.join("\n")).toContain(
       "STACKYARD_TOKEN is not set: set it to the worker pool token",
     );
     expect(list.join("\n")).toContain("STACKYARD_WORKER_ID must be");
     expect(list.join("\n")).toContain("STACKYARD_LOG_LEVEL must be one of");
+    expect(list.join("\n")).toContain(
+      "STACKYARD_POOL_PRIVATE_KEY is not a base64-encoded PEM private key",
+    );
   });
 
   it("explains a garbage token and a bad private key together", () => {
@@ -80,6 +177,7 @@ describe("loadLauncherConfig", () => {
     const config = loadLauncherConfig(
       {
         STACKYARD_TOKEN: token,
+        STACKYARD_POOL_PRIVATE_KEY: key,
         STACKYARD_WORKER_ID: "wkr_fixed",
         STACKYARD_LAUNCHER_WORK_DIR: "work",
         STACKYARD_BIN_DIR: "/opt/bin",

@@ -1,4 +1,6 @@
-import { createPrivateKey, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
 import path from "node:path";
 import {
   decodePoolToken,
@@ -15,14 +17,29 @@ import { z } from "zod";
 export interface LauncherConfig {
   /** STACKYARD_TOKEN / SPACELIFT_TOKEN: the worker pool token (required). */
   token: PoolToken;
-  /** STACKYARD_POOL_PRIVATE_KEY / SPACELIFT_POOL_PRIVATE_KEY: base64 PEM; optional for now. */
-  poolPrivateKeyPem: string | null;
+  /**
+   * STACKYARD_POOL_PRIVATE_KEY / SPACELIFT_POOL_PRIVATE_KEY: the pool's RSA private key as
+   * base64 PEM (required). It opens the secrets of `run.assign` and the planned workspace.
+   */
+  poolPrivateKeyPem: string;
+  /** Derived from the private key: seals the planned workspace for the apply phase. */
+  poolPublicKeyPem: string;
   /** STACKYARD_WORKER_ID: stable id for this worker; default a fresh `wkr_<ulid>` per start. */
   workerId: string;
   /** STACKYARD_LAUNCHER_WORK_DIR: where runs are checked out; default ./.stackyard/launcher. */
   workDir: string;
-  /** STACKYARD_BIN_DIR: OpenTofu/Terraform binaries; default <workDir>/bin. */
-  binDir: string;
+  /**
+   * STACKYARD_BIN_DIR: OpenTofu/Terraform binaries; default ~/.cache/stackyard/toolchain/bin
+   * when it exists (scripts/setup-toolchain.sh), else null: found on `searchPath` per run.
+   */
+  binDir: string | null;
+  /** PATH: where tools are looked up when `binDir` is null. */
+  searchPath: string;
+  /**
+   * STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS: on SIGTERM/SIGINT, how long the current run
+   * may go on before it is stopped and reported as failed; default 60.
+   */
+  shutdownGraceMs: number;
   /** STACKYARD_BROKER_CA_FILE: PEM CA for a broker whose TLS certificate is privately signed. */
   brokerCaFile: string | null;
   /** STACKYARD_METADATA_<key> / SPACELIFT_METADATA_<key>: worker tags, key lower-cased. */
@@ -57,7 +74,11 @@ const envSchema = z.object({
     error:
       "STACKYARD_TOKEN is not set: set it to the worker pool token printed when the pool was created (SPACELIFT_TOKEN also works)",
   }),
-  privateKey: z.string().optional(),
+  privateKey: z.string({
+    error:
+      "STACKYARD_POOL_PRIVATE_KEY is not set: set it to the pool's private key as base64 PEM, " +
+      "the key whose CSR created the pool: `base64 -w0 < pool.key` (SPACELIFT_POOL_PRIVATE_KEY also works)",
+  }),
   workerId: z
     .string()
     .refine(
@@ -68,6 +89,15 @@ const envSchema = z.object({
   workDir: z.string().min(1).optional(),
   binDir: z.string().min(1).optional(),
   brokerCaFile: z.string().min(1).optional(),
+  shutdownGraceSeconds: z.coerce
+    .number({
+      error:
+        "STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS must be a number of seconds (0 or more)",
+    })
+    .nonnegative(
+      "STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS must be a number of seconds (0 or more)",
+    )
+    .default(60),
   logLevel: z
     .enum(LOG_LEVELS, {
       error: `STACKYARD_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`,
@@ -111,10 +141,38 @@ export function newWorkerId(now = Date.now()): string {
   return `wkr_${time}${random}`;
 }
 
+const PRIVATE_KEY_FIX =
+  "set it to the output of `base64 -w0 < pool.key` (the RSA key whose CSR created the pool)";
+
+/** The pool key pair from the variable's value: base64 PEM (Spacelift's form) or plain PEM. */
+function readPoolKey(
+  value: string,
+): { privateKeyPem: string; publicKeyPem: string } | string {
+  const trimmed = value.trim();
+  const pem = trimmed.startsWith("-----BEGIN")
+    ? trimmed
+    : Buffer.from(trimmed, "base64").toString("utf8");
+  let key;
+  try {
+    key = createPrivateKey(pem);
+  } catch {
+    return `STACKYARD_POOL_PRIVATE_KEY is not a base64-encoded PEM private key: ${PRIVATE_KEY_FIX}`;
+  }
+  if (key.asymmetricKeyType !== "rsa")
+    return `STACKYARD_POOL_PRIVATE_KEY is a ${key.asymmetricKeyType ?? "non-RSA"} key, not RSA: ${PRIVATE_KEY_FIX}`;
+  return {
+    privateKeyPem: pem,
+    publicKeyPem: createPublicKey(key)
+      .export({ type: "spki", format: "pem" })
+      .toString(),
+  };
+}
+
 /** Parses the environment once; throws LauncherConfigError listing every problem and its fix. */
 export function loadLauncherConfig(
   env: Env = process.env,
   cwd = process.cwd(),
+  home = homedir(),
 ): LauncherConfig {
   const parsed = envSchema.safeParse({
     token: either(env, "TOKEN"),
@@ -123,6 +181,8 @@ export function loadLauncherConfig(
     workDir: env.STACKYARD_LAUNCHER_WORK_DIR || undefined,
     binDir: env.STACKYARD_BIN_DIR || undefined,
     brokerCaFile: env.STACKYARD_BROKER_CA_FILE || undefined,
+    shutdownGraceSeconds:
+      env.STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS || undefined,
     logLevel: env.STACKYARD_LOG_LEVEL || undefined,
     logFormat: env.STACKYARD_LOG_FORMAT || undefined,
   });
@@ -139,34 +199,41 @@ export function loadLauncherConfig(
     }
   }
 
-  let poolPrivateKeyPem: string | null = null;
-  if (parsed.success && parsed.data.privateKey !== undefined) {
-    const pem = Buffer.from(parsed.data.privateKey.trim(), "base64").toString(
-      "utf8",
-    );
-    try {
-      createPrivateKey(pem);
-      poolPrivateKeyPem = pem;
-    } catch {
-      problems.push(
-        "STACKYARD_POOL_PRIVATE_KEY is not a base64-encoded PEM private key: set it to the output of `base64 -w0 < pool.key`",
-      );
-    }
+  let poolKey: { privateKeyPem: string; publicKeyPem: string } | null = null;
+  const rawKey = either(env, "POOL_PRIVATE_KEY");
+  if (rawKey !== undefined) {
+    const key = readPoolKey(rawKey);
+    if (typeof key === "string") problems.push(key);
+    else poolKey = key;
   }
 
-  if (problems.length > 0 || !parsed.success || !token)
+  if (problems.length > 0 || !parsed.success || !token || !poolKey)
     throw new LauncherConfigError(problems);
 
+  const toolchainBin = path.join(
+    home,
+    ".cache",
+    "stackyard",
+    "toolchain",
+    "bin",
+  );
   const workDir = path.resolve(
     cwd,
     parsed.data.workDir ?? path.join(".stackyard", "launcher"),
   );
   return Object.freeze({
     token,
-    poolPrivateKeyPem,
+    poolPrivateKeyPem: poolKey.privateKeyPem,
+    poolPublicKeyPem: poolKey.publicKeyPem,
     workerId: parsed.data.workerId ?? newWorkerId(),
     workDir,
-    binDir: path.resolve(cwd, parsed.data.binDir ?? path.join(workDir, "bin")),
+    binDir: parsed.data.binDir
+      ? path.resolve(cwd, parsed.data.binDir)
+      : existsSync(toolchainBin)
+        ? toolchainBin
+        : null,
+    searchPath: env.PATH ?? "",
+    shutdownGraceMs: parsed.data.shutdownGraceSeconds * 1000,
     brokerCaFile: parsed.data.brokerCaFile
       ? path.resolve(cwd, parsed.data.brokerCaFile)
       : null,

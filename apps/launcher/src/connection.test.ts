@@ -33,11 +33,7 @@ afterEach(async () => {
 });
 
 function env(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    STACKYARD_TOKEN: server.token(),
-    STACKYARD_LAUNCHER_WORK_DIR: workDir,
-    ...extra,
-  };
+  return server.env({ STACKYARD_LAUNCHER_WORK_DIR: workDir, ...extra });
 }
 
 describe("launcher connection", () => {

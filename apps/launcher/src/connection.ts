@@ -6,6 +6,8 @@ import {
   writeonlyTopic,
   type PoolToken,
   type ReportedWorkerStatus,
+  type RunAssign,
+  type RunStop,
   type ServerMessage,
   type WorkerMessage,
 } from "@stackyard/protocol";
@@ -29,6 +31,13 @@ export interface LauncherConnectionOptions {
   connectTimeoutMs?: number;
   /** How long stop() waits for the broker to take `worker.unregister`; default 3 s. */
   unregisterTimeoutMs?: number;
+  /** `run.assign` and `run.stop` go here; without it they are dropped with a warning. */
+  onRunMessage?: (msg: RunAssign | RunStop) => void;
+  /**
+   * `worker.cycle` goes here, so the current run can finish first; the handler calls
+   * stop("cycled by the server") when done. Without it the connection ends at once.
+   */
+  onCycle?: () => void;
 }
 
 /** Why the connection ended: `code` is the process exit code the launcher should use. */
@@ -88,6 +97,18 @@ export class LauncherConnection {
     this.readTopic = readonlyTopic(namespace, poolId, opts.workerId);
     this.writeTopic = writeonlyTopic(namespace, poolId, opts.workerId);
     this.log = opts.log;
+  }
+
+  /**
+   * Marks the worker BUSY with `runId`, or (null) IDLE/DRAINED again, and heartbeats at
+   * once so the server sees the change without waiting for the interval.
+   */
+  setRun(runId: string | null): void {
+    const changed = runId !== this.runId;
+    this.runId = runId;
+    const status = runId ? "BUSY" : this.drained ? "DRAINED" : "IDLE";
+    if (changed && status === this.status) this.sendHeartbeat();
+    else this.setStatus(status);
   }
 
   /** IDLE, BUSY or DRAINED, as last reported to the server. */
@@ -242,12 +263,25 @@ export class LauncherConnection {
         );
         return;
       case "worker.cycle":
-        // Runs do not execute yet, so there is never a current run to wait for.
+        if (this.opts.onCycle) {
+          this.log.info("cycled by the server; exiting after the current run");
+          this.opts.onCycle();
+          return;
+        }
         this.log.info("cycled by the server; exiting");
         void this.end(
           { code: 0, reason: "cycled by the server" },
           "cycled by the server",
         );
+        return;
+      case "run.assign":
+      case "run.stop":
+        if (this.opts.onRunMessage) this.opts.onRunMessage(msg);
+        else
+          this.log.warn(
+            { type: msg.type, runId: msg.runId },
+            "dropped a run message: this launcher does not execute runs",
+          );
         return;
       case "worker.reregister":
         this.log.info(

@@ -1,8 +1,10 @@
 /**
  * The launcher: runs on worker hosts, connects to the server's MQTT broker with a pool
- * token, registers and heartbeats, and (later) executes runs. It never touches the
- * database and shares only `@stackyard/protocol` with the server.
+ * token, registers and heartbeats, and executes the runs assigned to it (RunRunner),
+ * reporting over the worker API. It never touches the database and shares only
+ * `@stackyard/protocol` with the server.
  */
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import pkg from "../package.json" with { type: "json" };
 import { loadLauncherConfig } from "./config.ts";
@@ -11,7 +13,9 @@ import {
   type LauncherConnectionOptions,
   type LauncherExit,
 } from "./connection.ts";
+import { createProcessExecutor, type Executor } from "./executor/index.ts";
 import { createLauncherLogger, type Logger } from "./log.ts";
+import { RunRunner, type RunRunnerOptions } from "./run-runner.ts";
 
 export const LAUNCHER_VERSION: string = pkg.version;
 
@@ -20,7 +24,14 @@ export interface LauncherHandle {
   log: Logger;
   /** Resolves when the launcher ends: after stop(), a server cycle, or a revoked credential. */
   closed: Promise<LauncherExit>;
-  stop(): Promise<void>;
+  /**
+   * Stops taking runs, lets the current one finish for up to `graceMs` (default: the
+   * configured shutdown grace), stops it after that, unregisters and disconnects.
+   * A second call with a shorter grace shortens the wait.
+   */
+  stop(opts?: { graceMs?: number; reason?: string }): Promise<void>;
+  /** The run being executed, if any. */
+  currentRunId(): string | null;
 }
 
 export interface RunLauncherOptions {
@@ -36,6 +47,10 @@ export interface RunLauncherOptions {
     | "connectTimeoutMs"
     | "unregisterTimeoutMs"
   >;
+  /** The run executor; default the process executor. */
+  executor?: Executor;
+  /** Run execution knobs, for tests. */
+  runner?: Pick<RunRunnerOptions, "retry" | "reporter" | "runOptions">;
 }
 
 /**
@@ -54,7 +69,19 @@ export async function runLauncher(
   const ca = config.brokerCaFile ? await readFile(config.brokerCaFile) : null;
   await mkdir(config.workDir, { recursive: true });
 
-  const connection = new LauncherConnection({
+  const poolPrivateKey = createPrivateKey(config.poolPrivateKeyPem);
+  const runner: RunRunner = new RunRunner({
+    executor: opts.executor ?? createProcessExecutor(),
+    poolPrivateKey,
+    poolPublicKey: createPublicKey(config.poolPublicKeyPem),
+    workDir: config.workDir,
+    binDir: config.binDir,
+    searchPath: config.searchPath,
+    log,
+    onBusy: (runId) => connection.setRun(runId),
+    ...opts.runner,
+  });
+  const connection: LauncherConnection = new LauncherConnection({
     token: config.token,
     workerId: config.workerId,
     version: LAUNCHER_VERSION,
@@ -62,9 +89,26 @@ export async function runLauncher(
     log,
     ca,
     ...opts.timings,
+    onRunMessage: (msg) => runner.handle(msg),
+    // Cycle: take no new runs, finish the current one whatever it takes, then exit.
+    onCycle: () =>
+      void stop({ graceMs: Infinity, reason: "cycled by the server" }),
   });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (
+    stopOpts: { graceMs?: number; reason?: string } = {},
+  ): Promise<void> => {
+    const reason = stopOpts.reason ?? "launcher stopped";
+    const shutdown = runner.shutdown({
+      graceMs: stopOpts.graceMs ?? config.shutdownGraceMs,
+      reason,
+    });
+    stopping ??= shutdown.then(() => connection.stop(reason));
+    return stopping;
+  };
   const onAbort = () =>
-    void connection.stop(String(opts.signal?.reason ?? "stopped"));
+    void stop({ reason: String(opts.signal?.reason ?? "stopped") });
   if (opts.signal?.aborted)
     throw new Error(`launcher not started: ${String(opts.signal.reason)}`);
   opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -85,6 +129,7 @@ export async function runLauncher(
     workerId: config.workerId,
     log,
     closed: connection.closed,
-    stop: () => connection.stop(),
+    stop,
+    currentRunId: () => runner.currentRunId,
   };
 }

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import {
   encodeMessage,
   encodePoolToken,
@@ -12,6 +13,25 @@ import {
   InProcessTransport,
 } from "../../server/src/platform/broker/index.ts";
 
+/** A pool key pair for tests; `base64Pem` is what STACKYARD_POOL_PRIVATE_KEY holds. */
+export function testPoolKey(): {
+  privateKeyPem: string;
+  publicKeyPem: string;
+  base64Pem: string;
+} {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+  });
+  const privateKeyPem = privateKey
+    .export({ type: "pkcs8", format: "pem" })
+    .toString();
+  return {
+    privateKeyPem,
+    publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
+    base64Pem: Buffer.from(privateKeyPem).toString("base64"),
+  };
+}
+
 /**
  * A real built-in broker plus a minimal in-memory server side for launcher tests: one
  * pool with a known credential, every worker message recorded, `worker.register`
@@ -23,6 +43,8 @@ export class TestServer {
   readonly credential = "test-credential-0123456789";
   readonly received: WorkerMessage[] = [];
   heartbeatIntervalSeconds = 0.05;
+  /** The pool's key pair; `env()` passes its private half to the launcher. */
+  readonly poolKey = testPoolKey();
   private readonly broker: BuiltinBroker;
   private readonly transport: InProcessTransport;
 
@@ -79,6 +101,15 @@ export class TestServer {
       credential: overrides.credential ?? this.credential,
       namespace: this.namespace,
     });
+  }
+
+  /** The launcher environment for this server's pool. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      STACKYARD_TOKEN: this.token(),
+      STACKYARD_POOL_PRIVATE_KEY: this.poolKey.base64Pem,
+      ...extra,
+    };
   }
 
   send(workerId: string, msg: ServerMessage | string): Promise<void> {

@@ -17,7 +17,9 @@ import { PROTOCOL_VERSION } from "./version.ts";
  *   passed, or a result for an assignment that is no longer current
  *   (`assignment` mismatch), is acknowledged and ignored.
  * - `PUT {apiUrl}/worker/v1/runs/{runId}/workspace` (body: a sealed box, text) stores the
- *   planned workspace; `GET` the same path returns it for the apply phase.
+ *   planned workspace; `GET` the same path returns it for the apply phase. The box is
+ *   sealed to the pool's public key and its plaintext is the workspace tar.gz bytes
+ *   themselves (not base64); the server stores and returns the text unchanged.
  *
  * Secret values inside `run.assign` are sealed boxes (sealed-box.ts) to the pool's
  * public key; only a launcher holding the pool's private key can open them.
