@@ -24,7 +24,11 @@ import {
   type WorkerTransport,
 } from "./platform/broker/worker-transport.ts";
 import { createAuthService, createTokenSigner } from "./modules/auth/index.ts";
-import { createWorkerService } from "./modules/workers/index.ts";
+import {
+  claimIdleWorker,
+  createWorkerService,
+  releaseWorker,
+} from "./modules/workers/index.ts";
 import { createRunsModule } from "./modules/runs/index.ts";
 import { createStateService } from "./modules/state/index.ts";
 import { createStacksModule } from "./modules/stacks/index.ts";
@@ -153,15 +157,14 @@ export async function createApp(
     namespace: config.mqtt.namespace,
     serverUrl: config.server.publicUrl,
     brokerEndpoint: config.mqtt.endpoint,
+    // Workers never import runs: the runs module is told about lost workers here.
+    onWorkersGone: (workerIds, reason) =>
+      runs.reconciler.failRunsOfWorkers(workerIds, reason),
+    disconnectPool: broker
+      ? (poolId) => broker.disconnectPool(poolId)
+      : undefined,
   });
-  const runs = createRunsModule({
-    db,
-    access: spaceAccess,
-    stacks,
-    clock: () => new Date(),
-    log,
-    limits: config.runs,
-  });
+  // State comes after runs in the module order; runs gets its credential issuer injected.
   const state = createStateService({
     db,
     storage,
@@ -170,6 +173,28 @@ export async function createApp(
     privateKey,
     publicUrl: config.server.publicUrl,
     log,
+  });
+  const runs = createRunsModule({
+    db,
+    access: spaceAccess,
+    stacks,
+    clock: () => new Date(),
+    log,
+    limits: config.runs,
+    execution: {
+      stacks,
+      state,
+      workerSlots: { claimIdleWorker, releaseWorker },
+      transport,
+      namespace: config.mqtt.namespace,
+      apiUrl: config.server.publicUrl,
+      privateKey,
+      storage,
+      buckets: {
+        runLogs: config.objectStorage.buckets.runLogs,
+        workspaces: config.objectStorage.buckets.workspaces,
+      },
+    },
   });
 
   return {

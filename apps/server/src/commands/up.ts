@@ -84,9 +84,10 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
       );
     }
 
-    const token = await localLauncherToken(app, config.dataDir);
+    const credentials = await localLauncherCredentials(app, config.dataDir);
     launcher = spawnLauncher(io.selfCommand, {
-      STACKYARD_TOKEN: token,
+      STACKYARD_TOKEN: credentials.token,
+      STACKYARD_POOL_PRIVATE_KEY: credentials.poolPrivateKey,
       STACKYARD_LAUNCHER_WORK_DIR: path.join(config.dataDir, "launcher"),
       STACKYARD_LOG_LEVEL: config.log.level,
       STACKYARD_LOG_FORMAT: config.log.format,
@@ -121,33 +122,40 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
 }
 
 /**
- * The local launcher's pool token is kept in the data directory so restarts reuse the
- * same pool; if the file or the pool is gone, a fresh credential is minted.
+ * The local launcher's pool token and pool private key (base64 of the PEM, as
+ * STACKYARD_POOL_PRIVATE_KEY takes it) are kept in the data directory (mode 0600) so
+ * restarts reuse the same pool. If the file, either secret or the pool is gone, both are
+ * minted afresh (`ensureDefaultPool` re-issues the credential and the key pair together).
  */
-async function localLauncherToken(
+async function localLauncherCredentials(
   app: RunningServer["app"],
   dataDir: string,
-): Promise<string> {
+): Promise<{ token: string; poolPrivateKey: string }> {
   const file = path.join(dataDir, "local-launcher.json");
   if (existsSync(file)) {
     const saved = JSON.parse(await readFile(file, "utf8")) as {
       poolId?: string;
       token?: string;
+      poolPrivateKey?: string;
     };
     if (
       saved.poolId &&
       saved.token &&
+      saved.poolPrivateKey &&
       (await app.workers.poolExists(saved.poolId))
     )
-      return saved.token;
+      return { token: saved.token, poolPrivateKey: saved.poolPrivateKey };
   }
-  const { pool, token } = await app.workers.ensureDefaultPool();
+  const { pool, token, privateKeyPem } = await app.workers.ensureDefaultPool();
+  if (!privateKeyPem)
+    throw new Error("the default pool was issued without a private key");
+  const poolPrivateKey = Buffer.from(privateKeyPem).toString("base64");
   await writeFile(
     file,
-    `${JSON.stringify({ poolId: pool.id, token }, null, 2)}\n`,
+    `${JSON.stringify({ poolId: pool.id, token, poolPrivateKey }, null, 2)}\n`,
     { mode: 0o600 },
   );
-  return token;
+  return { token, poolPrivateKey };
 }
 
 function spawnLauncher(

@@ -7,9 +7,12 @@ import {
   spaceResolvers,
   stackResolvers,
 } from "../modules/stacks/index.ts";
-import { registerStateRoutes } from "../modules/state/index.ts";
+import { registerStateRoutes, stateResolvers } from "../modules/state/index.ts";
 import { registerGraphQL, type GraphQLContext } from "../api/graphql.ts";
-import { runResolvers } from "../modules/runs/index.ts";
+import {
+  registerRunWorkerRoutes,
+  runResolvers,
+} from "../modules/runs/index.ts";
 import { workerResolvers } from "../modules/workers/index.ts";
 import type { Role } from "./role.ts";
 
@@ -24,6 +27,7 @@ export async function startApiRole(
   });
   registerAuthRoutes(http, app.auth, app.signer);
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
+  if (app.runs.reports) await registerRunWorkerRoutes(http, app.runs.reports);
   const stackApi = stackResolvers(app.stacks);
   const stackQuery = stackApi.Query as {
     stack: (
@@ -40,6 +44,7 @@ export async function startApiRole(
       stackApi,
       runResolvers({
         runs: app.runs.service,
+        logs: app.runs.logs ?? undefined,
         resolveStack: (id, ctx) => stackQuery.stack(null, { id }, ctx),
       }),
       workerResolvers({
@@ -49,6 +54,7 @@ export async function startApiRole(
       }),
       contextResolvers(app.contexts),
       spaceResolvers(app.spaces),
+      stateResolvers(app.state),
     ],
   });
 

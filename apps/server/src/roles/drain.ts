@@ -29,6 +29,18 @@ export async function startDrainRole(app: App): Promise<Role> {
     pollIntervalMs: app.config.queue.pollIntervalMs,
     log: app.log,
   });
+  // `runs.dispatch` publishes run.assign. With an external broker this process needs its
+  // own connection (start() is idempotent when the api role already made it); the
+  // built-in broker lives in the api role's process, so a drain role running elsewhere
+  // cannot publish, and its dispatched runs fail by the pickup timeout.
+  const ownsTransport = app.broker === null;
+  if (ownsTransport) await app.transport.start();
   await drain.start();
-  return { name: "drain", stop: () => drain.stop() };
+  return {
+    name: "drain",
+    async stop() {
+      await drain.stop();
+      if (ownsTransport) await app.transport.stop();
+    },
+  };
 }

@@ -10,6 +10,8 @@ export const SCHEDULE: ScheduleEntry[] = [
   { cron: "*/15 * * * * *", job: "workers.expire" },
   // Fails stuck runs (lost worker, max duration, silence), then makes a scheduling pass.
   { cron: "*/15 * * * * *", job: "runs.reconcile" },
+  // Moves log chunks of runs ended 5 min ago to the run-logs bucket.
+  { cron: "0 * * * * *", job: "runs.archiveLogs" },
   // Daily: state versions past retention, then orphaned state objects.
   { cron: "0 30 3 * * *", job: "state.collectOrphans" },
 ];

@@ -1,16 +1,33 @@
 /**
- * Runs: the run lifecycle from trigger to terminal state, and the scheduling order.
- * Owns tables `runs`, `run_transitions`, `run_reviews`; jobs `runs.schedule`,
- * `runs.reconcile` (and the reserved `runs.dispatch`, #4). The stack lock held by runs is
- * the partial unique index `runs_one_active_blocking_per_stack`, not a table.
- * Does not own stacks, policies or workers: it reads their facts (disabled stacks, idle
- * workers, the default pool) in run-queries.ts and never writes their tables.
+ * Runs: the run lifecycle from trigger to terminal state, the scheduling order, and the
+ * execution of runs on workers: dispatch (`run.assign`/`run.stop` on the worker's
+ * readonly MQTT topic), the worker API (logs, events, workspace; run-worker-routes.ts)
+ * and run logs. Owns tables `runs`, `run_transitions`, `run_reviews`, `run_log_chunks`;
+ * the run-logs and workspaces buckets; jobs `runs.schedule`, `runs.reconcile`,
+ * `runs.dispatch`, `runs.archiveLogs`. The stack lock held by runs is the partial unique
+ * index `runs_one_active_blocking_per_stack`, not a table.
+ * Does not own stacks, policies, state or workers: it reads their facts (disabled
+ * stacks, idle workers, the default pool, pool keys) in run-queries.ts, and the few
+ * writes it needs elsewhere (taking and freeing a worker, state credentials) are
+ * injected by the composition root.
  */
+import type { KeyObject } from "node:crypto";
+import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import type { Logger } from "../../platform/log/logger.ts";
+import type { BlobStore } from "../../platform/storage/index.ts";
+import type { StackService } from "../stacks/index.ts";
+import {
+  createRunDispatcher,
+  type StateCredentialIssuer,
+  type WorkerSlots,
+} from "./run-dispatch.ts";
 import { runJobs } from "./run-jobs.ts";
+import { createRunLogs } from "./run-logs.ts";
 import { createRunReconciler, type ReconcileLimits } from "./run-reconcile.ts";
+import { createRunReports } from "./run-reports.ts";
 import { createRunScheduler } from "./run-scheduling.ts";
 import { createRunService, type RunServiceDeps } from "./run-service.ts";
+import { createRunTokenSigner } from "./run-token.ts";
 
 export {
   REACHABLE_STATES,
@@ -81,23 +98,143 @@ export {
   type RunReconciler,
   type ReconcileLimits,
 } from "./run-reconcile.ts";
-export { runJobs, enqueueSchedulePass, RUN_JOBS } from "./run-jobs.ts";
+export {
+  runJobs,
+  enqueueSchedulePass,
+  enqueueDispatch,
+  RUN_JOBS,
+} from "./run-jobs.ts";
 export { runResolvers, type RunResolverDeps } from "./run-resolvers.ts";
+export {
+  createRunDispatcher,
+  phaseOf,
+  type RunDispatcher,
+  type DispatchPassResult,
+  type WorkerSlots,
+  type StateCredentialIssuer,
+} from "./run-dispatch.ts";
+export {
+  createRunReports,
+  walkTo,
+  type RunReports,
+  type ReportOutcome,
+} from "./run-reports.ts";
+export {
+  createRunLogs,
+  LOG_STATES,
+  LOG_PAGE_MESSAGES,
+  ARCHIVE_AFTER_MS,
+  archiveKey,
+  type RunLogs,
+  type RunLogsPage,
+} from "./run-logs.ts";
+export {
+  createRunTokenSigner,
+  RUN_TOKEN_AUDIENCE,
+  type RunTokenClaims,
+  type RunTokenSigner,
+} from "./run-token.ts";
+export {
+  registerRunWorkerRoutes,
+  WORKSPACE_BODY_LIMIT_BYTES,
+} from "./run-worker-routes.ts";
+
+/** What running runs on workers needs; without it the module schedules but never dispatches. */
+export interface RunExecutionDeps {
+  stacks: Pick<
+    StackService,
+    "loadStack" | "effectiveConfig" | "effectiveHooks"
+  >;
+  state: StateCredentialIssuer;
+  workerSlots: WorkerSlots;
+  transport: Pick<WorkerTransport, "publish">;
+  /** MQTT topic namespace. */
+  namespace: string;
+  /** The server's public URL (worker API base). */
+  apiUrl: string;
+  /** Signs run tokens (the instance key). */
+  privateKey: KeyObject;
+  storage: Pick<BlobStore, "get" | "head" | "put">;
+  buckets: { runLogs: string; workspaces: string };
+}
 
 /** Builds the run engine's parts around shared deps (composition root helper). */
 export function createRunsModule(
-  deps: Omit<RunServiceDeps, "scheduler"> & {
+  deps: Omit<RunServiceDeps, "scheduler" | "notifyStop"> & {
     log: Logger;
     limits: ReconcileLimits;
+    execution?: RunExecutionDeps;
   },
 ) {
   const scheduler = createRunScheduler(deps);
-  const reconciler = createRunReconciler({ ...deps, ...deps.limits });
-  const service = createRunService({ ...deps, scheduler });
+  const x = deps.execution;
+  const runTokens = x
+    ? createRunTokenSigner({ privateKey: x.privateKey, issuer: x.apiUrl })
+    : null;
+  const dispatcher =
+    x && runTokens
+      ? createRunDispatcher({
+          db: deps.db,
+          clock: deps.clock,
+          log: deps.log,
+          stacks: x.stacks,
+          state: x.state,
+          workerSlots: x.workerSlots,
+          transport: x.transport,
+          namespace: x.namespace,
+          apiUrl: x.apiUrl,
+          runTokens,
+          maxDurationSeconds: deps.limits.maxDurationSeconds,
+        })
+      : null;
+  const reports =
+    x && runTokens && dispatcher
+      ? createRunReports({
+          db: deps.db,
+          clock: deps.clock,
+          log: deps.log,
+          stacks: x.stacks,
+          runTokens,
+          workerSlots: x.workerSlots,
+          dispatcher,
+          storage: x.storage,
+          workspacesBucket: x.buckets.workspaces,
+        })
+      : null;
+  const logs = x
+    ? createRunLogs({
+        db: deps.db,
+        storage: x.storage,
+        bucket: x.buckets.runLogs,
+        clock: deps.clock,
+        log: deps.log,
+      })
+    : null;
+  const reconciler = createRunReconciler({
+    ...deps,
+    ...deps.limits,
+    workerSlots: x?.workerSlots,
+  });
+  const service = createRunService({
+    ...deps,
+    scheduler,
+    notifyStop: dispatcher
+      ? (run, reason) => dispatcher.sendStop(run, reason)
+      : undefined,
+  });
   return {
     service,
     scheduler,
     reconciler,
-    jobs: runJobs({ scheduler, reconciler }),
+    dispatcher,
+    reports,
+    logs,
+    runTokens,
+    jobs: runJobs({
+      scheduler,
+      reconciler,
+      dispatcher: dispatcher ?? undefined,
+      logs: logs ?? undefined,
+    }),
   };
 }

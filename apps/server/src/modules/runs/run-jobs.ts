@@ -5,14 +5,17 @@ import {
   enqueue,
   type JobCatalog,
 } from "../../platform/queue/index.ts";
+import type { RunDispatcher } from "./run-dispatch.ts";
+import type { RunLogs } from "./run-logs.ts";
 import type { RunReconciler } from "./run-reconcile.ts";
 import type { RunScheduler } from "./run-scheduling.ts";
 
-/** Job names of the runs module. `runs.dispatch` is reserved for handing READY runs to workers (#4). */
+/** Job names of the runs module. */
 export const RUN_JOBS = {
   schedule: "runs.schedule",
   reconcile: "runs.reconcile",
   dispatch: "runs.dispatch",
+  archiveLogs: "runs.archiveLogs",
 } as const;
 
 /**
@@ -29,19 +32,43 @@ export async function enqueueSchedulePass(db: Database): Promise<void> {
   await enqueue(db, RUN_JOBS.schedule, {}, { jobKey: RUN_JOBS.schedule });
 }
 
+/**
+ * Enqueues a dispatch pass (handing READY/CONFIRMED runs to idle workers) on `db`, with
+ * one shared jobKey like the scheduling pass. An enqueue dropped because a running pass
+ * holds the key is covered by the reconcile job, which ends with a dispatch pass: a run
+ * waits for dispatch at most that long (15 s).
+ */
+export async function enqueueDispatch(db: Database): Promise<void> {
+  await enqueue(db, RUN_JOBS.dispatch, {}, { jobKey: RUN_JOBS.dispatch });
+}
+
 /** Passes one `runs.schedule` job may make while each reports that more runs wait. */
 const MAX_PASSES_PER_JOB = 10;
 
 /**
  * - `runs.schedule` (payload `{}`): one or more scheduling passes (run-scheduling.ts).
  * - `runs.reconcile` (payload `{}`, every 15 s from the scheduler role): fails stuck
- *   runs (run-reconcile.ts), then makes a scheduling pass.
- * Both are idempotent: every write is a compare-and-set on the run's state_version.
+ *   runs (run-reconcile.ts), then makes a scheduling pass and a dispatch pass.
+ * - `runs.dispatch` (payload `{}`): dispatch passes (run-dispatch.ts).
+ * - `runs.archiveLogs` (payload `{}`, every minute): moves log chunks of ended runs to
+ *   the run-logs bucket (run-logs.ts).
+ * All are idempotent: every run write is a compare-and-set on the run's state_version,
+ * and archiving merges with what is already archived.
  */
 export function runJobs(deps: {
   scheduler: Pick<RunScheduler, "schedule">;
   reconciler: Pick<RunReconciler, "reconcile">;
+  dispatcher?: Pick<RunDispatcher, "dispatch">;
+  logs?: Pick<RunLogs, "archiveEnded">;
 }): JobCatalog {
+  async function dispatchPasses(): Promise<void> {
+    if (!deps.dispatcher) return;
+    for (let pass = 0; pass < MAX_PASSES_PER_JOB; pass++) {
+      const result = await deps.dispatcher.dispatch();
+      if (!result.more || result.dispatched.length === 0) break;
+    }
+  }
+
   async function schedulePasses(): Promise<string[]> {
     const ready: string[] = [];
     for (let pass = 0; pass < MAX_PASSES_PER_JOB; pass++) {
@@ -60,6 +87,15 @@ export function runJobs(deps: {
       const failed = await deps.reconciler.reconcile();
       if (failed.length > 0) ctx.log.warn({ failed }, "failed stuck runs");
       await schedulePasses();
+      await dispatchPasses();
+    }),
+    [RUN_JOBS.dispatch]: defineJob(z.object({}), async () => {
+      await dispatchPasses();
+    }),
+    [RUN_JOBS.archiveLogs]: defineJob(z.object({}), async (_payload, ctx) => {
+      if (!deps.logs) return;
+      const archived = await deps.logs.archiveEnded();
+      if (archived > 0) ctx.log.info({ archived }, "archived run logs");
     }),
   };
 }

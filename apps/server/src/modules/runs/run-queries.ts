@@ -228,3 +228,39 @@ export async function countPendingRuns(
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/**
+ * The pool's public key (PEM) that secrets in `run.assign` are sealed to; null when the
+ * pool does not exist or predates pool keys.
+ */
+export async function findPoolPublicKey(
+  db: Database,
+  poolId: string,
+): Promise<string | null> {
+  const row = await db
+    .selectFrom("worker_pools")
+    .select("public_key")
+    .where("id", "=", poolId)
+    .executeTakeFirst();
+  return row?.public_key ?? null;
+}
+
+/**
+ * Workers still holding a run that ended before `endedBefore` (a stopped run whose worker
+ * never reported back), so the reconciler can free them. At most `limit`.
+ */
+export async function workersHoldingEndedRuns(
+  db: Database,
+  endedBefore: Date,
+  limit: number,
+): Promise<{ workerId: string; runId: string }[]> {
+  const rows = await db
+    .selectFrom("workers as w")
+    .innerJoin("runs as r", "r.id", "w.current_run_id")
+    .select(["w.id as worker_id", "r.id as run_id"])
+    .where("r.finished_at", "<", endedBefore)
+    .orderBy("w.id")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ workerId: r.worker_id, runId: r.run_id }));
+}

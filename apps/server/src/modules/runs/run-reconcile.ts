@@ -2,7 +2,9 @@ import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import { WORKER_HELD_STATES, nextState, type RunState } from "./run.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
-import { enqueueSchedulePass } from "./run-jobs.ts";
+import type { WorkerSlots } from "./run-dispatch.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
+import { workersHoldingEndedRuns } from "./run-queries.ts";
 import { transitionRun } from "./run-repo.ts";
 
 /**
@@ -11,21 +13,33 @@ import { transitionRun } from "./run-repo.ts";
  * (`isWorkerHeld`: PREPARING … APPLYING) and fails each one that
  * - has no worker, or whose worker row is GONE or missing ("worker lost"),
  * - was taken by a worker longer ago than the maximum run duration, or
- * - shows no activity (`last_activity_at`: transitions now, log chunks with #4) for
- *   longer than the silence timeout.
+ * - was handed to a worker (PREPARING, PREPARING_APPLY, PREPARING_REPLAN) and got no
+ *   report from it for the pickup timeout (60 s): the `run.assign` was lost (broker
+ *   down at publish time, worker gone in between), or
+ * - shows no activity (`last_activity_at`: transitions, log chunks, workspace
+ *   transfers) for longer than the silence timeout.
  * The reason goes into the FAILED transition's note and `failure_reason`.
  *
  * Each run is failed in its own transaction as a compare-and-set on the state_version it
  * was read at, so a run that moved on meanwhile (the worker reported just in time, a
  * user stopped it) is left alone; the next pass looks again. Failing is terminal, which
- * frees the stack lock, so the same transaction enqueues a scheduling pass. Runs waiting
+ * frees the stack lock and the worker, so the same transaction frees the worker
+ * (`releaseWorker`) and enqueues a scheduling and a dispatch pass. Runs waiting
  * for a person (UNCONFIRMED) or for the queue are never failed here: they have user
  * exits (discard, cancel) and their waiting reason says why they wait.
  */
 export interface ReconcileLimits {
   maxDurationSeconds: number;
   logSilenceTimeoutSeconds: number;
+  /** A run handed to a worker fails when the worker has not reported within this; default 60. */
+  pickupTimeoutSeconds?: number;
 }
+
+export const DEFAULT_PICKUP_TIMEOUT_SECONDS = 60;
+
+/** A worker that still holds a run ended this long ago is freed (it never reported back). */
+const STALE_HOLD_MS = 60_000;
+const STALE_HOLD_BATCH = 100;
 
 export interface StuckRunFacts {
   workerId: string | null;
@@ -35,6 +49,8 @@ export interface StuckRunFacts {
   startedAt: Date | null;
   lastActivityAt: Date | null;
   updatedAt: Date;
+  /** The run's state; the pickup timeout applies to PREPARING* only. */
+  state?: string;
 }
 
 /** Why a worker-held run must fail now, or null. Pure; the first matching rule wins. */
@@ -48,6 +64,15 @@ export function stuckReason(
     return `worker ${run.workerId} no longer exists`;
   if (run.workerStatus === "GONE") {
     return `worker ${run.workerId} is gone${run.workerGoneReason ? ` (${run.workerGoneReason})` : ""}`;
+  }
+  const pickup = limits.pickupTimeoutSeconds ?? DEFAULT_PICKUP_TIMEOUT_SECONDS;
+  if (
+    run.state !== undefined &&
+    AWAITING_PICKUP.has(run.state) &&
+    now.getTime() - (run.lastActivityAt ?? run.updatedAt).getTime() >
+      pickup * 1000
+  ) {
+    return `the worker did not pick up the run (no report from worker ${run.workerId} within ${pickup} s of the hand-over)`;
   }
   const started = run.startedAt ?? run.updatedAt;
   if (now.getTime() - started.getTime() > limits.maxDurationSeconds * 1000) {
@@ -63,14 +88,32 @@ export function stuckReason(
   return null;
 }
 
+const AWAITING_PICKUP: ReadonlySet<string> = new Set([
+  "PREPARING",
+  "PREPARING_APPLY",
+  "PREPARING_REPLAN",
+]);
+
 export function createRunReconciler(
-  deps: { db: Database; clock: () => Date; log: Logger } & ReconcileLimits,
+  deps: {
+    db: Database;
+    clock: () => Date;
+    log: Logger;
+    /** Frees the worker of a failed run; without it (tests of the rules) workers are left alone. */
+    workerSlots?: Pick<WorkerSlots, "releaseWorker">;
+  } & ReconcileLimits,
 ) {
   const { db, clock } = deps;
   const log = deps.log.child({ module: "runs", component: "reconcile" });
 
   async function fail(
-    run: { id: string; type: string; state: string; stateVersion: number },
+    run: {
+      id: string;
+      type: string;
+      state: string;
+      stateVersion: number;
+      worker_id: string | null;
+    },
     reason: string,
     now: Date,
   ): Promise<boolean> {
@@ -93,7 +136,10 @@ export function createRunReconciler(
           failureReason: reason,
           now,
         });
+        if (run.worker_id)
+          await deps.workerSlots?.releaseWorker(tx, run.worker_id, run.id);
         await enqueueSchedulePass(tx);
+        await enqueueDispatch(tx);
       });
       log.warn({ runId: run.id, reason }, "failed a stuck run");
       return true;
@@ -125,6 +171,24 @@ export function createRunReconciler(
     return q.orderBy("r.created_at").execute();
   }
 
+  /** Frees workers still holding runs that ended a while ago (stopped, never reported back). */
+  async function releaseStaleHolds(now: Date): Promise<void> {
+    const slots = deps.workerSlots;
+    if (!slots) return;
+    const stale = await workersHoldingEndedRuns(
+      db,
+      new Date(now.getTime() - STALE_HOLD_MS),
+      STALE_HOLD_BATCH,
+    );
+    if (stale.length === 0) return;
+    await db.transaction().execute(async (tx) => {
+      for (const hold of stale)
+        await slots.releaseWorker(tx, hold.workerId, hold.runId);
+      await enqueueDispatch(tx);
+    });
+    log.info({ workers: stale }, "freed workers holding ended runs");
+  }
+
   return {
     /** One pass over every worker-held run; returns the runs it failed and why. */
     async reconcile(): Promise<{ runId: string; reason: string }[]> {
@@ -139,6 +203,7 @@ export function createRunReconciler(
             startedAt: row.started_at,
             lastActivityAt: row.last_activity_at,
             updatedAt: row.updated_at,
+            state: row.state,
           },
           now,
           deps,
@@ -151,7 +216,7 @@ export function createRunReconciler(
         );
         if (done) failed.push({ runId: row.id, reason });
       }
-      // TODO(#4): requeue READY/CONFIRMED runs whose dispatch was never claimed in time.
+      await releaseStaleHolds(now);
       return failed;
     },
 

@@ -33,6 +33,8 @@ export interface RunRecord {
   prioritized: boolean;
   workerPoolId: string | null;
   workerId: string | null;
+  /** The state_version at the run's current hand-over to `workerId` (`run.assign` `assignment`). */
+  workerAssignment: number | null;
   commitSha: string | null;
   commitMessage: string;
   commitAuthor: string;
@@ -87,6 +89,7 @@ function toRun(row: Selectable<RunsTable>): RunRecord {
     prioritized: row.prioritized,
     workerPoolId: row.worker_pool_id,
     workerId: row.worker_id,
+    workerAssignment: row.worker_assignment,
     commitSha: row.commit_sha,
     commitMessage: row.commit_message,
     commitAuthor: row.commit_author,
@@ -188,6 +191,10 @@ export interface TransitionColumns {
   failureReason?: string | null;
   workerId?: string | null;
   replanTargets?: string[] | null;
+  /** The run is handed to its worker with this transition: `worker_assignment` = the new version. */
+  newAssignment?: boolean;
+  /** The plan summary shown as `Run.delta` (counts and resource addresses, never values). */
+  delta?: unknown;
 }
 
 /**
@@ -227,6 +234,12 @@ export async function transitionRun(
       ...(input.replanTargets !== undefined
         ? { replan_targets: input.replanTargets }
         : {}),
+      ...(input.newAssignment
+        ? { worker_assignment: sql<number>`state_version + 1` }
+        : {}),
+      ...(input.delta !== undefined
+        ? { delta: JSON.stringify(input.delta) }
+        : {}),
     })
     .where("id", "=", input.runId)
     .where("state_version", "=", input.expectedStateVersion)
@@ -263,6 +276,71 @@ export async function setRunPrioritized(
     .returningAll()
     .executeTakeFirst();
   return row ? toRun(row) : null;
+}
+
+/** The run, row-locked (FOR UPDATE) for the rest of the transaction: serializes worker reports. */
+export async function lockRun(
+  db: Database,
+  runId: string,
+): Promise<RunRecord | null> {
+  const row = await db
+    .selectFrom("runs")
+    .selectAll()
+    .where("id", "=", runId)
+    .forUpdate()
+    .executeTakeFirst();
+  return row ? toRun(row) : null;
+}
+
+/**
+ * The run if it is still at `stateVersion`, row-locked; null when another transaction
+ * holds it (SKIP LOCKED) or it moved on. A dispatcher uses it to claim a run without
+ * ever waiting on another dispatcher.
+ */
+export async function lockRunAtVersion(
+  db: Database,
+  runId: string,
+  stateVersion: number,
+): Promise<RunRecord | null> {
+  const row = await db
+    .selectFrom("runs")
+    .selectAll()
+    .where("id", "=", runId)
+    .where("state_version", "=", stateVersion)
+    .forUpdate()
+    .skipLocked()
+    .executeTakeFirst();
+  return row ? toRun(row) : null;
+}
+
+/** Records that the worker reported something (the reconciler's silence clock). */
+export async function touchRunActivity(
+  db: Database,
+  runId: string,
+  now: Date,
+): Promise<void> {
+  await db
+    .updateTable("runs")
+    .set({ last_activity_at: now })
+    .where("id", "=", runId)
+    .execute();
+}
+
+/** Runs waiting for a worker (READY, CONFIRMED), oldest first within priority; at most `limit`. */
+export async function listRunsAwaitingWorker(
+  db: Database,
+  limit: number,
+): Promise<{ id: string; stateVersion: number }[]> {
+  const rows = await db
+    .selectFrom("runs")
+    .select(["id", "state_version"])
+    .where("state", "in", ["READY", "CONFIRMED"])
+    .orderBy("prioritized", "desc")
+    .orderBy("created_at")
+    .orderBy("id")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ id: r.id, stateVersion: r.state_version }));
 }
 
 export async function findRun(

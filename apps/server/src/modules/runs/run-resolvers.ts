@@ -2,6 +2,7 @@ import type { IResolvers } from "mercurius";
 import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
 import type { Session } from "../auth/index.ts";
 import { isTerminal, type RunState } from "./run.ts";
+import { LOG_STATES, type RunLogs } from "./run-logs.ts";
 import type { RunRecord, RunTransition } from "./run-repo.ts";
 import type { RunService } from "./run-service.ts";
 
@@ -12,10 +13,9 @@ interface StackParent {
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 
-function presentTransition(t: RunTransition) {
+function presentTransition(t: RunTransition, hasLogs: boolean) {
   return {
-    // Logs arrive with run execution (#4); until then no state has any.
-    hasLogs: false,
+    hasLogs,
     note: t.note,
     state: t.state,
     stateVersion: t.stateVersion,
@@ -40,6 +40,26 @@ export interface RunResolverDeps {
    * when the stacks module resolves `name` itself).
    */
   resolveStack?: (stackId: string, ctx: Ctx) => Promise<unknown>;
+  /** Stored run logs; without it every state answers honestly that it has none. */
+  logs?: Pick<RunLogs, "read" | "hasChunks">;
+}
+
+interface StoredDelta {
+  addCount?: number;
+  changeCount?: number;
+  deleteCount?: number;
+  resources?: number;
+  changes?: { address: string; actions: string[] }[];
+}
+
+/** `RunChangeMetadata.type` of a planned resource change (Spacelift's change kinds). */
+function changeType(actions: readonly string[]): string {
+  if (actions.includes("create") && actions.includes("delete"))
+    return "REPLACED";
+  if (actions.includes("create")) return "ADDED";
+  if (actions.includes("delete")) return "DELETED";
+  if (actions.includes("update")) return "CHANGED";
+  return "NOOP";
 }
 
 export function runResolvers(deps: RunResolverDeps): IResolvers {
@@ -211,15 +231,45 @@ export function runResolvers(deps: RunResolverDeps): IResolvers {
       updatedAt: (run: RunRecord) => unix(run.updatedAt),
       canRetry: (run: RunRecord) => runs.canRetry(run),
       comments: () => [],
-      delta: (run: RunRecord) => run.delta ?? null,
+      delta: (run: RunRecord) => {
+        const d = run.delta as StoredDelta | null;
+        if (!d) return null;
+        return {
+          addCount: d.addCount ?? 0,
+          changeCount: d.changeCount ?? 0,
+          deleteCount: d.deleteCount ?? 0,
+          resources: d.resources ?? 0,
+        };
+      },
       expired: () => false,
       finished: (run: RunRecord) => isTerminal(run.state),
       isMostRecent: (run: RunRecord) => runs.isMostRecent(run),
-      history: async (run: RunRecord) =>
-        (await runs.history(run)).map(presentTransition),
-      // Logs are stored with run execution (#4). Until then the answer is honest: nothing
-      // exists, and `finished` turns true once the run has left the state, so spacectl's
-      // log streaming ends instead of polling forever (graphql-compat §3).
+      // A log state has logs once the run left it (spacectl then streams it to its end)
+      // or while chunks of it are stored.
+      history: async (run: RunRecord) => {
+        const transitions = await runs.history(run);
+        const current = transitions.find(
+          (t) => t.stateVersion === run.stateVersion,
+        );
+        const currentHasChunks =
+          current !== undefined &&
+          LOG_STATES.has(current.state) &&
+          !isTerminal(run.state) &&
+          deps.logs !== undefined &&
+          (await deps.logs.hasChunks(run.id, current.stateVersion));
+        return transitions.map((t) =>
+          presentTransition(
+            t,
+            deps.logs !== undefined &&
+              LOG_STATES.has(t.state) &&
+              (runs.hasLeftState(run, t.state, t.stateVersion) ||
+                (t.stateVersion === run.stateVersion && currentHasChunks)),
+          ),
+        );
+      },
+      // `finished` turns true once the run has left the state and every stored chunk was
+      // served, so spacectl's log streaming ends instead of polling forever
+      // (graphql-compat §3).
       logs: (
         run: RunRecord,
         args: {
@@ -227,16 +277,33 @@ export function runResolvers(deps: RunResolverDeps): IResolvers {
           token?: string | null;
           stateVersion?: number | null;
         },
-      ) => ({
-        exists: false,
-        expired: false,
-        finished: runs.hasLeftState(run, args.state, args.stateVersion),
-        hasMore: false,
-        messages: [],
-        nextToken: args.token ?? "",
-      }),
-      // Planned changes arrive with plan storage; no run has a stored plan yet.
-      changesV3: () => [],
+      ) => {
+        const left = runs.hasLeftState(run, args.state, args.stateVersion);
+        if (!deps.logs)
+          return {
+            exists: false,
+            expired: false,
+            finished: left,
+            hasMore: false,
+            messages: [],
+            nextToken: args.token ?? "",
+          };
+        return deps.logs.read(run, { ...args, left });
+      },
+      // One group of the planned resource changes (addresses and kinds, never values).
+      changesV3: (run: RunRecord) => {
+        const changes = (run.delta as StoredDelta | null)?.changes ?? [];
+        if (changes.length === 0) return [];
+        return [
+          {
+            resources: changes.map((c) => ({
+              address: c.address,
+              previousAddress: c.address,
+              metadata: { type: changeType(c.actions) },
+            })),
+          },
+        ];
+      },
     },
   };
 }

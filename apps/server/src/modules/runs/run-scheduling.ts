@@ -14,6 +14,7 @@ import {
   type PoolCapacity,
   type QueuedRunRow,
 } from "./run-queries.ts";
+import { enqueueDispatch } from "./run-jobs.ts";
 import {
   findActiveBlockingRun,
   transitionRun,
@@ -182,9 +183,9 @@ export function createRunScheduler(deps: {
           if (!isStackLockViolation(err)) throw err;
           lostRaces.push(run.id);
         }
-        // TODO(#4): enqueue "runs.dispatch" for this run here, in this transaction, so a
-        // READY run and the job that hands it to a worker commit together.
       }
+      // The READY runs and the job that hands them to workers commit together.
+      if (ready.length > 0) await enqueueDispatch(tx);
       const order = new Map(picked.map((c, i) => [c.id, i]));
       ready.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
       return { ready, lostRaces, more: locked.length === BATCH };

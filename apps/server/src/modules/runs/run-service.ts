@@ -31,7 +31,7 @@ import {
   RunVersionConflictError,
   StackDisabledError,
 } from "./run-errors.ts";
-import { enqueueSchedulePass } from "./run-jobs.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
 import { countPendingRuns, findDefaultPoolId } from "./run-queries.ts";
 import * as repo from "./run-repo.ts";
 import type { RunRecord, RunReviewRecord, RunTransition } from "./run-repo.ts";
@@ -42,6 +42,11 @@ export interface RunServiceDeps {
   access: Pick<SpaceAccess, "assertCanRead" | "assertCanWrite">;
   stacks: Pick<StackService, "loadStack">;
   scheduler: Pick<RunScheduler, "waitingReason">;
+  /**
+   * Tells the worker holding a stopped run to stop (run-dispatch.ts `sendStop`), after the
+   * commit. Without it (no execution wired) the stop is only recorded.
+   */
+  notifyStop?: (run: RunRecord, reason: string) => Promise<void>;
   clock: () => Date;
   newRunId?: () => string;
   newReviewId?: () => string;
@@ -247,6 +252,8 @@ export function createRunService(deps: RunServiceDeps) {
         });
         await opts.inTx?.(tx, updated);
         await enqueueSchedulePass(tx);
+        // A confirmed run waits for a worker; an ended one may free a worker for others.
+        await enqueueDispatch(tx);
         return updated;
       });
     } catch (err) {
@@ -381,17 +388,18 @@ export function createRunService(deps: RunServiceDeps) {
       input: RunRef & { note?: string | null },
     ): Promise<RunRecord> {
       const run = await loadRun(session, input, "write");
-      // TODO(#4): tell the worker holding the run to stop; its later reports are refused
-      // as illegal transitions of a STOPPED run.
-      return act(
+      const note = noteOf("Stopped", session, input.note);
+      const stopped = await act(
         session,
         run,
         "stop",
         { type: "stop" },
-        {
-          note: noteOf("Stopped", session, input.note),
-        },
+        { note },
       );
+      // The worker keeps the run until it reports back (its result is then ignored and
+      // frees it) or the reconciler frees it; it is told only after the commit.
+      if (stopped.workerId) await deps.notifyStop?.(stopped, note);
+      return stopped;
     },
 
     /**

@@ -36,3 +36,4 @@ export {
   type StateScope,
   type StateVersion,
 } from "./state.ts";
+export { stateResolvers } from "./state-resolvers.ts";

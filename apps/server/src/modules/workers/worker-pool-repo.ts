@@ -34,6 +34,8 @@ export async function insertWorkerPool(
     description?: string;
     spaceId: string;
     tokenHash: string;
+    /** PEM (SPKI); the service always sets it, null only for legacy rows. */
+    publicKey?: string | null;
     isDefault?: boolean;
   },
 ): Promise<WorkerPool> {
@@ -45,6 +47,7 @@ export async function insertWorkerPool(
       description: pool.description ?? "",
       space_id: pool.spaceId,
       token_hash: pool.tokenHash,
+      public_key: pool.publicKey ?? null,
       is_default: pool.isDefault ?? false,
     })
     .returning(POOL_COLUMNS)
@@ -77,14 +80,22 @@ export async function findWorkerPoolTokenHash(
   return row?.token_hash ?? null;
 }
 
+/**
+ * Replaces the pool's credential hash and, when given, its public key (PEM, SPKI).
+ * False when the pool does not exist.
+ */
 export async function updateWorkerPoolTokenHash(
   db: Database,
   id: string,
   tokenHash: string,
+  publicKey?: string,
 ): Promise<boolean> {
   const res = await db
     .updateTable("worker_pools")
-    .set({ token_hash: tokenHash })
+    .set({
+      token_hash: tokenHash,
+      ...(publicKey !== undefined ? { public_key: publicKey } : {}),
+    })
     .where("id", "=", id)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
@@ -97,7 +108,7 @@ export async function updateWorkerPoolTokenHash(
  */
 export async function findOrCreateDefaultPool(
   db: Database,
-  candidate: { id: string; tokenHash: string },
+  candidate: { id: string; tokenHash: string; publicKey?: string | null },
 ): Promise<{ pool: WorkerPool; created: boolean }> {
   const inserted = await db
     .insertInto("worker_pools")
@@ -107,6 +118,7 @@ export async function findOrCreateDefaultPool(
       description: "Workers started without a dedicated pool.",
       space_id: "root",
       token_hash: candidate.tokenHash,
+      public_key: candidate.publicKey ?? null,
       is_default: true,
     })
     .onConflict((oc) =>

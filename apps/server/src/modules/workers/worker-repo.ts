@@ -1,5 +1,9 @@
 import { sql, type Selectable } from "kysely";
-import type { Database, WorkersTable } from "../../platform/db/index.ts";
+import type {
+  Database,
+  WorkerStatus,
+  WorkersTable,
+} from "../../platform/db/index.ts";
 import type { Worker } from "./worker.ts";
 
 /**
@@ -168,4 +172,63 @@ export async function setWorkerDrained(
     .returningAll()
     .executeTakeFirst();
   return row ? toWorker(row) : null;
+}
+
+/**
+ * Takes one live, IDLE, undrained worker of the pool that holds no run, for `runId`:
+ * sets it BUSY with `current_run_id`. The candidate row is locked with FOR UPDATE SKIP
+ * LOCKED, so two dispatchers racing for the same pool never take the same worker: the
+ * second one skips the locked row and takes another, or none. Call it inside the
+ * transaction that moves the run, so the run and the worker change together or not at
+ * all. Returns null when no worker is free.
+ */
+export async function claimIdleWorker(
+  db: Database,
+  poolId: string,
+  runId: string,
+): Promise<{ id: string } | null> {
+  const row = await db
+    .updateTable("workers")
+    .set({ status: "BUSY", current_run_id: runId })
+    .where(
+      "id",
+      "=",
+      db
+        .selectFrom("workers")
+        .select("id")
+        .where("worker_pool_id", "=", poolId)
+        .where("status", "=", "IDLE")
+        .where("drained", "=", false)
+        .where("current_run_id", "is", null)
+        .orderBy("last_heartbeat_at", "desc")
+        .orderBy("id")
+        .limit(1)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returning("id")
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/**
+ * Frees a worker from `runId` (and only from it: a worker that already holds another run
+ * is left alone). A BUSY worker goes back to IDLE, or DRAINED when the operator drained
+ * it; a GONE worker stays GONE. Returns whether the worker held the run.
+ */
+export async function releaseWorker(
+  db: Database,
+  workerId: string,
+  runId: string,
+): Promise<boolean> {
+  const res = await db
+    .updateTable("workers")
+    .set({
+      current_run_id: null,
+      status: sql<WorkerStatus>`case when status = 'BUSY' then (case when drained then 'DRAINED' else 'IDLE' end) else status end`,
+    })
+    .where("id", "=", workerId)
+    .where("current_run_id", "=", runId)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }

@@ -2,11 +2,20 @@ import type { IResolvers } from "mercurius";
 import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
 import type { RunService } from "../runs/index.ts";
 import type { SpaceAccess } from "../stacks/index.ts";
+import { ValidationError } from "../../platform/errors.ts";
 import { WorkerPoolNotFoundError } from "./worker-errors.ts";
 import type { WorkerService } from "./worker-service.ts";
 import type { Worker, WorkerPool } from "./worker.ts";
 
 type Ctx = GraphQLContext;
+
+function requireCsr(csr: string | null | undefined): string {
+  if (!csr?.trim())
+    throw new ValidationError(
+      "certificateSigningRequest is required: create one with `openssl req -new -newkey rsa:4096 -nodes -keyout pool.key -out pool.csr` and keep pool.key for the launcher (STACKYARD_POOL_PRIVATE_KEY)",
+    );
+  return csr;
+}
 
 interface PoolNode {
   id: string;
@@ -117,8 +126,9 @@ export function workerResolvers(deps: {
         await workers.cyclePool(args.id);
         return true;
       },
-      // TODO(#4): sign `certificateSigningRequest` once pools use certificates; until
-      // then the pool token (base64) is the credential and is returned as `config`.
+      // The CSR's public key becomes the pool key that secrets are sealed to; the pool
+      // token (base64) is the credential and is returned as `config`. GraphQL has no field
+      // to hand back a generated private key, so a CSR is required here.
       workerPoolCreate: async (
         _: unknown,
         args: {
@@ -137,6 +147,7 @@ export function workerResolvers(deps: {
           name: args.name,
           spaceId,
           description: args.description ?? "",
+          csr: requireCsr(args.certificateSigningRequest),
         });
         const created =
           args.labels && args.labels.length > 0
@@ -173,9 +184,15 @@ export function workerResolvers(deps: {
           }),
         );
       },
-      workerPoolReset: async (_: unknown, args: { id: string }, ctx: Ctx) => {
+      workerPoolReset: async (
+        _: unknown,
+        args: { id: string; certificateSigningRequest?: string | null },
+        ctx: Ctx,
+      ) => {
         await pool(ctx, args.id, "admin");
-        const issued = await workers.resetPoolToken(args.id);
+        const issued = await workers.resetPoolToken(args.id, {
+          csr: args.certificateSigningRequest,
+        });
         return presentPool(issued.pool, issued.token);
       },
       workerPoolDelete: async (_: unknown, args: { id: string }, ctx: Ctx) => {

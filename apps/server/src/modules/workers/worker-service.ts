@@ -15,6 +15,11 @@ import type { Database } from "../../platform/db/index.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { Worker, WorkerPool } from "./worker.ts";
+import {
+  generatePoolKeys,
+  poolKeysFromCsr,
+  type PoolKeys,
+} from "./pool-keys.ts";
 import { detachPoolFromEndedRuns } from "../runs/index.ts";
 import {
   WorkerNotFoundError,
@@ -40,6 +45,20 @@ export interface WorkerServiceDeps {
   /** Broker endpoint launchers connect to, written into pool tokens (`host:port` means mqtt://). */
   brokerEndpoint: string;
   newPoolId?: () => string;
+  /** Key pair generation for pools created without a CSR; default RSA 4096 (`generatePoolKeys`). */
+  generateKeys?: () => PoolKeys;
+  /**
+   * Called after workers were marked GONE (expired or unregistered), so whoever runs work
+   * on them can fail it. Injected by the composition root: the runs module fails the runs
+   * these workers held. Errors are logged, never thrown into the caller.
+   */
+  onWorkersGone?: (workerIds: string[], reason: string) => Promise<unknown>;
+  /**
+   * Closes the live MQTT connections of a pool's workers (the built-in broker can; an
+   * external broker cannot, and old sessions then last until they reconnect). Used when
+   * the pool's credential is reset.
+   */
+  disconnectPool?: (poolId: string) => Promise<number> | number;
 }
 
 /** A pool's credential and token exist only in this value; the database keeps a hash. */
@@ -47,6 +66,12 @@ export interface IssuedPoolToken {
   pool: WorkerPool;
   credential: string;
   token: string;
+  /**
+   * The pool's private key (PEM, PKCS#8) when Stackyard generated the pair now: shown
+   * once, never stored. Null when the caller sent a CSR (they keep the private key) or
+   * the key pair did not change.
+   */
+  privateKeyPem: string | null;
 }
 
 export function hashCredential(credential: string): string {
@@ -77,11 +102,33 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     ? deps.brokerEndpoint
     : `mqtt://${deps.brokerEndpoint}`;
   const newPoolId = deps.newPoolId ?? (() => `wp_${ulid().toLowerCase()}`);
+  const generateKeys = deps.generateKeys ?? generatePoolKeys;
+
+  function keysFor(csr: string | null | undefined): PoolKeys {
+    return csr?.trim() ? poolKeysFromCsr(csr.trim()) : generateKeys();
+  }
+
+  async function workersGone(ids: string[], reason: string): Promise<void> {
+    if (ids.length === 0 || !deps.onWorkersGone) return;
+    try {
+      await deps.onWorkersGone(ids, reason);
+    } catch (err) {
+      // The reconciler fails runs of GONE workers on its next pass anyway.
+      log.error(
+        { err, workerIds: ids },
+        "failing the runs of gone workers failed; the reconciler retries",
+      );
+    }
+  }
 
   const chains = new Map<string, Promise<void>>();
   let started = false;
 
-  function issue(pool: WorkerPool, credential: string): IssuedPoolToken {
+  function issue(
+    pool: WorkerPool,
+    credential: string,
+    privateKeyPem: string | null,
+  ): IssuedPoolToken {
     const token = encodePoolToken({
       serverUrl: deps.serverUrl,
       brokerEndpoint,
@@ -89,7 +136,7 @@ export function createWorkerService(deps: WorkerServiceDeps) {
       credential,
       namespace,
     });
-    return { pool, credential, token };
+    return { pool, credential, token, privateKeyPem };
   }
 
   function newCredential(): string {
@@ -182,12 +229,13 @@ export function createWorkerService(deps: WorkerServiceDeps) {
           reason: `unregistered: ${msg.reason}`,
           now,
         });
-        if (gone)
+        if (gone) {
           log.info(
             { poolId, workerId, reason: msg.reason },
             "worker unregistered",
           );
-        // TODO(#4): fail the run this worker was executing, if any.
+          await workersGone([workerId], `it unregistered (${msg.reason})`);
+        }
         return;
       }
     }
@@ -281,18 +329,28 @@ export function createWorkerService(deps: WorkerServiceDeps) {
       });
       for (const id of ids) {
         log.warn({ workerId: id }, "worker expired: no heartbeat");
-        // TODO(#4): fail the run this worker was executing, if any.
       }
+      await workersGone(
+        ids,
+        `no heartbeat for ${deps.heartbeatTimeoutSeconds} s`,
+      );
       return ids;
     },
 
+    /**
+     * Creates a pool with a fresh credential and a key pair: the public key of `csr`
+     * (PEM or base64 of one; the caller keeps the private key), or a generated pair whose
+     * private key is returned once in `privateKeyPem`.
+     */
     async createPool(input: {
       name: string;
       spaceId: string;
       description?: string;
+      csr?: string | null;
     }): Promise<IssuedPoolToken> {
       const name = input.name.trim();
       if (!name) throw new ValidationError("a worker pool needs a name");
+      const keys = keysFor(input.csr);
       const credential = newCredential();
       const pool = await pools.insertWorkerPool(db, {
         id: newPoolId(),
@@ -300,45 +358,70 @@ export function createWorkerService(deps: WorkerServiceDeps) {
         description: input.description ?? "",
         spaceId: input.spaceId,
         tokenHash: hashCredential(credential),
+        publicKey: keys.publicKeyPem,
       });
-      return issue(pool, credential);
+      return issue(pool, credential, keys.privateKeyPem);
     },
 
     /**
-     * Finds or creates the default pool and issues it a fresh credential. The token is
-     * only recoverable at issue time, so an existing default pool gets a new credential:
-     * launchers still holding the old token are refused on their next connect.
+     * Finds or creates the default pool and issues it a fresh credential and key pair.
+     * Neither the token nor the private key is recoverable after issue, so an existing
+     * default pool gets new ones: launchers still holding the old token are refused on
+     * their next connect, and secrets are sealed to the new key from now on.
      */
     async ensureDefaultPool(): Promise<IssuedPoolToken> {
+      const keys = generateKeys();
       const credential = newCredential();
       const tokenHash = hashCredential(credential);
       const { pool, created } = await pools.findOrCreateDefaultPool(db, {
         id: newPoolId(),
         tokenHash,
+        publicKey: keys.publicKeyPem,
       });
       if (!created)
-        await pools.updateWorkerPoolTokenHash(db, pool.id, tokenHash);
-      return issue(pool, credential);
+        await pools.updateWorkerPoolTokenHash(
+          db,
+          pool.id,
+          tokenHash,
+          keys.publicKeyPem,
+        );
+      return issue(pool, credential, keys.privateKeyPem);
     },
 
     /**
-     * Issues a new credential (Spacelift's "reset"). Connected workers keep their session
-     * until they reconnect; new connections need the new token.
+     * Issues a new credential (Spacelift's "reset") and cuts the old one off at once:
+     * new connections need the new token, and the pool's live connections are closed
+     * when the broker allows it (`disconnectPool`; the built-in broker does, an external
+     * broker keeps old sessions until they reconnect). With a CSR the pool's public key
+     * is replaced by the CSR's; without one the key pair is kept.
      */
-    async resetPoolToken(poolId: string): Promise<IssuedPoolToken> {
+    async resetPoolToken(
+      poolId: string,
+      opts: { csr?: string | null } = {},
+    ): Promise<IssuedPoolToken> {
+      const keys = opts.csr?.trim() ? poolKeysFromCsr(opts.csr.trim()) : null;
       const credential = newCredential();
       if (
         !(await pools.updateWorkerPoolTokenHash(
           db,
           poolId,
           hashCredential(credential),
+          keys?.publicKeyPem,
         ))
       ) {
         throw new WorkerPoolNotFoundError(poolId);
       }
       const pool = await pools.findWorkerPoolById(db, poolId);
       if (!pool) throw new WorkerPoolNotFoundError(poolId);
-      return issue(pool, credential);
+      if (deps.disconnectPool) {
+        const closed = await deps.disconnectPool(poolId);
+        if (closed > 0)
+          log.info(
+            { poolId, closed },
+            "closed the pool's connections after a credential reset",
+          );
+      }
+      return issue(pool, credential, null);
     },
 
     /** Pools in the given spaces ("all": every pool), by name. */

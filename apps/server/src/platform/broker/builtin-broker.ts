@@ -193,6 +193,26 @@ export class BuiltinBroker {
       await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /**
+   * Closes every live connection authenticated for `poolId` (after its credential was
+   * reset, so old sessions do not outlive the old token); returns how many. The clients
+   * must reconnect, which checks the new credential.
+   */
+  disconnectPool(poolId: string): number {
+    const broker = this.broker;
+    if (!broker) return 0;
+    // aedes keeps its connected clients by id in `clients`; its typings omit the field.
+    const clients = (broker as unknown as { clients: Record<string, Client> })
+      .clients;
+    let closed = 0;
+    for (const client of Object.values(clients)) {
+      if (this.identities.get(client)?.poolId !== poolId) continue;
+      client.close();
+      closed++;
+    }
+    return closed;
+  }
+
   isListening(): boolean {
     return this.server?.listening === true && this.broker?.closed === false;
   }

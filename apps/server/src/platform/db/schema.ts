@@ -207,6 +207,8 @@ export interface RunsTable {
   skip_init: Generated<boolean>;
   /** Resource addresses of the pending targeted replan (migration 0005). */
   replan_targets: string[] | null;
+  /** The state_version of the run's current hand-over to a worker (migration 0007). */
+  worker_assignment: number | null;
   created_at: Timestamp;
   updated_at: Timestamp;
   started_at: Date | null;
@@ -231,6 +233,16 @@ export interface RunReviewsTable {
   note: string | null;
   state: string;
   created_at: Timestamp;
+}
+
+/** Run log chunks as workers reported them (migration 0007). */
+export interface RunLogChunksTable {
+  run_id: string;
+  state: string;
+  state_version: number;
+  seq: number;
+  text: string;
+  created_at: Generated<Date>;
 }
 
 export interface QueueMessagesTable {
@@ -303,6 +315,7 @@ export interface DB {
   runs: RunsTable;
   run_transitions: RunTransitionsTable;
   run_reviews: RunReviewsTable;
+  run_log_chunks: RunLogChunksTable;
   queue_messages: QueueMessagesTable;
   queue_dead_letters: QueueDeadLettersTable;
   state_versions: StateVersionsTable;

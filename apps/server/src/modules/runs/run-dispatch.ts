@@ -1,0 +1,455 @@
+import {
+  encodeMessage,
+  readonlyTopic,
+  seal,
+  type RunAssign,
+  type RunAssignSpec,
+  type RunPhase,
+} from "@stackyard/protocol";
+import { createPublicKey, type KeyObject } from "node:crypto";
+import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
+import type { Database } from "../../platform/db/index.ts";
+import type { Logger } from "../../platform/log/logger.ts";
+import type { StackService } from "../stacks/index.ts";
+import { nextState, type RunState } from "./run.ts";
+import { RunVersionConflictError } from "./run-errors.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
+import { findPoolPublicKey } from "./run-queries.ts";
+import * as repo from "./run-repo.ts";
+import type { RunRecord } from "./run-repo.ts";
+import type { RunTokenSigner } from "./run-token.ts";
+
+/**
+ * The writes of `workers` made for the runs module, inside its transactions. Implemented
+ * by the workers module (`claimIdleWorker`, `releaseWorker`) and injected by the
+ * composition root, so runs never imports workers.
+ */
+export interface WorkerSlots {
+  /** Locks (FOR UPDATE SKIP LOCKED) and takes an IDLE, undrained worker of the pool for `runId`. */
+  claimIdleWorker(
+    db: Database,
+    poolId: string,
+    runId: string,
+  ): Promise<{ id: string } | null>;
+  /** Frees the worker if it still holds `runId`. */
+  releaseWorker(
+    db: Database,
+    workerId: string,
+    runId: string,
+  ): Promise<unknown>;
+}
+
+/** What the dispatcher needs from the state module (which comes after runs, so injected). */
+export interface StateCredentialIssuer {
+  issueStateCredentials(input: {
+    runId: string;
+    stackId: string;
+    scope: "read" | "write";
+    ttlSeconds: number;
+  }): Promise<{ username: string; password: string; address: string }>;
+}
+
+export interface RunDispatchDeps {
+  db: Database;
+  clock: () => Date;
+  log: Logger;
+  stacks: Pick<
+    StackService,
+    "loadStack" | "effectiveConfig" | "effectiveHooks"
+  >;
+  state: StateCredentialIssuer;
+  workerSlots: WorkerSlots;
+  transport: Pick<WorkerTransport, "publish">;
+  /** MQTT topic namespace. */
+  namespace: string;
+  /** The server's public URL: the worker API base (`apiUrl`) and STACKYARD_API_URL. */
+  apiUrl: string;
+  runTokens: Pick<RunTokenSigner, "sign">;
+  /** Longest a run may take: the TTL of run tokens and state credentials. */
+  maxDurationSeconds: number;
+}
+
+/** Runs a dispatch pass looks at; the next pass (or the reconcile job's) takes the rest. */
+const BATCH = 100;
+/** Run tokens outlive the maximum run duration by this much, for reports sent late. */
+const RUN_TOKEN_GRACE_SECONDS = 600;
+
+export interface DispatchPassResult {
+  /** Runs handed to a worker: `[runId, workerId]`. */
+  dispatched: { runId: string; workerId: string }[];
+  /** Runs failed because they cannot be dispatched (no pool key, unsupported tool, ...). */
+  failed: { runId: string; reason: string }[];
+  /** The pass hit its batch limit. */
+  more: boolean;
+}
+
+interface Claimed {
+  run: RunRecord;
+  workerId: string;
+  poolId: string;
+  publicKey: string;
+}
+
+/** The phase a worker runs for a run in `state` (after the claim or an autodeploy). */
+export function phaseOf(run: Pick<RunRecord, "type" | "state">): RunPhase {
+  if (run.state === "PREPARING_APPLY" || run.state === "APPLYING")
+    return "apply";
+  switch (run.type) {
+    case "TASK":
+      return "perform";
+    case "DESTROY":
+      return "destroy";
+    default:
+      return "plan";
+  }
+}
+
+const TOOLS = { OPEN_TOFU: "tofu", TERRAFORM_FOSS: "terraform" } as const;
+
+class UndispatchableRunError extends Error {}
+
+/**
+ * Hands runs waiting for a worker (READY, and CONFIRMED for the apply phase) to idle
+ * workers, exactly once.
+ *
+ * The claim of one run is one transaction:
+ * 1. lock the run row at the version it was read at (FOR UPDATE SKIP LOCKED: another
+ *    dispatcher holding it is skipped, never waited for);
+ * 2. take an IDLE, undrained worker of the run's pool (`claimIdleWorker`: its candidate
+ *    row is locked with FOR UPDATE SKIP LOCKED and set BUSY with `current_run_id`);
+ * 3. transition READY → PREPARING (CONFIRMED → PREPARING_APPLY) as a compare-and-set on
+ *    the version, setting `worker_id` and `worker_assignment` (the new version).
+ * Two dispatchers therefore cannot hand one run to two workers (the run row lock and
+ * the version check) nor one worker two runs (the worker row lock and the BUSY/holder
+ * condition). No idle worker: the transaction writes nothing and the run keeps waiting.
+ *
+ * Only after the commit is `run.assign` published on the worker's readonly topic, so a
+ * worker never sees a claim that could still roll back. If publishing fails (broker
+ * down), the claim stays committed and the run stays in PREPARING: the reconciler fails
+ * it once no report came for its pickup timeout (60 s), which frees the worker and the
+ * stack, and the run can be retried. Nothing waits forever.
+ *
+ * Secret values (write-only env vars and files, the state password) are sealed to the
+ * pool's public key; nothing here logs a spec.
+ */
+export function createRunDispatcher(deps: RunDispatchDeps) {
+  const { db, clock } = deps;
+  const log = deps.log.child({ module: "runs", component: "dispatch" });
+  const keys = new Map<string, KeyObject>();
+
+  function keyOf(pem: string): KeyObject {
+    let key = keys.get(pem);
+    if (!key) {
+      key = createPublicKey(pem);
+      keys.set(pem, key);
+    }
+    return key;
+  }
+
+  async function failUndispatchable(
+    tx: Database,
+    run: RunRecord,
+    reason: string,
+  ): Promise<void> {
+    await repo.transitionRun(tx, {
+      runId: run.id,
+      expectedStateVersion: run.stateVersion,
+      to: nextState(run, { type: "failed", reason }),
+      actor: null,
+      note: `Failed: ${reason}`,
+      failureReason: reason,
+      now: clock(),
+    });
+    await enqueueSchedulePass(tx);
+  }
+
+  async function claim(
+    candidate: { id: string; stateVersion: number },
+    result: DispatchPassResult,
+  ): Promise<Claimed | null> {
+    try {
+      return await db.transaction().execute(async (tx) => {
+        const run = await repo.lockRunAtVersion(
+          tx,
+          candidate.id,
+          candidate.stateVersion,
+        );
+        if (!run || (run.state !== "READY" && run.state !== "CONFIRMED"))
+          return null;
+        const poolId = run.workerPoolId;
+        if (!poolId) {
+          const reason = "the run has no worker pool";
+          await failUndispatchable(tx, run, reason);
+          result.failed.push({ runId: run.id, reason });
+          return null;
+        }
+        const publicKey = await findPoolPublicKey(tx, poolId);
+        if (!publicKey) {
+          const reason = `worker pool ${poolId} has no public key to seal the run's secrets to; reset the pool with a certificate signing request (workerPoolReset), then retry the run`;
+          await failUndispatchable(tx, run, reason);
+          result.failed.push({ runId: run.id, reason });
+          return null;
+        }
+        const worker = await deps.workerSlots.claimIdleWorker(
+          tx,
+          poolId,
+          run.id,
+        );
+        if (!worker) return null;
+        const claimed = await repo.transitionRun(tx, {
+          runId: run.id,
+          expectedStateVersion: run.stateVersion,
+          to: nextState(run, { type: "claimed" }),
+          actor: null,
+          note: `Taken by worker ${worker.id}`,
+          workerId: worker.id,
+          newAssignment: true,
+          now: clock(),
+        });
+        return { run: claimed, workerId: worker.id, poolId, publicKey };
+      });
+    } catch (err) {
+      // A user action moved the run between our read and our lock: not ours any more.
+      if (err instanceof RunVersionConflictError) return null;
+      throw err;
+    }
+  }
+
+  async function buildSpec(
+    run: RunRecord,
+    publicKey: KeyObject,
+  ): Promise<RunAssignSpec> {
+    const stack = await deps.stacks.loadStack(run.stackId);
+    if (!stack)
+      throw new UndispatchableRunError(`stack ${run.stackId} no longer exists`);
+    if (stack.workflowTool === "CUSTOM")
+      throw new UndispatchableRunError(
+        "the stack's workflow tool is CUSTOM, which workers cannot run yet; use OPEN_TOFU or TERRAFORM_FOSS",
+      );
+    const maybeSeal = (value: string, secret: boolean) =>
+      secret
+        ? { sealed: true, value: seal(publicKey, value) }
+        : { sealed: false, value };
+    const elements = await deps.stacks.effectiveConfig(run.stackId);
+    const environment = elements
+      .filter((e) => e.type === "ENVIRONMENT_VARIABLE")
+      .map((e) => ({
+        name: e.id,
+        value: maybeSeal(e.value, e.writeOnly),
+        secret: e.writeOnly,
+      }));
+    const mountedFiles = elements
+      .filter((e) => e.type === "FILE_MOUNT")
+      .map((e) => ({
+        relativePath: e.id,
+        content: maybeSeal(e.value, e.writeOnly),
+        secret: e.writeOnly,
+      }));
+    let stateBackend: RunAssignSpec["stateBackend"] = null;
+    if (stack.manageState) {
+      const creds = await deps.state.issueStateCredentials({
+        runId: run.id,
+        stackId: run.stackId,
+        scope: run.type === "PROPOSED" ? "read" : "write",
+        ttlSeconds: deps.maxDurationSeconds,
+      });
+      stateBackend = {
+        address: creds.address,
+        username: creds.username,
+        password: maybeSeal(creds.password, true),
+      };
+    }
+    return {
+      runId: run.id,
+      stackId: run.stackId,
+      runType: run.type,
+      phase: phaseOf(run),
+      repository: {
+        url: stack.repositoryUrl ?? stack.repository,
+        commitSha: run.commitSha,
+        branch: run.branch,
+      },
+      projectRoot: stack.projectRoot,
+      tool: { kind: TOOLS[stack.workflowTool], version: stack.toolVersion },
+      environment,
+      mountedFiles,
+      hooks: await deps.stacks.effectiveHooks(run.stackId),
+      stateBackend,
+      command: run.command,
+      skipInit: run.skipInit,
+      computed: {
+        STACKYARD_API_URL: deps.apiUrl,
+        TF_VAR_spacelift_space_id: stack.spaceId,
+        TF_VAR_spacelift_stack_branch: stack.branch,
+        TF_VAR_spacelift_repository: stack.repository,
+        TF_VAR_spacelift_stack_labels: stack.labels.join(","),
+        TF_VAR_spacelift_run_trigger: run.triggeredBy ?? "",
+      },
+    };
+  }
+
+  /**
+   * Builds and publishes `run.assign` for the run's current hand-over. A run that cannot
+   * be built (stack gone, unsupported tool, a secret that does not decrypt) is failed
+   * with the reason and its worker freed; a publish failure is logged and left to the
+   * reconciler's pickup timeout.
+   */
+  async function sendAssignment(c: Claimed): Promise<boolean> {
+    const { run } = c;
+    let message: Buffer;
+    try {
+      if (run.workerAssignment === null)
+        throw new Error(`run ${run.id} has no current assignment`);
+      const spec = await buildSpec(run, keyOf(c.publicKey));
+      const runToken = await deps.runTokens.sign(
+        { run: run.id, worker: c.workerId, pool: c.poolId },
+        deps.maxDurationSeconds + RUN_TOKEN_GRACE_SECONDS,
+      );
+      const assign: RunAssign = {
+        v: 1,
+        type: "run.assign",
+        runId: run.id,
+        assignment: run.workerAssignment,
+        apiUrl: deps.apiUrl,
+        runToken,
+        spec,
+        needsWorkspace: spec.phase === "apply",
+      };
+      message = encodeMessage(assign);
+    } catch (err) {
+      const reason =
+        err instanceof UndispatchableRunError
+          ? err.message
+          : `preparing the run for worker ${c.workerId} failed: ${err instanceof Error ? err.message : String(err)}`;
+      log.error({ err, runId: run.id }, "could not build run.assign");
+      await failAndRelease(run, c.workerId, reason);
+      return false;
+    }
+    try {
+      await deps.transport.publish(
+        readonlyTopic(deps.namespace, c.poolId, c.workerId),
+        message,
+      );
+      log.info(
+        {
+          runId: run.id,
+          workerId: c.workerId,
+          assignment: run.workerAssignment,
+          phase: phaseOf(run),
+        },
+        "run assigned to a worker",
+      );
+      return true;
+    } catch (err) {
+      log.error(
+        { err, runId: run.id, workerId: c.workerId },
+        "publishing run.assign failed; the reconciler fails the run if the worker never picks it up",
+      );
+      return false;
+    }
+  }
+
+  async function failAndRelease(
+    run: RunRecord,
+    workerId: string,
+    reason: string,
+  ): Promise<void> {
+    try {
+      await db.transaction().execute(async (tx) => {
+        await repo.transitionRun(tx, {
+          runId: run.id,
+          expectedStateVersion: run.stateVersion,
+          to: nextState(run, { type: "failed", reason }),
+          actor: null,
+          note: `Failed: ${reason}`,
+          failureReason: reason,
+          now: clock(),
+        });
+        await deps.workerSlots.releaseWorker(tx, workerId, run.id);
+        await enqueueSchedulePass(tx);
+        await enqueueDispatch(tx);
+      });
+    } catch (err) {
+      if (!(err instanceof RunVersionConflictError)) throw err;
+    }
+  }
+
+  return {
+    /** One pass over the runs waiting for a worker (see above). */
+    async dispatch(): Promise<DispatchPassResult> {
+      const result: DispatchPassResult = {
+        dispatched: [],
+        failed: [],
+        more: false,
+      };
+      const waiting = await repo.listRunsAwaitingWorker(db, BATCH);
+      result.more = waiting.length === BATCH;
+      for (const candidate of waiting) {
+        const claimed = await claim(candidate, result);
+        if (!claimed) continue;
+        if (await sendAssignment(claimed))
+          result.dispatched.push({
+            runId: claimed.run.id,
+            workerId: claimed.workerId,
+          });
+      }
+      return result;
+    },
+
+    /**
+     * Publishes `run.assign` for a run its worker keeps (autodeploy: PLANNING → APPLYING
+     * on the same worker). Call after the transaction that set the new assignment.
+     */
+    async assignHeldRun(run: RunRecord): Promise<boolean> {
+      if (!run.workerId || !run.workerPoolId) return false;
+      const publicKey = await findPoolPublicKey(db, run.workerPoolId);
+      if (!publicKey) {
+        await failAndRelease(
+          run,
+          run.workerId,
+          `worker pool ${run.workerPoolId} has no public key any more`,
+        );
+        return false;
+      }
+      return sendAssignment({
+        run,
+        workerId: run.workerId,
+        poolId: run.workerPoolId,
+        publicKey,
+      });
+    },
+
+    /** Tells the worker holding the run to stop it (after a committed stop). Best effort. */
+    async sendStop(
+      run: Pick<RunRecord, "id" | "workerId" | "workerPoolId">,
+      reason: string,
+    ): Promise<void> {
+      if (!run.workerId || !run.workerPoolId) return;
+      try {
+        await deps.transport.publish(
+          readonlyTopic(deps.namespace, run.workerPoolId, run.workerId),
+          encodeMessage({
+            v: 1,
+            type: "run.stop",
+            runId: run.id,
+            reason: reason.slice(0, 1000),
+          }),
+        );
+      } catch (err) {
+        log.warn(
+          { err, runId: run.id, workerId: run.workerId },
+          "publishing run.stop failed; the worker's next report is refused instead",
+        );
+      }
+    },
+  };
+}
+
+export type RunDispatcher = ReturnType<typeof createRunDispatcher>;
+
+/** States in which the run waits for its worker to start (the pickup timeout applies). */
+export const AWAITING_PICKUP: readonly RunState[] = [
+  "PREPARING",
+  "PREPARING_APPLY",
+  "PREPARING_REPLAN",
+];

@@ -1,0 +1,121 @@
+import {
+  runEventSchema,
+  runLogChunkSchema,
+  WORKER_API_PREFIX,
+} from "@stackyard/protocol";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { z } from "zod";
+import type { RunReports } from "./run-reports.ts";
+
+/** A log chunk is at most 256 KiB of text; JSON escaping can double it. */
+const JSON_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
+/** A sealed planned workspace (tar.gz with providers, base64 and sealed). */
+export const WORKSPACE_BODY_LIMIT_BYTES = 1024 * 1024 * 1024;
+
+type Req = FastifyRequest<{ Params: { runId: string } }>;
+
+function bearerOf(req: FastifyRequest): string | null {
+  const header = req.headers.authorization;
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return match?.[1] ?? null;
+}
+
+/** 400 with zod's issue list; never a 500 for bad input. */
+function parseBody<T>(
+  schema: z.ZodType<T>,
+  body: unknown,
+  reply: FastifyReply,
+): T | null {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  void reply.status(400).send({
+    error: "BAD_USER_INPUT",
+    message: `invalid request body: ${parsed.error.issues
+      .map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`)
+      .join("; ")}`,
+    issues: parsed.error.issues.map((i) => ({
+      path: i.path.map(String),
+      message: i.message,
+    })),
+  });
+  return null;
+}
+
+/**
+ * The worker API (`WORKER_API_PREFIX`, protocol run-messages.ts): what a worker reports
+ * about the run it holds, authenticated by the run token from `run.assign`.
+ * - POST /:runId/logs    RunLogChunk  → 200 { accepted, stored, state, reason? }
+ * - POST /:runId/events  RunEvent     → 200 { accepted, state, reason? }
+ * - PUT  /:runId/workspace (text)     → 204
+ * - GET  /:runId/workspace            → 200 text, 404 when none was stored
+ * Errors: 401 bad or missing token, 403 token of another run or worker, 400 invalid body
+ * (with `issues`), 409 a report the run's state machine refuses.
+ */
+export async function registerRunWorkerRoutes(
+  app: FastifyInstance,
+  reports: Pick<
+    RunReports,
+    "authorize" | "appendLog" | "handleEvent" | "putWorkspace" | "getWorkspace"
+  >,
+): Promise<void> {
+  await app.register(
+    async (scope) => {
+      scope.addContentTypeParser(
+        ["text/plain", "application/octet-stream"],
+        { parseAs: "string", bodyLimit: WORKSPACE_BODY_LIMIT_BYTES },
+        (_req, body, done) => done(null, body),
+      );
+
+      const authorize = (req: Req) =>
+        reports.authorize(bearerOf(req), req.params.runId);
+
+      scope.post<{ Params: { runId: string } }>(
+        "/:runId/logs",
+        { bodyLimit: JSON_BODY_LIMIT_BYTES },
+        async (req, reply) => {
+          const claims = await authorize(req);
+          const chunk = parseBody(runLogChunkSchema, req.body, reply);
+          if (!chunk) return reply;
+          return reports.appendLog(claims, chunk);
+        },
+      );
+
+      scope.post<{ Params: { runId: string } }>(
+        "/:runId/events",
+        { bodyLimit: JSON_BODY_LIMIT_BYTES },
+        async (req, reply) => {
+          const claims = await authorize(req);
+          const event = parseBody(runEventSchema, req.body, reply);
+          if (!event) return reply;
+          return reports.handleEvent(claims, event);
+        },
+      );
+
+      scope.put<{ Params: { runId: string } }>(
+        "/:runId/workspace",
+        { bodyLimit: WORKSPACE_BODY_LIMIT_BYTES },
+        async (req, reply) => {
+          const claims = await authorize(req);
+          if (typeof req.body !== "string" || req.body.length === 0)
+            return reply.status(400).send({
+              error: "BAD_USER_INPUT",
+              message:
+                "the workspace body must be the sealed box as text (Content-Type: text/plain)",
+            });
+          await reports.putWorkspace(claims, req.body);
+          return reply.status(204).send();
+        },
+      );
+
+      scope.get<{ Params: { runId: string } }>(
+        "/:runId/workspace",
+        async (req, reply) => {
+          const claims = await authorize(req);
+          const sealed = await reports.getWorkspace(claims);
+          return reply.header("content-type", "text/plain").send(sealed);
+        },
+      );
+    },
+    { prefix: WORKER_API_PREFIX },
+  );
+}
