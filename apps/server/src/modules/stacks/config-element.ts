@@ -2,7 +2,14 @@ import { createHash } from "node:crypto";
 import type { Encryptor } from "../../platform/crypto/index.ts";
 import type { ConfigElement, ConfigType } from "./stack.ts";
 import type { ConfigElementRow } from "./config-element-repo.ts";
-import type { ConfigInput } from "./stack-inputs.ts";
+import {
+  configInputSchema,
+  parseInput,
+  type ConfigInput,
+} from "./stack-inputs.ts";
+import type { Database } from "../../platform/db/index.ts";
+import type { Session } from "../auth/index.ts";
+import * as repo from "./config-element-repo.ts";
 
 /**
  * Secrets handling for environment variables and mounted files.
@@ -82,5 +89,69 @@ export function decryptElement(
     value,
     writeOnly: row.write_only,
     checksum: row.checksum,
+  };
+}
+
+/**
+ * The four config-element operations a stack and a context share, bound to one owner
+ * type. The caller supplies its own access checks, so each owner keeps its own rules.
+ */
+export function createConfigElementOps(deps: {
+  db: Database;
+  encryptor: Pick<Encryptor, "encrypt">;
+  clock: () => Date;
+  ownerType: "stack" | "context";
+  /** Names the operation in validation errors, e.g. "stackConfigAdd config". */
+  addLabel: string;
+  readable: (session: Session, ownerId: string) => Promise<unknown>;
+  writable: (session: Session, ownerId: string) => Promise<unknown>;
+}) {
+  const { db, encryptor, clock, ownerType } = deps;
+  const owner = (id: string) => ({ type: ownerType, id });
+  return {
+    /** Adds or replaces an environment variable or mounted file. */
+    async add(
+      session: Session,
+      ownerId: string,
+      input: ConfigInput,
+    ): Promise<ConfigElement> {
+      const parsed = parseInput(configInputSchema, input, deps.addLabel);
+      await deps.writable(session, ownerId);
+      const row = await repo.upsertConfigRow(
+        db,
+        owner(ownerId),
+        prepareElement(
+          { ...parsed, description: parsed.description },
+          encryptor,
+          clock(),
+        ),
+      );
+      return presentElement(row);
+    },
+    /** Deletes an element; null when the owner has no element with that id. */
+    async delete(
+      session: Session,
+      ownerId: string,
+      id: string,
+    ): Promise<ConfigElement | null> {
+      await deps.writable(session, ownerId);
+      const row = await repo.deleteConfigRow(db, owner(ownerId), id);
+      return row ? presentElement(row) : null;
+    },
+    async list(session: Session, ownerId: string): Promise<ConfigElement[]> {
+      await deps.readable(session, ownerId);
+      return (await repo.listConfigRows(db, owner(ownerId))).map(
+        presentElement,
+      );
+    },
+    async get(
+      session: Session,
+      ownerId: string,
+      id: string,
+    ): Promise<ConfigElement | null> {
+      await deps.readable(session, ownerId);
+      const row = await repo.findConfigRow(db, owner(ownerId), id);
+      return row ? presentElement(row) : null;
+    },
   };
 }

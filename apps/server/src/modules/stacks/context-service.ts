@@ -6,7 +6,6 @@ import type { Session } from "../auth/index.ts";
 import {
   nextFreeSlug,
   slugify,
-  type ConfigElement,
   type Context,
   type ContextAttachment,
 } from "./stack.ts";
@@ -18,10 +17,8 @@ import {
   StackNotFoundError,
 } from "./stack-errors.ts";
 import {
-  configInputSchema,
   contextInputSchema,
   parseInput,
-  type ConfigInput,
   type ContextInput,
 } from "./stack-inputs.ts";
 import type { SpaceAccess } from "./space-access.ts";
@@ -30,7 +27,7 @@ import * as config from "./config-element-repo.ts";
 import { findStack } from "./stack-repo.ts";
 import { slugsInUse } from "./stack-queries.ts";
 import { findSpace } from "./space-repo.ts";
-import { prepareElement, presentElement } from "./config-element.ts";
+import { createConfigElementOps } from "./config-element.ts";
 
 export interface ContextServiceDeps {
   db: Database;
@@ -72,6 +69,16 @@ export function createContextService(deps: ContextServiceDeps) {
     );
     return context;
   }
+
+  const configOps = createConfigElementOps({
+    db,
+    encryptor,
+    clock,
+    ownerType: "context",
+    addLabel: "contextConfigAdd config",
+    readable,
+    writable,
+  });
 
   async function requireTargetSpace(
     session: Session,
@@ -265,67 +272,10 @@ export function createContextService(deps: ContextServiceDeps) {
       return attachment;
     },
 
-    async addContextConfig(
-      session: Session,
-      contextId: string,
-      input: ConfigInput,
-    ): Promise<ConfigElement> {
-      const parsed = parseInput(
-        configInputSchema,
-        input,
-        "contextConfigAdd config",
-      );
-      await writable(session, contextId);
-      const row = await config.upsertConfigRow(
-        db,
-        { type: "context", id: contextId },
-        prepareElement(
-          { ...parsed, description: parsed.description },
-          encryptor,
-          clock(),
-        ),
-      );
-      return presentElement(row);
-    },
-
-    /** Deletes an element; null when the context has no element with that id. */
-    async deleteContextConfig(
-      session: Session,
-      contextId: string,
-      id: string,
-    ): Promise<ConfigElement | null> {
-      await writable(session, contextId);
-      const row = await config.deleteConfigRow(
-        db,
-        { type: "context", id: contextId },
-        id,
-      );
-      return row ? presentElement(row) : null;
-    },
-
-    async listContextConfig(
-      session: Session,
-      contextId: string,
-    ): Promise<ConfigElement[]> {
-      await readable(session, contextId);
-      return (
-        await config.listConfigRows(db, { type: "context", id: contextId })
-      ).map(presentElement);
-    },
-
-    async getContextConfigElement(
-      session: Session,
-      contextId: string,
-      id: string,
-    ): Promise<ConfigElement | null> {
-      await readable(session, contextId);
-      const row = await config.findConfigRow(
-        db,
-        { type: "context", id: contextId },
-        id,
-      );
-      return row ? presentElement(row) : null;
-    },
+    addContextConfig: configOps.add,
+    deleteContextConfig: configOps.delete,
+    listContextConfig: configOps.list,
+    getContextConfigElement: configOps.get,
   };
 }
 

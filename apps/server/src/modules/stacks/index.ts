@@ -40,7 +40,10 @@ export {
   autoAttaches,
   type ConfigSourceLabel,
 } from "./stack-environment.ts";
-export { stackResolvers } from "./stack-resolvers.ts";
+export {
+  stackResolvers,
+  type StackStateImport,
+} from "./stack-resolvers.ts";
 export { contextResolvers } from "./context-resolvers.ts";
 export { spaceResolvers } from "./space-resolvers.ts";
 export {

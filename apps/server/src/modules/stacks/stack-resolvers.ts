@@ -1,6 +1,7 @@
 import type { IResolvers } from "mercurius";
 import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
 import { ValidationError } from "../../platform/errors.ts";
+import type { Session } from "../auth/index.ts";
 import type { ConfigInput, StackInput } from "./stack-inputs.ts";
 import type { SearchInputArg } from "./stack-search.ts";
 import type { StackService } from "./stack-service.ts";
@@ -10,6 +11,21 @@ import {
   presentStackContextAttachment,
   type StackNode,
 } from "./stack-presenters.ts";
+
+/**
+ * Importing a state at stack creation (`stackCreate(stackObjectID)`), provided by the
+ * state module (stacks comes before state, so it is injected in roles/api.ts).
+ */
+export interface StackStateImport {
+  /** Throws unless `objectId` is an upload of `session` that parses as a state. */
+  checkImport(session: Session, objectId: string): Promise<void>;
+  importState(
+    session: Session,
+    stackId: string,
+    objectId: string,
+    opts: { atCreation: true },
+  ): Promise<unknown>;
+}
 
 export function stackResolvers(
   stacks: Pick<
@@ -33,6 +49,7 @@ export function stackResolvers(
     | "addStackConfig"
     | "deleteStackConfig"
   >,
+  opts: { stateImport?: StackStateImport } = {},
 ): IResolvers {
   return {
     Query: {
@@ -126,15 +143,35 @@ export function stackResolvers(
         ctx: GraphQLContext,
       ) => {
         const session = requireSession(ctx);
-        if (args.stackObjectID) {
-          throw new ValidationError(
-            "stackCreate stackObjectID: importing state at stack creation is not supported yet",
-          );
+        const objectId = args.stackObjectID;
+        const stateImport = opts.stateImport;
+        if (objectId) {
+          if (!stateImport)
+            throw new ValidationError(
+              "stackCreate stackObjectID: importing state is not available on this server",
+            );
+          if (!args.manageState)
+            throw new ValidationError(
+              "stackCreate stackObjectID: importing a state needs manageState: true",
+            );
+          // A file that is missing or not a state creates no stack.
+          await stateImport.checkImport(session, objectId);
         }
         const stack = await stacks.createStack(session, args.input, {
           manageState: args.manageState,
           slug: args.slug,
         });
+        if (objectId && stateImport) {
+          try {
+            await stateImport.importState(session, stack.id, objectId, {
+              atCreation: true,
+            });
+          } catch (err) {
+            // Leave no half-created stack behind; the provider would not know about it.
+            await stacks.deleteStack(session, stack.id).catch(() => undefined);
+            throw err;
+          }
+        }
         return presentStack(stack);
       },
       stackUpdate: async (

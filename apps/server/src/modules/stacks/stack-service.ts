@@ -24,10 +24,8 @@ import {
   WorkerPoolNotFoundForStackError,
 } from "./stack-errors.ts";
 import {
-  configInputSchema,
   parseInput,
   stackInputSchema,
-  type ConfigInput,
   type StackInput,
 } from "./stack-inputs.ts";
 import { parseStackSearch, type SearchInputArg } from "./stack-search.ts";
@@ -44,8 +42,8 @@ import * as contexts from "./context-repo.ts";
 import * as config from "./config-element-repo.ts";
 import {
   checksumOf,
+  createConfigElementOps,
   decryptElement,
-  prepareElement,
   presentElement,
   type DecryptedElement,
 } from "./config-element.ts";
@@ -119,6 +117,16 @@ export function createStackService(deps: StackServiceDeps) {
     );
     return { stack, level };
   }
+
+  const configOps = createConfigElementOps({
+    db,
+    encryptor,
+    clock,
+    ownerType: "stack",
+    addLabel: "stackConfigAdd config",
+    readable,
+    writable,
+  });
 
   async function view(id: string): Promise<StackView> {
     const stack = await queries.findStackView(db, id);
@@ -424,68 +432,10 @@ export function createStackService(deps: StackServiceDeps) {
       return view(id);
     },
 
-    /** Adds or replaces an environment variable or mounted file of the stack. */
-    async addStackConfig(
-      session: Session,
-      stackId: string,
-      input: ConfigInput,
-    ): Promise<ConfigElement> {
-      const parsed = parseInput(
-        configInputSchema,
-        input,
-        "stackConfigAdd config",
-      );
-      await writable(session, stackId);
-      const row = await config.upsertConfigRow(
-        db,
-        { type: "stack", id: stackId },
-        prepareElement(
-          { ...parsed, description: parsed.description },
-          encryptor,
-          clock(),
-        ),
-      );
-      return presentElement(row);
-    },
-
-    /** Deletes an element; null when the stack has no element with that id. */
-    async deleteStackConfig(
-      session: Session,
-      stackId: string,
-      id: string,
-    ): Promise<ConfigElement | null> {
-      await writable(session, stackId);
-      const row = await config.deleteConfigRow(
-        db,
-        { type: "stack", id: stackId },
-        id,
-      );
-      return row ? presentElement(row) : null;
-    },
-
-    async listStackConfig(
-      session: Session,
-      stackId: string,
-    ): Promise<ConfigElement[]> {
-      await readable(session, stackId);
-      return (
-        await config.listConfigRows(db, { type: "stack", id: stackId })
-      ).map(presentElement);
-    },
-
-    async getStackConfigElement(
-      session: Session,
-      stackId: string,
-      id: string,
-    ): Promise<ConfigElement | null> {
-      await readable(session, stackId);
-      const row = await config.findConfigRow(
-        db,
-        { type: "stack", id: stackId },
-        id,
-      );
-      return row ? presentElement(row) : null;
-    },
+    addStackConfig: configOps.add,
+    deleteStackConfig: configOps.delete,
+    listStackConfig: configOps.list,
+    getStackConfigElement: configOps.get,
 
     /** Explicit attachments by priority, then auto-attached contexts alphabetically. */
     async attachedContexts(
