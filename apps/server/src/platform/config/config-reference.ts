@@ -294,7 +294,8 @@ export const settings: readonly Setting[] = [
     json: ["object_storage.azure.account_url"],
     default: "none",
     description:
-      "Storage account URL (`https://<account>.blob.core.windows.net`); azure needs this or a connection string.",
+      "Storage account URL carrying an account SAS (`https://<account>.blob.core.windows.net/?sv=…&sig=…`); azure needs this or a connection string. Entra ID sign-in (a URL without a SAS) is not supported. Presigned URLs need a connection string with an account key.",
+    redact: "all",
   },
   {
     key: "objectStorage.azure.connectionString",
@@ -429,6 +430,14 @@ export const settings: readonly Setting[] = [
     json: ["encryption.kms.region"],
     default: "none",
     description: "Region of the KMS keys; required when ENCRYPTION_TYPE=kms.",
+  },
+  {
+    key: "aws.endpointUrl",
+    env: ["STACKYARD_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"],
+    json: [],
+    default: "none",
+    description:
+      "Endpoint for the AWS KMS and SQS clients (ENCRYPTION_TYPE=kms, MESSAGE_QUEUE_TYPE=sqs), for an AWS-compatible service or a VPC endpoint; unset: the AWS default for the region.",
   },
   {
     key: "admin.username",

@@ -150,6 +150,8 @@ export interface ConfigData {
       region: string | null;
     };
   };
+  /** endpointUrl: where the KMS and SQS clients send requests; null: the AWS default. */
+  aws: { endpointUrl: string | null };
   admin: { username: string | null; password: string | null };
   sso: SsoConfig | null;
   globalResourceTags: { key: string; value: string }[];
@@ -276,6 +278,7 @@ export const configSchema = z.strictObject({
       region: nullable(text),
     }),
   }),
+  aws: z.strictObject({ endpointUrl: nullable(httpUrl) }),
   admin: z.strictObject({
     username: nullable(text),
     password: nullable(

@@ -715,3 +715,31 @@ describe("docs/configuration.md", () => {
     ).toBe(await renderConfigDocs());
   });
 });
+
+describe("AWS endpoint override", () => {
+  it("is unset by default, read from STACKYARD_AWS_ENDPOINT_URL first, then AWS_ENDPOINT_URL", () => {
+    expect(loadConfig({ env: {}, cwd }).aws.endpointUrl).toBeNull();
+    expect(
+      loadConfig({ env: { AWS_ENDPOINT_URL: "http://aws.local:4566" }, cwd })
+        .aws.endpointUrl,
+    ).toBe("http://aws.local:4566");
+    expect(
+      loadConfig({
+        env: {
+          STACKYARD_AWS_ENDPOINT_URL: "http://stackyard.local:4566",
+          AWS_ENDPOINT_URL: "http://aws.local:4566",
+        },
+        cwd,
+      }).aws.endpointUrl,
+    ).toBe("http://stackyard.local:4566");
+  });
+
+  it("must be an http(s) URL", () => {
+    expect(
+      issueAt(
+        issuesOf({ env: { STACKYARD_AWS_ENDPOINT_URL: "not a url" } }),
+        "STACKYARD_AWS_ENDPOINT_URL",
+      ).source,
+    ).toBe("environment");
+  });
+});

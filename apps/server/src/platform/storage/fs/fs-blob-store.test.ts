@@ -1,10 +1,25 @@
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { ObjectNotFoundError } from "../storage-errors.ts";
 import { createFsBlobStore } from "./fs-blob-store.ts";
 import type { BlobStore } from "../blob-store.ts";
+import { blobStoreContract } from "../blob-store.contract.ts";
+
+blobStoreContract("filesystem", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "stackyard-blobs-"));
+  return {
+    store: createFsBlobStore(dir),
+    presigns: false,
+    // The root turns into a file: every call fails with ENOTDIR.
+    async breakStore() {
+      await rm(dir, { recursive: true, force: true });
+      await writeFile(dir, "not a directory");
+    },
+    teardown: () => rm(dir, { recursive: true, force: true }),
+  };
+});
 
 describe("filesystem blob store", () => {
   let root: string;

@@ -11,15 +11,13 @@ import {
 import path from "node:path";
 import { ValidationError } from "../../errors.ts";
 import type { BlobStore } from "../blob-store.ts";
-import {
-  ObjectNotFoundError,
-  StorageUnavailableError,
-} from "../storage-errors.ts";
+import { ObjectNotFoundError, storageUnavailable } from "../storage-errors.ts";
 
 /**
  * The embedded default: each bucket is a directory under `root`, each object a file.
  * Writes go to a temporary file in the same directory and are renamed into place, which
- * is atomic on POSIX filesystems.
+ * is atomic on POSIX filesystems. No presigned URLs (callers proxy through the server) and
+ * no native expiration (the `storage.expire` job deletes expired objects).
  */
 export function createFsBlobStore(root: string): BlobStore {
   const fileFor = (bucket: string, key: string): string => {
@@ -44,14 +42,19 @@ export function createFsBlobStore(root: string): BlobStore {
     } catch (err) {
       if (err instanceof ObjectNotFoundError || err instanceof ValidationError)
         throw err;
-      throw new StorageUnavailableError(`object storage: ${what} failed`, {
-        cause: err,
-      });
+      const [operation = what, ...target] = what.split(" ");
+      throw storageUnavailable(
+        "filesystem",
+        operation,
+        target.join(" ") || root,
+        err,
+      );
     }
   };
 
   return {
     driver: "filesystem",
+    expiresNatively: false,
     put: (bucket, key, body) =>
       wrap(`put ${bucket}/${key}`, async () => {
         const file = fileFor(bucket, key);
@@ -105,7 +108,7 @@ export function createFsBlobStore(root: string): BlobStore {
         return out;
       }),
     ensureBuckets: (buckets) =>
-      wrap("create buckets", async () => {
+      wrap(`ensureBuckets ${buckets.join(",")}`, async () => {
         for (const b of buckets)
           await mkdir(path.join(root, b), { recursive: true, mode: 0o700 });
       }),
@@ -114,5 +117,7 @@ export function createFsBlobStore(root: string): BlobStore {
         await mkdir(root, { recursive: true });
         await stat(root);
       }),
+    presignGet: () => Promise.resolve(null),
+    presignPut: () => Promise.resolve(null),
   };
 }
