@@ -6,14 +6,16 @@ import {
   pingDatabase,
   type DatabaseHandle,
 } from "./platform/db/index.ts";
+import { loadInstanceKeys, type Encryptor } from "./platform/crypto/index.ts";
 import {
-  createRsaKeyWrapper,
-  loadDataKey,
-  loadOrCreateRsaKey,
-  type Encryptor,
-} from "./platform/crypto/index.ts";
-import { createFsBlobStore, type BlobStore } from "./platform/storage/index.ts";
-import { configureLargeMessages } from "./platform/queue/index.ts";
+  createBlobStore,
+  ensureConfiguredBuckets,
+  type BlobStore,
+} from "./platform/storage/index.ts";
+import {
+  configureLargeMessages,
+  createSqsQueueBackend,
+} from "./platform/queue/index.ts";
 import { createMetricsRegistry } from "./platform/http/http-server.ts";
 import type { Logger } from "./platform/log/logger.ts";
 import { AppError } from "./platform/errors.ts";
@@ -30,7 +32,10 @@ import {
   releaseWorker,
 } from "./modules/workers/index.ts";
 import { createRunsModule } from "./modules/runs/index.ts";
-import { createStateService } from "./modules/state/index.ts";
+import {
+  createStateOperations,
+  createStateService,
+} from "./modules/state/index.ts";
 import { createStacksModule } from "./modules/stacks/index.ts";
 import type { Registry } from "prom-client";
 
@@ -65,45 +70,47 @@ export async function createApp(
   const { applied } = await migrateToLatest(db).catch(closeOnError);
   if (applied.length) log.info({ applied }, "applied database migrations");
 
-  if (config.encryption.type !== "rsa") {
-    await closeOnError(
-      new UnsupportedConfigurationError(
-        "ENCRYPTION_TYPE=kms is not available in this build yet; use ENCRYPTION_TYPE=rsa",
-      ),
-    );
-  }
-  const { privateKey } = await loadOrCreateRsaKey({
-    configuredPemBase64: config.encryption.rsaPrivateKey,
-    dataDir: config.dataDir,
+  // ENCRYPTION_TYPE: what wraps the data key and signs tokens (the RSA key, or KMS keys).
+  // `signingKey` is passed as `privateKey` below; in KMS mode it signs through KMS.
+  const keys = await loadInstanceKeys(db, {
+    type: config.encryption.type,
+    rsa: {
+      configuredPemBase64: config.encryption.rsaPrivateKey,
+      dataDir: config.dataDir,
+    },
+    kms: { ...config.encryption.kms, endpoint: config.aws.endpointUrl },
   }).catch(closeOnError);
-  const encryptor: Encryptor = await loadDataKey(
-    db,
-    createRsaKeyWrapper(privateKey),
-  ).catch(closeOnError);
+  const encryptor: Encryptor = keys.encryptor;
+  const signingKey = keys.signingKey;
 
-  if (config.objectStorage.type !== "filesystem") {
-    await closeOnError(
-      new UnsupportedConfigurationError(
-        `OBJECT_STORAGE_TYPE=${config.objectStorage.type} is not available in this build yet; use filesystem`,
-      ),
-    );
-  }
-  const storage: BlobStore = createFsBlobStore(config.objectStorage.directory);
-  await storage
-    .ensureBuckets(Object.values(config.objectStorage.buckets))
+  // The configured driver; buckets get their expiration rules where the store has them.
+  const storage: BlobStore = await Promise.resolve()
+    .then(() => createBlobStore(config.objectStorage))
     .catch(closeOnError);
+  await ensureConfiguredBuckets(storage, config.objectStorage).catch(
+    closeOnError,
+  );
   configureLargeMessages({
     store: storage,
     bucket: config.objectStorage.buckets.largeQueueMessages,
   });
 
-  if (config.messageQueue.type !== "postgres") {
-    await closeOnError(
-      new UnsupportedConfigurationError(
-        "MESSAGE_QUEUE_TYPE=sqs is not available in this build yet; use postgres",
-      ),
-    );
-  }
+  // MESSAGE_QUEUE_TYPE=sqs: drains receive from SQS; enqueue still writes queue_messages,
+  // now an outbox that the drain role's relay sends to SQS (platform/queue/sqs).
+  const sqsQueue =
+    config.messageQueue.type === "sqs"
+      ? await Promise.resolve()
+          .then(() =>
+            createSqsQueueBackend({
+              queues: config.messageQueue.sqs,
+              endpoint: config.aws.endpointUrl,
+              fallbackRegion:
+                config.encryption.kms.region ?? config.objectStorage.s3.region,
+              log,
+            }),
+          )
+          .catch(closeOnError)
+      : null;
 
   const broker =
     config.mqtt.type === "builtin"
@@ -137,7 +144,7 @@ export async function createApp(
 
   // Modules, most basic first.
   const signer = createTokenSigner({
-    privateKey,
+    privateKey: signingKey,
     issuer: config.server.publicUrl,
     audience: config.server.publicUrl,
   });
@@ -170,7 +177,19 @@ export async function createApp(
     storage,
     encryptor,
     bucket: config.objectStorage.buckets.states,
-    privateKey,
+    privateKey: signingKey,
+    publicUrl: config.server.publicUrl,
+    log,
+  });
+  // User-facing state operations (history, download/upload URLs, import, rollback).
+  const stateOps = createStateOperations({
+    state,
+    stacks,
+    access: spaceAccess,
+    storage,
+    encryptor,
+    uploadsBucket: config.objectStorage.buckets.uploads,
+    privateKey: signingKey,
     publicUrl: config.server.publicUrl,
     log,
   });
@@ -188,7 +207,7 @@ export async function createApp(
       transport,
       namespace: config.mqtt.namespace,
       apiUrl: config.server.publicUrl,
-      privateKey,
+      privateKey: signingKey,
       storage,
       buckets: {
         runLogs: config.objectStorage.buckets.runLogs,
@@ -216,6 +235,9 @@ export async function createApp(
     workers,
     runs,
     state,
+    stateOps,
+    /** The SQS backend when MESSAGE_QUEUE_TYPE=sqs; null: the Postgres queue. */
+    sqsQueue,
     readiness: [
       { name: "database", check: () => pingDatabase(db) },
       { name: "storage", check: () => storage.ping() },

@@ -14,6 +14,8 @@ export const SCHEDULE: ScheduleEntry[] = [
   { cron: "0 * * * * *", job: "runs.archiveLogs" },
   // Daily: state versions past retention, then orphaned state objects.
   { cron: "0 30 3 * * *", job: "state.collectOrphans" },
+  // Daily: bucket retention on stores without lifecycle rules (filesystem, Azure).
+  { cron: "0 45 3 * * *", job: "storage.expire" },
 ];
 
 export async function startSchedulerRole(app: App): Promise<Role> {
