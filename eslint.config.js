@@ -8,7 +8,7 @@ export default tseslint.config(
       "**/dist/**",
       ".stackyard/**",
       "coverage/**",
-      "apps/web/**",
+      "test-results/**",
     ],
   },
   js.configs.recommended,

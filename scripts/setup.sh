@@ -24,6 +24,15 @@ fi
 
 bash scripts/setup-toolchain.sh >/dev/null
 
+# The web UI (apps/web/dist, served by the api role at /): rebuilt when any of its
+# sources is newer than the last build. Takes a few seconds.
+web_index=apps/web/dist/index.html
+if [ ! -f "$web_index" ] || [ -n "$(find apps/web/src apps/web/index.html apps/web/vite.config.ts \
+    apps/web/package.json packages/api-client/src -newer "$web_index" -print -quit 2>/dev/null)" ]; then
+  log "building the web UI"
+  npm run build -w @stackyard/web --silent >/dev/null
+fi
+
 if [ "${SETUP_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
   log "installing Chromium from Debian's packages"
   if [ "$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null

@@ -1,7 +1,8 @@
 /**
- * A small GraphQL client for Stackyard's API, shared by the CLI (and later the web UI).
+ * A small GraphQL client for Stackyard's API, shared by the CLI and the web UI.
  * It speaks the same protocol as spacectl: exchange an API key for a JWT with
  * `apiKeyUser`, send it as a bearer token, re-exchange shortly before it expires.
+ * The web UI keeps the JWT itself (sessionStorage) and uses `createSessionClient`.
  */
 export class ApiError extends Error {
   constructor(
@@ -20,76 +21,155 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
+export interface SessionClientOptions {
+  endpoint: string;
+  /** The bearer token to send, or null when signed out. */
+  getToken(): string | null;
+  /** Called when the server answers `unauthorized` (expired or revoked session). */
+  onUnauthorized?(): void;
+  fetch?: typeof fetch;
+}
+
 export interface ApiClient {
   readonly endpoint: string;
   request<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
 }
 
+export interface IssuedToken {
+  jwt: string;
+  /** Unix seconds. */
+  validUntil: number;
+}
+
 const EXCHANGE =
   "mutation($id:ID!$secret:String!){apiKeyUser(id: $id, secret: $secret){jwt,validUntil}}";
 
-export function createClient(opts: ClientOptions): ApiClient {
-  const endpoint = opts.endpoint.replace(/\/+$/, "");
-  const doFetch = opts.fetch ?? fetch;
-  let session: { jwt: string; validUntil: number } | null = null;
+function trimEndpoint(endpoint: string): string {
+  return endpoint.replace(/\/+$/, "");
+}
 
-  async function post<T>(
-    query: string,
-    variables: Record<string, unknown> | undefined,
-    jwt: string | null,
-  ): Promise<T> {
-    let res: Response;
-    try {
-      res = await doFetch(`${endpoint}/graphql`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(jwt ? { authorization: `Bearer ${jwt}` } : {}),
-        },
-        body: JSON.stringify(variables ? { query, variables } : { query }),
-      });
-    } catch (err) {
-      throw new ApiError(
-        `cannot reach Stackyard at ${endpoint}: ${(err as Error).message}`,
-        "UNAVAILABLE",
-      );
-    }
-    const text = await res.text();
-    let body: {
-      data?: T;
-      errors?: Array<{ message: string; extensions?: { code?: string } }>;
-    };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw new ApiError(
-        `unexpected response from ${endpoint} (HTTP ${res.status}): ${text.slice(0, 200)}`,
-        null,
-      );
-    }
-    const first = body.errors?.[0];
-    if (first)
-      throw new ApiError(first.message, first.extensions?.code ?? null);
-    if (!body.data)
-      throw new ApiError(
-        `empty response from ${endpoint} (HTTP ${res.status})`,
-        null,
-      );
-    return body.data;
+async function post<T>(
+  doFetch: typeof fetch,
+  endpoint: string,
+  query: string,
+  variables: Record<string, unknown> | undefined,
+  jwt: string | null,
+): Promise<T> {
+  let res: Response;
+  try {
+    res = await doFetch(`${endpoint}/graphql`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(jwt ? { authorization: `Bearer ${jwt}` } : {}),
+      },
+      body: JSON.stringify(variables ? { query, variables } : { query }),
+    });
+  } catch (err) {
+    throw new ApiError(
+      `cannot reach Stackyard at ${endpoint || "this address"}: ${(err as Error).message}`,
+      "UNAVAILABLE",
+    );
   }
+  const text = await res.text();
+  let body: {
+    data?: T;
+    errors?: Array<{ message: string; extensions?: { code?: string } }>;
+  };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new ApiError(
+      `unexpected response from ${endpoint} (HTTP ${res.status}): ${text.slice(0, 200)}`,
+      null,
+    );
+  }
+  const first = body.errors?.[0];
+  if (first) throw new ApiError(first.message, first.extensions?.code ?? null);
+  if (!body.data)
+    throw new ApiError(
+      `empty response from ${endpoint} (HTTP ${res.status})`,
+      null,
+    );
+  return body.data;
+}
+
+/** Exchanges an API key (id + secret, as `stackyard up` prints them) for a session JWT. */
+export async function exchangeApiKey(
+  endpoint: string,
+  key: { id: string; secret: string },
+  doFetch: typeof fetch = fetch,
+): Promise<IssuedToken> {
+  const data = await post<{ apiKeyUser: IssuedToken | null }>(
+    doFetch,
+    trimEndpoint(endpoint),
+    EXCHANGE,
+    { id: key.id, secret: key.secret },
+    null,
+  );
+  if (!data.apiKeyUser)
+    throw new ApiError(
+      "the API key was refused: unknown key id or wrong secret",
+      "UNAUTHENTICATED",
+    );
+  return data.apiKeyUser;
+}
+
+/** The break-glass admin login (`POST /admin-login`), when the server has it enabled. */
+export async function adminLogin(
+  endpoint: string,
+  credentials: { username: string; password: string },
+  doFetch: typeof fetch = fetch,
+): Promise<IssuedToken> {
+  const base = trimEndpoint(endpoint);
+  let res: Response;
+  try {
+    res = await doFetch(`${base}/admin-login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(credentials),
+    });
+  } catch (err) {
+    throw new ApiError(
+      `cannot reach Stackyard at ${base || "this address"}: ${(err as Error).message}`,
+      "UNAVAILABLE",
+    );
+  }
+  const body = (await res.json().catch(() => ({}))) as {
+    token?: string;
+    expiresAt?: number | string;
+    message?: string;
+    error?: string;
+  };
+  if (!res.ok || !body.token)
+    throw new ApiError(
+      body.message ?? `sign-in failed (HTTP ${res.status})`,
+      body.error ?? null,
+    );
+  const exp =
+    typeof body.expiresAt === "number"
+      ? body.expiresAt > 1e12
+        ? Math.floor(body.expiresAt / 1000)
+        : body.expiresAt
+      : body.expiresAt
+        ? Math.floor(Date.parse(body.expiresAt) / 1000)
+        : Math.floor(Date.now() / 1000) + 3600;
+  return { jwt: body.token, validUntil: exp };
+}
+
+export function createClient(opts: ClientOptions): ApiClient {
+  const endpoint = trimEndpoint(opts.endpoint);
+  const doFetch = opts.fetch ?? fetch;
+  let session: IssuedToken | null = null;
 
   async function token(): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     if (session && now + 30 < session.validUntil) return session.jwt;
-    const data = await post<{
-      apiKeyUser: { jwt: string; validUntil: number } | null;
-    }>(EXCHANGE, { id: opts.apiKeyId, secret: opts.apiKeySecret }, null);
-    if (!data.apiKeyUser)
-      throw new ApiError(
-        "the API key was refused: unknown key id or wrong secret",
-        "UNAUTHENTICATED",
-      );
-    session = data.apiKeyUser;
+    session = await exchangeApiKey(
+      endpoint,
+      { id: opts.apiKeyId, secret: opts.apiKeySecret },
+      doFetch,
+    );
     return session.jwt;
   }
 
@@ -99,7 +179,37 @@ export function createClient(opts: ClientOptions): ApiClient {
       query: string,
       variables?: Record<string, unknown>,
     ): Promise<T> {
-      return post<T>(query, variables, await token());
+      return post<T>(doFetch, endpoint, query, variables, await token());
+    },
+  };
+}
+
+/** A client for a caller that already holds a session token (the web UI). */
+export function createSessionClient(opts: SessionClientOptions): ApiClient {
+  const endpoint = trimEndpoint(opts.endpoint);
+  const doFetch = opts.fetch ?? fetch;
+  return {
+    endpoint,
+    async request<T>(
+      query: string,
+      variables?: Record<string, unknown>,
+    ): Promise<T> {
+      try {
+        return await post<T>(
+          doFetch,
+          endpoint,
+          query,
+          variables,
+          opts.getToken(),
+        );
+      } catch (err) {
+        if (
+          err instanceof ApiError &&
+          (err.code === "UNAUTHENTICATED" || /unauthorized/i.test(err.message))
+        )
+          opts.onUnauthorized?.();
+        throw err;
+      }
     },
   };
 }

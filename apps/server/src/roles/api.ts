@@ -1,13 +1,19 @@
 import type { FastifyInstance } from "fastify";
 import type { App } from "../app.ts";
 import { createHttpServer } from "../platform/http/http-server.ts";
+import { registerWebAssets } from "../platform/http/web-assets.ts";
 import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
 import {
   contextResolvers,
   spaceResolvers,
   stackResolvers,
 } from "../modules/stacks/index.ts";
-import { registerStateRoutes, stateResolvers } from "../modules/state/index.ts";
+import {
+  registerStateApiRoutes,
+  registerStateRoutes,
+  stateOperationResolvers,
+  stateResolvers,
+} from "../modules/state/index.ts";
 import { registerGraphQL, type GraphQLContext } from "../api/graphql.ts";
 import {
   registerRunWorkerRoutes,
@@ -27,8 +33,12 @@ export async function startApiRole(
   });
   registerAuthRoutes(http, app.auth, app.signer);
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
+  await registerStateApiRoutes(http, {
+    operations: app.stateOps,
+    sessions: app.auth,
+  });
   if (app.runs.reports) await registerRunWorkerRoutes(http, app.runs.reports);
-  const stackApi = stackResolvers(app.stacks);
+  const stackApi = stackResolvers(app.stacks, { stateImport: app.stateOps });
   const stackQuery = stackApi.Query as {
     stack: (
       root: unknown,
@@ -55,8 +65,12 @@ export async function startApiRole(
       contextResolvers(app.contexts),
       spaceResolvers(app.spaces),
       stateResolvers(app.state),
+      stateOperationResolvers(app.stateOps),
     ],
   });
+
+  // The web UI at `/` (SPA fallback), after every API route so none is shadowed.
+  await registerWebAssets(http);
 
   await app.broker?.start();
   await app.transport.start();

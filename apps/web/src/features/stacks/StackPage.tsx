@@ -1,0 +1,287 @@
+import {
+  RUN_TRIGGER,
+  STACK_LOCK,
+  STACK_PAGE,
+  STACK_UNLOCK,
+  type RunTriggerResult,
+  type StackDetails,
+  type StackPageResult,
+} from "@stackyard/api-client";
+import { ErrorNote, Loading } from "../../components/Notice.tsx";
+import { StateBadge } from "../../components/StateBadge.tsx";
+import { formatRelative } from "../../components/time.ts";
+import { useMutation, useQuery } from "../../graphql/api.ts";
+import { Link, navigate, paths } from "../../routes/router.tsx";
+import { EnvironmentPanel } from "./EnvironmentPanel.tsx";
+
+/** One stack: trigger, lock, runs, outputs, environment, contexts and settings. */
+export function StackPage({ stackId }: { stackId: string }) {
+  const q = useQuery<StackPageResult>(
+    STACK_PAGE,
+    { id: stackId },
+    { pollMs: 4000 },
+  );
+  const trigger = useMutation<RunTriggerResult>(RUN_TRIGGER);
+  const stack = q.data?.stack;
+
+  if (q.loading && !q.data) return <Loading what="the stack" />;
+  if (q.error && !q.data) return <ErrorNote>{q.error}</ErrorNote>;
+  if (!stack)
+    return (
+      <>
+        <h1>Stack not found</h1>
+        <p>
+          There is no stack <code>{stackId}</code>, or you cannot see it.{" "}
+          <Link to={paths.stacks()}>Back to the stacks</Link>.
+        </p>
+      </>
+    );
+
+  async function runNow(type: "TRACKED" | "PROPOSED") {
+    const r = await trigger.mutate({ stack: stackId, type });
+    if (r) navigate(paths.run(stackId, r.runTrigger.id));
+  }
+
+  return (
+    <>
+      <p className="crumbs">
+        <Link to={paths.stacks()}>Stacks</Link> / {stack.name}
+      </p>
+      <div className="page-head">
+        <div>
+          <h1 className="with-badge">
+            <span>{stack.name}</span>
+            <StateBadge state={stack.state} />
+            {stack.lockedBy && <span className="tag">locked</span>}
+          </h1>
+          {stack.description && <p>{stack.description}</p>}
+          <p className="muted mono">
+            {stack.repository} @ {stack.branch}
+            {stack.projectRoot ? ` / ${stack.projectRoot}` : ""}
+          </p>
+        </div>
+        <div className="actions">
+          <button
+            type="button"
+            className="button primary"
+            disabled={trigger.pending || !stack.canWrite || stack.isDisabled}
+            onClick={() => void runNow("TRACKED")}
+            title="Plan the tracked branch's newest commit; apply after confirmation"
+          >
+            {trigger.pending ? "Starting run…" : "Trigger run"}
+          </button>
+          <button
+            type="button"
+            className="button"
+            disabled={trigger.pending || stack.isDisabled}
+            onClick={() => void runNow("PROPOSED")}
+            title="Plan only; never applies"
+          >
+            Preview
+          </button>
+        </div>
+      </div>
+      <ErrorNote>{trigger.error}</ErrorNote>
+      {q.error && <ErrorNote>{q.error}</ErrorNote>}
+
+      <div className="stack-grid">
+        <section aria-labelledby="runs-title" className="card">
+          <h2 id="runs-title">Runs</h2>
+          <RunsTable stack={stack} />
+        </section>
+
+        <section aria-labelledby="outputs-title" className="card">
+          <h2 id="outputs-title">Outputs</h2>
+          {stack.outputs.length === 0 ? (
+            <p className="muted">
+              {stack.managesStateFile
+                ? "No outputs yet. They appear after the first applied run."
+                : "This stack's state is not managed by Stackyard."}
+            </p>
+          ) : (
+            <table className="table compact" data-testid="stack-outputs">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Value</th>
+                </tr>
+              </thead>
+              <tbody>
+                {stack.outputs.map((o) => (
+                  <tr key={o.id}>
+                    <td className="mono">{o.id}</td>
+                    <td className="mono break">
+                      {o.sensitive ? (
+                        <span className="tag">sensitive</span>
+                      ) : (
+                        o.value
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+
+        <section aria-labelledby="env-title" className="card">
+          <h2 id="env-title">Environment</h2>
+          <EnvironmentPanel
+            stackId={stack.id}
+            config={stack.config}
+            canWrite={stack.canWrite}
+            onChange={() => void q.reload()}
+          />
+        </section>
+
+        <section aria-labelledby="settings-title" className="card">
+          <h2 id="settings-title">Settings</h2>
+          <LockControl stack={stack} onChange={() => void q.reload()} />
+          <dl className="settings">
+            <dt>Stack id</dt>
+            <dd className="mono">{stack.id}</dd>
+            <dt>Autodeploy</dt>
+            <dd>
+              {stack.autodeploy ? "On" : "Off (runs wait for a confirmation)"}
+            </dd>
+            <dt>Worker pool</dt>
+            <dd>{stack.workerPool?.name ?? "Default"}</dd>
+            <dt>State</dt>
+            <dd>
+              {stack.managesStateFile ? "Managed by Stackyard" : "External"}
+            </dd>
+            <dt>Tracked commit</dt>
+            <dd className="mono">
+              {stack.trackedCommit?.hash.slice(0, 8) ?? "—"}
+            </dd>
+            <dt>Labels</dt>
+            <dd>
+              {stack.labels.length
+                ? stack.labels.map((l) => (
+                    <span className="tag" key={l}>
+                      {l}
+                    </span>
+                  ))
+                : "—"}
+            </dd>
+            <dt>Contexts</dt>
+            <dd>
+              {stack.attachedContexts.length
+                ? stack.attachedContexts.map((c) => (
+                    <span className="tag" key={c.id}>
+                      {c.contextName}
+                      {c.isAutoattached ? " (auto)" : ""}
+                    </span>
+                  ))
+                : "None attached"}
+            </dd>
+          </dl>
+        </section>
+      </div>
+    </>
+  );
+}
+
+function RunsTable({ stack }: { stack: StackDetails }) {
+  if (stack.runs.length === 0)
+    return (
+      <p className="muted">
+        No runs yet. <strong>Trigger run</strong> plans the newest commit of{" "}
+        <span className="mono">{stack.branch}</span>.
+      </p>
+    );
+  return (
+    <div className="table-wrap">
+      <table className="table compact" data-testid="stack-runs">
+        <thead>
+          <tr>
+            <th scope="col">Run</th>
+            <th scope="col">State</th>
+            <th scope="col">Changes</th>
+            <th scope="col">Started</th>
+          </tr>
+        </thead>
+        <tbody>
+          {stack.runs.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <Link to={paths.run(stack.id, r.id)} className="mono">
+                  {r.id.slice(-8)}
+                </Link>{" "}
+                <span className="muted">{r.type.toLowerCase()}</span>
+                {r.commit.message && (
+                  <div className="muted truncate">
+                    {r.commit.message.split("\n")[0]}
+                  </div>
+                )}
+              </td>
+              <td>
+                <StateBadge state={r.state} />
+              </td>
+              <td className="nowrap">
+                {r.delta ? (
+                  <span className="delta">
+                    <span className="delta-add">+{r.delta.addCount}</span>
+                    <span className="delta-change">~{r.delta.changeCount}</span>
+                    <span className="delta-delete">−{r.delta.deleteCount}</span>
+                  </span>
+                ) : (
+                  <span className="muted">—</span>
+                )}
+              </td>
+              <td className="muted nowrap">
+                {formatRelative(r.createdAt)}
+                {r.triggeredBy && <div>by {r.triggeredBy}</div>}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function LockControl({
+  stack,
+  onChange,
+}: {
+  stack: StackDetails;
+  onChange(): void;
+}) {
+  const lock = useMutation(STACK_LOCK);
+  const unlock = useMutation(STACK_UNLOCK);
+  const pending = lock.pending || unlock.pending;
+  return (
+    <div className="lock">
+      <p>
+        {stack.lockedBy ? (
+          <>
+            Locked by <strong>{stack.lockedBy}</strong>: only they can trigger
+            runs, and autodeploy is off.
+          </>
+        ) : (
+          "Not locked."
+        )}
+      </p>
+      {stack.canWrite && (
+        <button
+          type="button"
+          className="button small"
+          disabled={pending}
+          onClick={async () => {
+            const ok = stack.lockedBy
+              ? await unlock.mutate({ id: stack.id })
+              : await lock.mutate({
+                  id: stack.id,
+                  note: "Locked from the web UI",
+                });
+            if (ok) onChange();
+          }}
+        >
+          {pending ? "Saving…" : stack.lockedBy ? "Unlock stack" : "Lock stack"}
+        </button>
+      )}
+      <ErrorNote>{lock.error ?? unlock.error}</ErrorNote>
+    </div>
+  );
+}

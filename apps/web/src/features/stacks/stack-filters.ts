@@ -1,0 +1,67 @@
+/**
+ * The stacks page's state tabs (spacelift-reference §1.1). Each is sent to the server as
+ * a `state` predicate, so filtering works across every page, not just the visible one.
+ */
+export const STATE_FILTERS = [
+  { id: "all", label: "All", states: [] },
+  { id: "attention", label: "Needs attention", states: ["UNCONFIRMED"] },
+  { id: "failed", label: "Failed", states: ["FAILED"] },
+  {
+    id: "hold",
+    label: "On hold",
+    states: ["NONE", "CONFIRMED", "REPLAN_REQUESTED"],
+  },
+  {
+    id: "progress",
+    label: "In progress",
+    states: [
+      "APPLYING",
+      "DESTROYING",
+      "INITIALIZING",
+      "PLANNING",
+      "PREPARING_APPLY",
+      "PREPARING_REPLAN",
+    ],
+  },
+  { id: "finished", label: "Finished", states: ["FINISHED"] },
+] as const;
+
+export type StateFilterId = (typeof STATE_FILTERS)[number]["id"];
+
+export interface QueryPredicate {
+  field: string;
+  constraint: { enumEquals?: string[]; stringMatches?: string[] };
+  exclude: boolean;
+}
+
+/** The `SearchInput` of one page of the stacks list. */
+export function stacksSearchInput(opts: {
+  filter: StateFilterId;
+  search: string;
+  label: string;
+  after: string | null;
+  pageSize: number;
+}): Record<string, unknown> {
+  const predicates: QueryPredicate[] = [];
+  const filter = STATE_FILTERS.find((f) => f.id === opts.filter);
+  if (filter && filter.states.length > 0)
+    predicates.push({
+      field: "state",
+      constraint: { enumEquals: [...filter.states] },
+      exclude: false,
+    });
+  const label = opts.label.trim();
+  if (label)
+    predicates.push({
+      field: "labels",
+      constraint: { stringMatches: [label] },
+      exclude: false,
+    });
+  return {
+    first: opts.pageSize,
+    after: opts.after,
+    fullTextSearch: opts.search.trim() || null,
+    predicates,
+    orderBy: null,
+  };
+}
