@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { addUserCommands } from "./commands/user-commands.ts";
+import { addStateCommands } from "./commands/state-commands.ts";
 import {
   Command,
   CommanderError,
@@ -170,6 +171,11 @@ export function buildProgram(result: { code: number }): Command {
       result.code = 0;
     });
   addUserCommands(program, result, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+  });
+  addStateCommands(program, result, {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,

@@ -133,6 +133,8 @@ export async function createExecutionKit() {
     clock,
     log: silentLog,
     heartbeatTimeoutSeconds: 30,
+    // Tests set heartbeats explicitly and expire right away.
+    startupGraceSeconds: 0,
     namespace: NAMESPACE,
     serverUrl: API_URL,
     brokerEndpoint: "127.0.0.1:1883",

@@ -40,10 +40,7 @@ export {
   autoAttaches,
   type ConfigSourceLabel,
 } from "./stack-environment.ts";
-export {
-  stackResolvers,
-  type StackStateImport,
-} from "./stack-resolvers.ts";
+export { stackResolvers, type StackStateImport } from "./stack-resolvers.ts";
 export { contextResolvers } from "./context-resolvers.ts";
 export { spaceResolvers } from "./space-resolvers.ts";
 export {

@@ -4,7 +4,10 @@
  * immutable encrypted versions (history, rollback, outputs) and one state lock per stack.
  * Owns tables `state_versions` and `state_locks`, the objects in the states bucket, and
  * job `state.collectOrphans`. It reads runs (to decide who may touch state) but never
- * changes them, and does not decide space access for history reads: its callers do.
+ * changes them. The backend core (state-service.ts) takes no space decisions; the
+ * user-facing operations (state-operations.ts: history, download/upload URLs, import,
+ * rollback, force-unlock) check space access through the stacks module. Imported state
+ * files arrive through the uploads bucket.
  */
 export {
   createStateService,
@@ -36,4 +39,15 @@ export {
   type StateScope,
   type StateVersion,
 } from "./state.ts";
-export { stateResolvers } from "./state-resolvers.ts";
+export { stateResolvers, stateOperationResolvers } from "./state-resolvers.ts";
+export {
+  createStateOperations,
+  STATE_IMPORT_LIMIT_BYTES,
+  STATE_TRANSFER_TTL_SECONDS,
+  StateUploadTooLargeError,
+  type StateOperations,
+  type StateOperationsDeps,
+  type StateVersionView,
+  type StateLockView,
+} from "./state-operations.ts";
+export { registerStateApiRoutes } from "./state-api-routes.ts";

@@ -1,5 +1,10 @@
-import { createPublicKey, type KeyObject } from "node:crypto";
-import { jwtVerify, SignJWT } from "jose";
+import type { KeyObject } from "node:crypto";
+import { jwtVerify } from "jose";
+import {
+  signingKeyOf,
+  signJwt,
+  type SigningKey,
+} from "../../platform/crypto/index.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
 import type { StateCaller, StateScope } from "./state.ts";
 
@@ -36,12 +41,14 @@ export interface StateCredentialSigner {
  * against the database on every request (state-service.ts).
  */
 export function createStateCredentialSigner(opts: {
-  privateKey: KeyObject;
+  /** The instance signing key: the RSA private key, or a KMS-backed SigningKey. */
+  privateKey: KeyObject | SigningKey;
   issuer: string;
   /** Unix seconds. */
   now: () => number;
 }): StateCredentialSigner {
-  const publicKey = createPublicKey(opts.privateKey);
+  const key = signingKeyOf(opts.privateKey);
+  const { publicKey } = key;
   return {
     async issue({ runId, stackId, scope, ttlSeconds }) {
       if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0)
@@ -50,14 +57,15 @@ export function createStateCredentialSigner(opts: {
         );
       const iat = opts.now();
       const exp = iat + ttlSeconds;
-      const password = await new SignJWT({ stk: stackId, scope })
-        .setProtectedHeader({ alg: "RS256" })
-        .setSubject(runId)
-        .setIssuer(opts.issuer)
-        .setAudience(STATE_CREDENTIALS_AUDIENCE)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .sign(opts.privateKey);
+      const password = await signJwt(key, {
+        stk: stackId,
+        scope,
+        sub: runId,
+        iss: opts.issuer,
+        aud: STATE_CREDENTIALS_AUDIENCE,
+        iat,
+        exp,
+      });
       return { username: runId, password, expiresAt: exp };
     },
     async verify(username, password) {

@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { ulid } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
-import type { Encryptor } from "../../platform/crypto/index.ts";
+import type { Encryptor, SigningKey } from "../../platform/crypto/index.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import { ConflictError, ForbiddenError } from "../../platform/errors.ts";
@@ -19,7 +19,12 @@ import {
 import { createStateRepo } from "./state-repo.ts";
 import { findRunFacts } from "./state-run-query.ts";
 import {
+  findExternalReadFacts,
+  findPendingRunIds,
+} from "./state-stack-query.ts";
+import {
   PLAN_OPERATION,
+  externalReadRefusal,
   isLockStale,
   judgeLock,
   judgeWrite,
@@ -46,8 +51,8 @@ export interface StateServiceDeps {
   encryptor: Encryptor;
   /** The states bucket (config.objectStorage.buckets.states). */
   bucket: string;
-  /** The instance RSA key; signs state credentials under their own audience. */
-  privateKey: KeyObject;
+  /** The instance signing key (RSA private key or KMS-backed SigningKey); signs state credentials under their own audience. */
+  privateKey: KeyObject | SigningKey;
   /** config.server.publicUrl: the credentials' issuer and the backend address's base. */
   publicUrl: string;
   log: Logger;
@@ -56,6 +61,11 @@ export interface StateServiceDeps {
 }
 
 type Kind = "write" | "lock" | "unlock";
+/** Who performed an audited operation: `<kind>:<id>` and a display name. */
+interface Actor {
+  id: string;
+  name: string;
+}
 
 /**
  * The managed state backend and its history.
@@ -159,8 +169,116 @@ export function createStateService(deps: StateServiceDeps) {
     );
   }
 
+  /** Refuses (409) while the stack has runs that are not terminal; on the caller's transaction. */
+  async function requireNoPendingRuns(
+    q: Database,
+    stackId: string,
+    what: string,
+  ): Promise<void> {
+    const pending = await findPendingRunIds(q, stackId);
+    if (pending.length > 0)
+      throw new ConflictError(
+        `cannot ${what}: stack ${stackId} has runs that have not finished (${pending.join(", ")}); wait for them to end or discard them first`,
+      );
+  }
+
+  /** External callers (another stack's run) may only GET. */
+  function refuseExternal(caller: StateCaller, what: string): void {
+    if (caller.readerStackId !== undefined)
+      throw new StateAccessDeniedError(
+        `run ${caller.runId} of stack ${caller.readerStackId} has external, read-only access to the state of stack ${caller.stackId}; it may not ${what}`,
+      );
+  }
+
   async function deleteObjects(keys: string[]): Promise<void> {
     for (const key of keys) await storage.delete(bucket, key);
+  }
+
+  /** How an audited operation names its actor: `createdBy` and the log's actor fields. */
+  function actorOf(session: Session): Actor {
+    return { id: `${session.kind}:${session.id}`, name: session.name };
+  }
+
+  async function forceUnlockAs(
+    actor: Actor,
+    stackId: string,
+  ): Promise<StateLock | null> {
+    const removed = await db.transaction().execute(async (tx) => {
+      await repo.lockStack(tx, stackId);
+      return repo.deleteLock(tx, stackId);
+    });
+    log.warn(
+      {
+        actor: actor.id,
+        actorName: actor.name,
+        stackId,
+        lock: removed ?? null,
+      },
+      removed ? "force-unlocked state" : "force-unlock: state was not locked",
+    );
+    return removed ?? null;
+  }
+
+  /**
+   * Creates a NEW current version with the content of `versionId`, its serial set to one
+   * above the current serial: tofu refuses to continue from a state whose serial is
+   * lower than the one it last saw, and history stays append-only. The lineage is the
+   * old version's. Refused while a live run holds the lock, (with
+   * `refuseWithPendingRuns`) while the stack has unfinished runs, and if the state
+   * changed while the copy was being prepared (retry then). Audited at warn.
+   */
+  async function rollbackAs(
+    actor: Actor,
+    stackId: string,
+    versionId: string,
+    opts: { refuseWithPendingRuns?: boolean } = {},
+  ): Promise<StateVersion> {
+    const source = await repo.findVersion(stackId, versionId);
+    if (!source) throw new StateVersionNotFoundError(stackId, versionId);
+    const before = await repo.findCurrent(stackId);
+    const doc = parseStateDocument(await readObject(source.objectKey)).doc;
+    doc.serial = Math.max(source.serial, (before?.serial ?? -1) + 1);
+    const content = Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
+    const next = parseStateDocument(content);
+    const newVersionId = newId();
+    const objectKey = await uploadObject(stackId, newVersionId, content);
+    const version = await db.transaction().execute(async (tx) => {
+      await repo.lockStack(tx, stackId);
+      if (opts.refuseWithPendingRuns)
+        await requireNoPendingRuns(tx, stackId, "roll back the state");
+      const lock = await loadLock(tx, stackId);
+      if (lock && !lock.stale) throw lockedError(lock, "write");
+      const current = await repo.findCurrent(stackId, tx);
+      if (current?.id !== before?.id)
+        throw new ConflictError(
+          "the state changed while the rollback was prepared; retry the rollback",
+        );
+      return repo.insertCurrent(tx, {
+        id: newVersionId,
+        stackId,
+        runId: null,
+        serial: next.serial,
+        lineage: next.lineage,
+        checksum: next.checksum,
+        size: next.size,
+        objectKey,
+        createdBy: actor.id,
+        restoredFromId: source.id,
+        now: clock(),
+      });
+    });
+    log.warn(
+      {
+        actor: actor.id,
+        actorName: actor.name,
+        stackId,
+        restoredFromId: source.id,
+        versionId: version.id,
+        serial: version.serial,
+      },
+      "rolled back state",
+    );
+    return version;
   }
 
   return {
@@ -189,6 +307,11 @@ export function createStateService(deps: StateServiceDeps) {
      * Verifies basic-auth state credentials for a request on `stackId`'s state. Only the
      * token is checked here (cheap, before a large body is read); the run is checked by
      * each operation.
+     *
+     * External state access: credentials of another stack's run are accepted read-only
+     * (`readerStackId` set) when `stackId` allows external state access and its space is
+     * the reader stack's space or an ancestor of it (state.ts `externalReadRefusal`).
+     * This is re-checked on every request, so turning the setting off takes effect at once.
      */
     async authenticate(
       stackId: string,
@@ -196,11 +319,21 @@ export function createStateService(deps: StateServiceDeps) {
       password: string,
     ): Promise<StateCaller> {
       const caller = await signer.verify(username, password);
-      if (caller.stackId !== stackId)
+      if (caller.stackId === stackId) return caller;
+      const refusal = externalReadRefusal(
+        await findExternalReadFacts(db, stackId, caller.stackId),
+        caller.stackId,
+      );
+      if (refusal)
         throw new StateAccessDeniedError(
-          `these state credentials are for stack ${caller.stackId}, not ${stackId}`,
+          `these state credentials are for stack ${caller.stackId}, not ${stackId}, and external state access is refused: ${refusal}`,
         );
-      return caller;
+      return {
+        runId: caller.runId,
+        stackId,
+        scope: "read",
+        readerStackId: caller.stackId,
+      };
     },
 
     /** The current state's plaintext, or null when the stack has none. */
@@ -221,6 +354,7 @@ export function createStateService(deps: StateServiceDeps) {
       content: Buffer,
       lockId: string | null,
     ): Promise<{ version: StateVersion; created: boolean }> {
+      refuseExternal(caller, "write it");
       const next = parseStateDocument(content);
       await requireRun(db, caller, "write");
       // Cheap pre-check outside the transaction so a refused or unchanged write uploads
@@ -280,6 +414,7 @@ export function createStateService(deps: StateServiceDeps) {
 
     /** LOCK: takes the stack's state lock for the caller's run (see the invariants above). */
     async lock(caller: StateCaller, body: Buffer): Promise<void> {
+      refuseExternal(caller, "lock it");
       const request = parseLockInfo(body);
       if (caller.scope === "read") {
         await requireRun(db, caller, "read");
@@ -326,6 +461,7 @@ export function createStateService(deps: StateServiceDeps) {
      * 409. Unlocking an unlocked state succeeds.
      */
     async unlock(caller: StateCaller, body: Buffer): Promise<void> {
+      refuseExternal(caller, "unlock it");
       const request = body.length === 0 ? null : parseLockInfo(body);
       if (caller.scope === "read") {
         await requireRun(db, caller, "read");
@@ -362,20 +498,37 @@ export function createStateService(deps: StateServiceDeps) {
       stackId: string,
     ): Promise<StateLock | null> {
       requireAdmin(session, "force-unlock a stack's state");
-      const removed = await db.transaction().execute(async (tx) => {
-        await repo.lockStack(tx, stackId);
-        return repo.deleteLock(tx, stackId);
-      });
-      log.warn(
-        {
-          actor: `${session.kind}:${session.id}`,
-          actorName: session.name,
-          stackId,
-          lock: removed ?? null,
-        },
-        removed ? "force-unlocked state" : "force-unlock: state was not locked",
-      );
-      return removed ?? null;
+      return forceUnlockAs(actorOf(session), stackId);
+    },
+
+    /**
+     * Force-unlock for a caller its caller has authorised (the API checks stack admin on
+     * the stack's space). Audited at warn.
+     */
+    forceUnlockAs,
+
+    /** Rollback for an actor its caller has authorised (the API checks stack admin). */
+    rollbackAs,
+
+    /** Admin only (session admin); see `rollbackAs`. */
+    async rollback(
+      session: Session,
+      stackId: string,
+      versionId: string,
+    ): Promise<StateVersion> {
+      requireAdmin(session, "roll back a stack's state");
+      return rollbackAs(actorOf(session), stackId, versionId);
+    },
+
+    /** One version's metadata, or null. */
+    async findVersion(
+      stackId: string,
+      versionId: string,
+    ): Promise<StateVersion | null> {
+      const v = await repo.findVersion(stackId, versionId);
+      if (!v) return null;
+      const { objectKey: _key, ...version } = v;
+      return version;
     },
 
     /**
@@ -420,37 +573,31 @@ export function createStateService(deps: StateServiceDeps) {
     },
 
     /**
-     * Admin only. Creates a NEW current version with the content of `versionId`, its serial
-     * set to one above the current serial: tofu refuses to continue from a state whose
-     * serial is lower than the one it last saw, and history stays append-only. The lineage
-     * is the old version's. Refused while a live run holds the lock, and if the state
-     * changed while the copy was being prepared (retry then).
+     * Makes `content` (a state file a user uploaded) the stack's new current version, as
+     * is: any lineage and serial are accepted, since an import deliberately replaces the
+     * state. The caller has authorised `actor` (stack admin, stack locked); here the
+     * content must parse as a state, the stack may have no unfinished runs, and no live
+     * run may hold the state lock, judged in the stack's state transaction. Importing the
+     * current bytes again creates no version. Audited at warn.
      */
-    async rollback(
-      session: Session,
-      stackId: string,
-      versionId: string,
-    ): Promise<StateVersion> {
-      requireAdmin(session, "roll back a stack's state");
-      const source = await repo.findVersion(stackId, versionId);
-      if (!source) throw new StateVersionNotFoundError(stackId, versionId);
-      const before = await repo.findCurrent(stackId);
-      const doc = parseStateDocument(await readObject(source.objectKey)).doc;
-      doc.serial = Math.max(source.serial, (before?.serial ?? -1) + 1);
-      const content = Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
+    async importVersion(input: {
+      stackId: string;
+      content: Buffer;
+      actor: string;
+    }): Promise<{ version: StateVersion; created: boolean }> {
+      const { stackId, content, actor } = input;
       const next = parseStateDocument(content);
       const newVersionId = newId();
       const objectKey = await uploadObject(stackId, newVersionId, content);
-      const version = await db.transaction().execute(async (tx) => {
+      const result = await db.transaction().execute(async (tx) => {
         await repo.lockStack(tx, stackId);
+        await requireNoPendingRuns(tx, stackId, "import a state");
         const lock = await loadLock(tx, stackId);
         if (lock && !lock.stale) throw lockedError(lock, "write");
         const current = await repo.findCurrent(stackId, tx);
-        if (current?.id !== before?.id)
-          throw new ConflictError(
-            "the state changed while the rollback was prepared; retry the rollback",
-          );
-        return repo.insertCurrent(tx, {
+        if (current && current.checksum === next.checksum)
+          return { version: current, created: false };
+        const version = await repo.insertCurrent(tx, {
           id: newVersionId,
           stackId,
           runId: null,
@@ -459,22 +606,26 @@ export function createStateService(deps: StateServiceDeps) {
           checksum: next.checksum,
           size: next.size,
           objectKey,
-          createdBy: `${session.kind}:${session.id}`,
-          restoredFromId: source.id,
+          createdBy: actor,
+          restoredFromId: null,
           now: clock(),
         });
+        return { version, created: true, previous: current };
       });
-      log.warn(
-        {
-          actor: `${session.kind}:${session.id}`,
-          stackId,
-          restoredFromId: source.id,
-          versionId: version.id,
-          serial: version.serial,
-        },
-        "rolled back state",
-      );
-      return version;
+      if (result.created)
+        log.warn(
+          {
+            actor,
+            stackId,
+            versionId: result.version.id,
+            serial: result.version.serial,
+            lineage: result.version.lineage,
+            previousLineage:
+              "previous" in result ? (result.previous?.lineage ?? null) : null,
+          },
+          "imported state",
+        );
+      return { version: result.version, created: result.created };
     },
 
     /** Outputs of the current state; sensitive values are hidden (value null). */

@@ -19,8 +19,14 @@ export type StateAccess = "read" | "write";
 /** The run a request acts for, once its credentials are verified (not yet checked against the DB). */
 export interface StateCaller {
   readonly runId: string;
+  /** The stack whose state is accessed. */
   readonly stackId: string;
   readonly scope: StateScope;
+  /**
+   * Set for external state access: the stack the credentials' run belongs to, when it is
+   * not `stackId`. Such a caller may only read (GET), never lock or write.
+   */
+  readonly readerStackId?: string;
 }
 
 /** The facts about a run that decide its state access. */
@@ -158,17 +164,45 @@ export function stateAccessRefusal(
   access: StateAccess,
 ): string | null {
   if (!run) return `run ${caller.runId} does not exist`;
-  if (run.stackId !== caller.stackId)
-    return `run ${run.id} belongs to stack ${run.stackId}, not ${caller.stackId}`;
+  const ownStack = caller.readerStackId ?? caller.stackId;
+  if (run.stackId !== ownStack)
+    return `run ${run.id} belongs to stack ${run.stackId}, not ${ownStack}`;
   if (TERMINAL.has(run.state))
     return `run ${run.id} is ${run.state}; the state credentials of a run end with the run`;
   if (access === "read") return null;
+  if (caller.readerStackId !== undefined)
+    return `run ${run.id} of stack ${caller.readerStackId} has external, read-only access to the state of stack ${caller.stackId}`;
   if (run.type === "PROPOSED")
     return `run ${run.id} is a proposed run: it may read the state but never change it`;
   if (caller.scope !== "write")
     return `these state credentials of run ${run.id} are read-only`;
   if (!WRITING_STATES.has(run.state))
     return `run ${run.id} is ${run.state}; a run may change the state only while ${[...WRITING_STATES].join(", ")}`;
+  return null;
+}
+
+/**
+ * Why runs of `readerStackId` may not read `target`'s state through external state access,
+ * or null when they may: the target must allow it (`external_state_access`, off by
+ * default) and its space must be the reader's space or one of its ancestors, the same
+ * spaces whose contexts reach the reader stack (a stack sees upwards, never sideways or
+ * down).
+ */
+export function externalReadRefusal(
+  facts:
+    | {
+        target: { id: string; spaceId: string; externalStateAccess: boolean };
+        readerSpaceLineage: readonly string[];
+      }
+    | undefined,
+  readerStackId: string,
+): string | null {
+  if (!facts) return "the stack does not exist";
+  const { target } = facts;
+  if (!target.externalStateAccess)
+    return `stack ${target.id} does not allow external state access (vendorConfig externalStateAccessEnabled)`;
+  if (!facts.readerSpaceLineage.includes(target.spaceId))
+    return `stack ${readerStackId} is not in space ${target.spaceId} of stack ${target.id} or below it`;
   return null;
 }
 
