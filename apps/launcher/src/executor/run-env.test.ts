@@ -53,6 +53,7 @@ describe("buildRunEnv", () => {
       TF_VAR_spacelift_project_root: "",
       TF_HTTP_ADDRESS: "http://s/st",
       TF_HTTP_PASSWORD: "p",
+      TF_HTTP_RETRY_MAX: "30",
     });
     expect(env("plan")).not.toHaveProperty("TF_PLUGIN_CACHE_DIR");
   });

@@ -27,7 +27,10 @@ export interface RunEnvInput {
  * 3. computed variables, as STACKYARD_* and Spacelift's TF_VAR_spacelift_*;
  * 4. the server's `spec.computed`;
  * 5. TF_HTTP_* for the state backend, so its credentials are never written to a file
- *    (`-backend-config` values would be persisted in `.terraform/terraform.tfstate`).
+ *    (`-backend-config` values would be persisted in `.terraform/terraform.tfstate`),
+ *    with retries (1 s doubling to 5 s, 30 times: about 2 min, the worker API's
+ *    budget) so a server restart mid-run does not fail the tool; the backend's default
+ *    of 2 retries gives up within seconds.
  */
 export function buildRunEnv(input: RunEnvInput): Record<string, string> {
   const { spec, dirs } = input;
@@ -76,6 +79,9 @@ export function buildRunEnv(input: RunEnvInput): Record<string, string> {
       TF_HTTP_UNLOCK_ADDRESS: address,
       TF_HTTP_USERNAME: username,
       TF_HTTP_PASSWORD: password,
+      TF_HTTP_RETRY_MAX: "30",
+      TF_HTTP_RETRY_WAIT_MIN: "1",
+      TF_HTTP_RETRY_WAIT_MAX: "5",
     });
   }
   return env;

@@ -37,6 +37,8 @@ export interface UpIo {
  *
  * Stop order on SIGINT/SIGTERM: launcher (it may be mid-run), roles, Postgres, then the
  * data-dir lock. The launcher also exits on its own if this process dies (IPC channel).
+ * A launcher that exits while `up` runs (crash, kill, cycled pool) is started again
+ * (`superviseLauncher`).
  */
 export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
   const config = loadConfigOrReport(flags, io.stderr);
@@ -45,9 +47,9 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
   let lock: DataDirLock | null = null;
   let postgres: EmbeddedPostgresServer | null = null;
   let server: RunningServer | null = null;
-  let launcher: ChildProcess | null = null;
+  let launcher: LauncherSupervisor | null = null;
   const cleanup = async (): Promise<void> => {
-    if (launcher) await stopChild(launcher, 15_000);
+    if (launcher) await launcher.stop(15_000);
     if (server) await server.stop();
     if (postgres) await postgres.stop();
     if (lock) await lock.release();
@@ -85,19 +87,20 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
     }
 
     const credentials = await localLauncherCredentials(app, config.dataDir);
-    launcher = spawnLauncher(io.selfCommand, {
-      STACKYARD_TOKEN: credentials.token,
-      STACKYARD_POOL_PRIVATE_KEY: credentials.poolPrivateKey,
-      STACKYARD_LAUNCHER_WORK_DIR: path.join(config.dataDir, "launcher"),
-      STACKYARD_LOG_LEVEL: config.log.level,
-      STACKYARD_LOG_FORMAT: config.log.format,
-      ...(config.toolchain.binDir
-        ? { STACKYARD_BIN_DIR: config.toolchain.binDir }
-        : {}),
-    });
-    launcher.on("exit", (code, signal) => {
-      if (code !== 0) log.warn({ code, signal }, "local launcher exited");
-    });
+    launcher = superviseLauncher(
+      () =>
+        spawnLauncher(io.selfCommand, {
+          STACKYARD_TOKEN: credentials.token,
+          STACKYARD_POOL_PRIVATE_KEY: credentials.poolPrivateKey,
+          STACKYARD_LAUNCHER_WORK_DIR: path.join(config.dataDir, "launcher"),
+          STACKYARD_LOG_LEVEL: config.log.level,
+          STACKYARD_LOG_FORMAT: config.log.format,
+          ...(config.toolchain.binDir
+            ? { STACKYARD_BIN_DIR: config.toolchain.binDir }
+            : {}),
+        }),
+      log,
+    );
 
     io.stderr.write(
       banner(
@@ -172,6 +175,57 @@ function spawnLauncher(
     detached: true,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+}
+
+/** Restart delays of the local launcher: 1 s doubling to 30 s; reset after 60 s of uptime. */
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+const RESTART_RESET_AFTER_MS = 60_000;
+
+interface LauncherSupervisor {
+  /** Stops restarting, then SIGTERM (SIGKILL after `graceMs`) to the current child. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Keeps one local launcher running, as an orchestrator (an autoscaling group, a
+ * Deployment) does for real workers: whenever the child exits on its own (crashed,
+ * killed, or cycled by the server), a new one is spawned after a backoff, so `up`
+ * never silently ends up with no worker. The new launcher registers as a new worker;
+ * the old worker's run, if any, is failed by heartbeat expiry.
+ */
+function superviseLauncher(
+  spawnOne: () => ChildProcess,
+  log: ReturnType<typeof loggerFor>,
+): LauncherSupervisor {
+  let child: ChildProcess;
+  let stopping = false;
+  let failures = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const start = () => {
+    timer = null;
+    const startedAt = Date.now();
+    child = spawnOne();
+    child.once("exit", (code, signal) => {
+      if (stopping) return;
+      if (Date.now() - startedAt > RESTART_RESET_AFTER_MS) failures = 0;
+      const delayMs = Math.min(RESTART_MIN_MS * 2 ** failures, RESTART_MAX_MS);
+      failures++;
+      log.warn(
+        { code, signal, restartInMs: delayMs },
+        "local launcher exited; starting it again",
+      );
+      timer = setTimeout(start, delayMs);
+    });
+  };
+  start();
+  return {
+    async stop(graceMs) {
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      await stopChild(child, graceMs);
+    },
+  };
 }
 
 async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {

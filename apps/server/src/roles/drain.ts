@@ -1,9 +1,5 @@
 import type { App } from "../app.ts";
-import {
-  Drain,
-  SqsRelay,
-  type JobCatalog,
-} from "../platform/queue/index.ts";
+import { Drain, SqsRelay, type JobCatalog } from "../platform/queue/index.ts";
 import { workerJobs } from "../modules/workers/index.ts";
 import { stateJobs } from "../modules/state/index.ts";
 import { storageJobs } from "../platform/storage/index.ts";

@@ -1,6 +1,12 @@
 import { generateKeyPairSync } from "node:crypto";
-import { createLocalJWKSet, jwtVerify } from "jose";
-import { describe, expect, it } from "vitest";
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  fakeKmsClient,
+  startFakeKms,
+  type FakeKms,
+} from "../../../test/fakes/fake-kms.ts";
+import { createKmsSigningKey } from "../../platform/crypto/index.ts";
 import { createTokenSigner } from "./token-signer.ts";
 
 const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -61,6 +67,81 @@ describe("session tokens", () => {
       60,
     );
     await expect(signer.verify(expired.token)).rejects.toThrow(
+      /invalid or expired/,
+    );
+  });
+});
+
+describe("session tokens signed through KMS", () => {
+  let kms: FakeKms;
+  beforeAll(async () => {
+    kms = await startFakeKms();
+  });
+  afterAll(async () => kms.close());
+
+  const kmsSigner = async () =>
+    createTokenSigner({
+      privateKey: await createKmsSigningKey({
+        client: fakeKmsClient(kms),
+        keyId: kms.signingKeyId,
+      }),
+      issuer: "http://stackyard.test",
+      audience: "http://stackyard.test",
+    });
+
+  it("are RS256 JWTs that jose verifies against the KMS public key", async () => {
+    const signer = await kmsSigner();
+    const { token } = await signer.sign(
+      { sub: "user:admin", name: "admin", admin: true },
+      60,
+    );
+    expect(kms.calls).toContain("Sign");
+    const jwks = await signer.jwks();
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({
+      kty: "RSA",
+      alg: "RS256",
+      use: "sig",
+      e: "AQAB",
+      kid: expect.any(String),
+      n: expect.any(String),
+    });
+    expect(jwks.keys[0]).not.toHaveProperty("d");
+    expect(decodeProtectedHeader(token)).toEqual({
+      alg: "RS256",
+      kid: jwks.keys[0]?.kid,
+    });
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), {
+      issuer: "http://stackyard.test",
+      audience: "http://stackyard.test",
+      algorithms: ["RS256"],
+    });
+    expect(payload).toMatchObject({ sub: "user:admin", admin: true });
+    await expect(signer.verify(token)).resolves.toMatchObject({
+      sub: "user:admin",
+      admin: true,
+    });
+  });
+
+  it("are refused by a signer with a local key, and vice versa", async () => {
+    const signer = await kmsSigner();
+    const local = createTokenSigner({
+      privateKey,
+      issuer: "http://stackyard.test",
+      audience: "http://stackyard.test",
+    });
+    const fromKms = await signer.sign(
+      { sub: "user:x", name: "x", admin: true },
+      60,
+    );
+    const fromLocal = await local.sign(
+      { sub: "user:x", name: "x", admin: true },
+      60,
+    );
+    await expect(local.verify(fromKms.token)).rejects.toThrow(
+      /invalid or expired/,
+    );
+    await expect(signer.verify(fromLocal.token)).rejects.toThrow(
       /invalid or expired/,
     );
   });

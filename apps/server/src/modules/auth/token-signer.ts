@@ -1,11 +1,10 @@
-import { createPublicKey, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { calculateJwkThumbprint, exportJWK, jwtVerify, type JWK } from "jose";
 import {
-  calculateJwkThumbprint,
-  exportJWK,
-  jwtVerify,
-  SignJWT,
-  type JWK,
-} from "jose";
+  signingKeyOf,
+  signJwt,
+  type SigningKey,
+} from "../../platform/crypto/index.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
 
 export interface SessionClaims {
@@ -26,17 +25,20 @@ export interface TokenSigner {
 }
 
 /**
- * RS256 JWTs signed with the instance RSA key (the same key that wraps the data key in
- * RSA mode, as in Spacelift's RSA encryption mode). `aud` carries the public URL, which
+ * RS256 JWTs signed with the instance signing key: in RSA mode the RSA key that also wraps
+ * the data key (as in Spacelift's RSA encryption mode); in KMS mode a SigningKey that signs
+ * through KMS (ENCRYPTION_KMS_SIGNING_KEY_ID). `aud` carries the public URL, which
  * spacectl reads to find the API endpoint.
  */
 export function createTokenSigner(opts: {
-  privateKey: KeyObject;
+  /** The RSA private key, or a SigningKey whose private half lives elsewhere (KMS). */
+  privateKey: KeyObject | SigningKey;
   issuer: string;
   audience: string;
   now?: () => number;
 }): TokenSigner {
-  const publicKey = createPublicKey(opts.privateKey);
+  const key = signingKeyOf(opts.privateKey);
+  const { publicKey } = key;
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const publicJwk = (async () => {
     const jwk = await exportJWK(publicKey);
@@ -51,17 +53,19 @@ export function createTokenSigner(opts: {
     async sign(claims, ttlSeconds) {
       const iat = now();
       const exp = iat + ttlSeconds;
-      const token = await new SignJWT({
-        name: claims.name,
-        admin: claims.admin,
-      })
-        .setProtectedHeader({ alg: "RS256", kid: (await publicJwk).kid })
-        .setSubject(claims.sub)
-        .setIssuer(opts.issuer)
-        .setAudience(opts.audience)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .sign(opts.privateKey);
+      const token = await signJwt(
+        key,
+        {
+          name: claims.name,
+          admin: claims.admin,
+          sub: claims.sub,
+          iss: opts.issuer,
+          aud: opts.audience,
+          iat,
+          exp,
+        },
+        { kid: (await publicJwk).kid },
+      );
       return { token, expiresAt: exp };
     },
     async jwks() {

@@ -12,6 +12,7 @@
  * injected by the composition root.
  */
 import type { KeyObject } from "node:crypto";
+import type { SigningKey } from "../../platform/crypto/index.ts";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
@@ -152,8 +153,8 @@ export interface RunExecutionDeps {
   namespace: string;
   /** The server's public URL (worker API base). */
   apiUrl: string;
-  /** Signs run tokens (the instance key). */
-  privateKey: KeyObject;
+  /** Signs run tokens (the instance key: RSA private key or KMS-backed SigningKey). */
+  privateKey: KeyObject | SigningKey;
   storage: Pick<BlobStore, "get" | "head" | "put">;
   buckets: { runLogs: string; workspaces: string };
 }

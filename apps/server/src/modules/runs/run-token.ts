@@ -1,5 +1,10 @@
-import { createPublicKey, type KeyObject } from "node:crypto";
-import { jwtVerify, SignJWT } from "jose";
+import type { KeyObject } from "node:crypto";
+import { jwtVerify } from "jose";
+import {
+  signingKeyOf,
+  signJwt,
+  type SigningKey,
+} from "../../platform/crypto/index.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
 
 /** `aud` of run tokens: they open the worker API only, never GraphQL or the state backend. */
@@ -32,27 +37,27 @@ export interface RunTokenSigner {
  * the claim's worker.
  */
 export function createRunTokenSigner(opts: {
-  privateKey: KeyObject;
+  /** The instance signing key: the RSA private key, or a KMS-backed SigningKey. */
+  privateKey: KeyObject | SigningKey;
   issuer: string;
   now?: () => number;
 }): RunTokenSigner {
-  const publicKey = createPublicKey(opts.privateKey);
+  const key = signingKeyOf(opts.privateKey);
+  const { publicKey } = key;
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   return {
     async sign(claims, ttlSeconds) {
       const iat = now();
-      return new SignJWT({
+      return signJwt(key, {
         run: claims.run,
         worker: claims.worker,
         pool: claims.pool,
-      })
-        .setProtectedHeader({ alg: "RS256" })
-        .setSubject(`run:${claims.run}`)
-        .setIssuer(opts.issuer)
-        .setAudience(RUN_TOKEN_AUDIENCE)
-        .setIssuedAt(iat)
-        .setExpirationTime(iat + ttlSeconds)
-        .sign(opts.privateKey);
+        sub: `run:${claims.run}`,
+        iss: opts.issuer,
+        aud: RUN_TOKEN_AUDIENCE,
+        iat,
+        exp: iat + ttlSeconds,
+      });
     },
     async verify(token) {
       let payload: Record<string, unknown>;

@@ -282,6 +282,30 @@ describe("expiry", () => {
   });
 });
 
+describe("expiry after a restart", () => {
+  it("expires nothing until the workers had one timeout to reconnect to the new server", async () => {
+    await service.handleMessage(w2s("wkr_1"), bytes(registerMsg("wkr_1")));
+    // The server was down for 10 min; a new one starts now.
+    now = new Date(now.getTime() + 600_000);
+    const restarted = createWorkerService({
+      db: t.db,
+      transport,
+      clock: () => now,
+      log,
+      heartbeatTimeoutSeconds: 30,
+      namespace: NS,
+      serverUrl: "https://stackyard.example.com",
+      brokerEndpoint: "127.0.0.1:1984",
+    });
+    expect(
+      await restarted.expireWorkers(new Date(now.getTime() + 29_000)),
+    ).toEqual([]);
+    expect(
+      await restarted.expireWorkers(new Date(now.getTime() + 31_000)),
+    ).toEqual(["wkr_1"]);
+  });
+});
+
 describe("drain and cycle", () => {
   it("drains a worker, re-sends a lost drain, and remembers it across re-registers", async () => {
     await service.handleMessage(w2s("wkr_1"), bytes(registerMsg("wkr_1")));

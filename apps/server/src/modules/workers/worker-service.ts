@@ -36,6 +36,11 @@ export interface WorkerServiceDeps {
   log: Logger;
   /** A worker silent for longer than this is marked GONE by `expireWorkers`. */
   heartbeatTimeoutSeconds: number;
+  /**
+   * Nothing expires for this long after the service was created (a server start or
+   * restart), so workers get to reconnect first; default the heartbeat timeout.
+   */
+  startupGraceSeconds?: number;
   /** Told to workers in `worker.registered`; default min(10, timeout / 3). */
   heartbeatIntervalSeconds?: number;
   /** MQTT topic namespace. */
@@ -123,6 +128,9 @@ export function createWorkerService(deps: WorkerServiceDeps) {
 
   const chains = new Map<string, Promise<void>>();
   let started = false;
+  const createdAt = clock();
+  const startupGraceMs =
+    (deps.startupGraceSeconds ?? deps.heartbeatTimeoutSeconds) * 1000;
 
   function issue(
     pool: WorkerPool,
@@ -317,8 +325,14 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     /**
      * Marks workers silent for longer than the heartbeat timeout as GONE; returns their
      * ids. Idempotent: an already GONE worker is not touched again.
+     *
+     * Nothing expires during the startup grace (default: one timeout) after this
+     * service was created: while no server ran (a restart, an outage), live workers could
+     * not heartbeat either, and they get that long to reconnect before their silence
+     * counts against them.
      */
     async expireWorkers(now: Date): Promise<string[]> {
+      if (now.getTime() - createdAt.getTime() < startupGraceMs) return [];
       const olderThan = new Date(
         now.getTime() - deps.heartbeatTimeoutSeconds * 1000,
       );

@@ -40,6 +40,11 @@ export async function loadDataKey(
       try {
         dataKey = await wrapper.unwrap(row.wrapped_key);
       } catch (err) {
+        if (wrapper.isWrongKeyError && !wrapper.isWrongKeyError(err))
+          throw new Error(
+            `could not unwrap the data key with the ${row.type} key`,
+            { cause: err },
+          );
         throw new EncryptionTypeChangedError(
           `the ${row.type} key does not unwrap this installation's data key: it is not the key the installation was set up with. Restore the original key.`,
           { cause: err },

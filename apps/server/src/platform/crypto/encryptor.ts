@@ -18,6 +18,11 @@ export interface KeyWrapper {
   readonly type: "rsa" | "kms";
   wrap(dataKey: Buffer): Promise<Buffer>;
   unwrap(wrapped: Buffer): Promise<Buffer>;
+  /**
+   * Whether an `unwrap` error means "not this installation's key" (rather than, say, KMS
+   * being unreachable). Without it every unwrap error is taken to mean the wrong key.
+   */
+  isWrongKeyError?(err: unknown): boolean;
 }
 
 export class DecryptionError extends AppError {

@@ -1,6 +1,6 @@
 /**
  * Encryption of secrets at rest (envelope: AES-256-GCM data key wrapped by RSA or KMS)
- * and the RSA key that also signs tokens. No domain knowledge.
+ * and the key that signs tokens (the RSA key, or a KMS signing key). No domain knowledge.
  */
 export {
   createAesEncryptor,
@@ -14,3 +14,15 @@ export {
   RSA_KEY_FILE,
 } from "./rsa-key.ts";
 export { loadDataKey, EncryptionTypeChangedError } from "./data-key.ts";
+export { loadInstanceKeys, type InstanceKeysOptions } from "./instance-keys.ts";
+export {
+  createLocalSigningKey,
+  signingKeyOf,
+  signJwt,
+  type SigningKey,
+} from "./signing-key.ts";
+export {
+  createKmsClient,
+  createKmsKeyWrapper,
+  createKmsSigningKey,
+} from "./kms/index.ts";

@@ -4,7 +4,8 @@
  * timeout, max receives, dead letters, FIFO groups; rules in queue.ts). Owns the tables
  * `queue_messages` and `queue_dead_letters` and the `stackyard_queue` NOTIFY channel.
  * Generic: job names and payloads belong to the modules. `QueueBackend` is the seam for
- * an SQS backend, which this build does not have.
+ * the SQS backend (`sqs/`, MESSAGE_QUEUE_TYPE=sqs): enqueue then writes the same rows as an
+ * outbox, and the relay run by the drain role sends committed rows to SQS.
  */
 export {
   enqueue,
@@ -39,3 +40,9 @@ export type {
   ClaimResult,
   ReceivedMessage,
 } from "./queue-backend.ts";
+export {
+  SqsQueueBackend,
+  SqsRelay,
+  createSqsQueueBackend,
+  type SqsQueueUrls,
+} from "./sqs/index.ts";

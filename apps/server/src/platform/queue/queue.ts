@@ -35,6 +35,12 @@ import { insertMessage } from "./postgres-backend.ts";
  *   commit); drains LISTEN for it to claim early and poll regardless.
  * - Large payloads: JSON over 256 KiB is stored in the large-queue-messages bucket and
  *   the row holds the key (see large-messages.ts).
+ * - MESSAGE_QUEUE_TYPE=sqs (sqs/): SQS cannot take part in a Postgres transaction, so
+ *   `queue_messages` becomes an OUTBOX. `enqueue` is unchanged (the row commits or rolls
+ *   back with the caller's transaction); the drain role's relay sends committed, due rows
+ *   to SQS, then deletes them, and drains receive from SQS. Delivery stays at-least-once
+ *   (a relay crash between send and delete sends a row twice). What SQS changes (priority,
+ *   dedup window, redrive) is listed in sqs/sqs-backend.ts.
  */
 export interface JobDefinition<T = unknown> {
   schema: z.ZodType<T>;
