@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { RUN_CONFIRM, type ApiClient } from "@stackyard/api-client";
@@ -9,6 +9,7 @@ import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase } from "../apps/server/test/db.ts";
 import {
+  REPO_ROOT,
   freePort,
   isAlive,
   runCli,
@@ -50,7 +51,10 @@ describe("a launcher killed mid-plan", () => {
   let db: ScratchDatabase;
 
   beforeAll(async () => {
-    scratch = await mkdtemp(path.join(os.tmpdir(), "stackyard-faults-"));
+    // Not under /tmp: runs may be sandboxed (bubblewrap) with a private /tmp, and the
+    // hook must see the hold file. The repository's ignored test-results/ is visible.
+    await mkdir(path.join(REPO_ROOT, "test-results"), { recursive: true });
+    scratch = await mkdtemp(path.join(REPO_ROOT, "test-results", "faults-"));
     db = await createEmptyDatabase();
     sy = await startUp({ ...FAST, DATABASE_URL: db.url });
   }, 150_000);
