@@ -193,4 +193,40 @@ describe("a tracked run on stackyard up", () => {
     expect(proposed.code, proposed.out).toBe(0);
     expect(proposed.out).toContain("FINISHED");
   }, 300_000);
+
+  it("creates a worker pool from the CLI whose token and generated key start a launcher", async () => {
+    const created = await cli(["pool", "create", "--name", "Extra pool"]);
+    expect(created.code, created.out).toBe(0);
+    const token = /^STACKYARD_TOKEN=(\S+)$/m.exec(created.out)?.[1];
+    const key = /^STACKYARD_POOL_PRIVATE_KEY=(\S+)$/m.exec(created.out)?.[1];
+    const poolId = /^pool:\s+(\S+)$/m.exec(created.out)?.[1];
+    expect(token && key && poolId, created.out).toBeTruthy();
+    expect(Buffer.from(key ?? "", "base64").toString()).toMatch(
+      /BEGIN PRIVATE KEY/,
+    );
+
+    const launcher = runCli(["launcher"], {
+      STACKYARD_TOKEN: token,
+      STACKYARD_POOL_PRIVATE_KEY: key,
+      STACKYARD_LAUNCHER_WORK_DIR: path.join(dataDir, "extra-launcher"),
+      STACKYARD_LOG_LEVEL: "warn",
+    });
+    try {
+      const jwt = await adminToken();
+      await waitFor("the extra pool's worker", async () => {
+        const r = await graphql<{
+          workerPool: { workers: Array<{ id: string }> } | null;
+        }>(
+          base,
+          "query($id:ID!){workerPool(id: $id){id,workers{id}}}",
+          { id: poolId },
+          jwt,
+        );
+        return (r.data?.workerPool?.workers.length ?? 0) > 0;
+      });
+    } finally {
+      launcher.child.kill("SIGTERM");
+      expect(await launcher.exited).toBe(0);
+    }
+  }, 120_000);
 });

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { addUserCommands } from "./commands/user-commands.ts";
 import { addStateCommands } from "./commands/state-commands.ts";
+import { addPoolCommands } from "./commands/pool-commands.ts";
 import {
   Command,
   CommanderError,
@@ -170,16 +171,14 @@ export function buildProgram(result: { code: number }): Command {
       process.stdout.write(`stackyard ${STACKYARD_VERSION}\n`);
       result.code = 0;
     });
-  addUserCommands(program, result, {
+  const io = {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
-  });
-  addStateCommands(program, result, {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-  });
+  };
+  addUserCommands(program, result, io);
+  addStateCommands(program, result, io);
+  addPoolCommands(program, result, io);
   return program;
 }
 

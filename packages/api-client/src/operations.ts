@@ -261,3 +261,12 @@ export interface StateForceUnlockResult {
   unlocked: boolean;
   lock: StateLockInfo | null;
 }
+
+export const WORKER_POOL_CREATE = `mutation($name:String!$description:String$csr:String){stackyardWorkerPoolCreate(name: $name, description: $description, certificateSigningRequest: $csr){pool{id,name},token,privateKey}}`;
+export interface WorkerPoolCreateResult {
+  stackyardWorkerPoolCreate: {
+    pool: { id: string; name: string };
+    token: string;
+    privateKey: string | null;
+  };
+}

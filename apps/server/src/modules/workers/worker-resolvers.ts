@@ -129,6 +129,34 @@ export function workerResolvers(deps: {
       // The CSR's public key becomes the pool key that secrets are sealed to; the pool
       // token (base64) is the credential and is returned as `config`. GraphQL has no field
       // to hand back a generated private key, so a CSR is required here.
+      stackyardWorkerPoolCreate: async (
+        _: unknown,
+        args: {
+          name: string;
+          description?: string | null;
+          space?: string | null;
+          certificateSigningRequest?: string | null;
+        },
+        ctx: Ctx,
+      ) => {
+        const session = requireSession(ctx);
+        const spaceId = args.space ?? (await access.homeSpace(session));
+        await access.assertCanAdmin(session, spaceId);
+        const csr = args.certificateSigningRequest?.trim();
+        const issued = await workers.createPool({
+          name: args.name,
+          spaceId,
+          description: args.description ?? "",
+          ...(csr ? { csr } : {}),
+        });
+        return {
+          pool: presentPool(issued.pool, issued.token),
+          token: issued.token,
+          privateKey: issued.privateKeyPem
+            ? Buffer.from(issued.privateKeyPem).toString("base64")
+            : null,
+        };
+      },
       workerPoolCreate: async (
         _: unknown,
         args: {
