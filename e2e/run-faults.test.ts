@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { RUN_CONFIRM, type ApiClient } from "@stackyard/api-client";
@@ -9,7 +10,6 @@ import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase } from "../apps/server/test/db.ts";
 import {
-  REPO_ROOT,
   freePort,
   isAlive,
   runCli,
@@ -40,21 +40,44 @@ const FAST = { STACKYARD_WORKER_HEARTBEAT_TIMEOUT_SECONDS: "5" };
 
 type ScratchDatabase = Awaited<ReturnType<typeof createEmptyDatabase>>;
 
-/** A beforePlan hook that prints `marker` and then waits while `holdFile` exists (≤ 120 s). */
-function holdHook(holdFile: string, marker: string): string {
-  return `echo ${marker}; n=0; while [ -f '${holdFile}' ] && [ $n -lt 600 ]; do sleep 0.2; n=$((n+1)); done`;
+/**
+ * A beforePlan hook that prints `marker` and then waits while the test's hold server
+ * accepts connections on `port` (≤ 120 s). A TCP port rather than a file: runs may be
+ * sandboxed (bubblewrap) with a private /tmp and a read-only view of the rest, but they
+ * share the host's network.
+ */
+function holdHook(port: number, marker: string): string {
+  return `echo ${marker}; n=0; while bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}' 2>/dev/null && [ $n -lt 600 ]; do sleep 0.2; n=$((n+1)); done`;
+}
+
+/** A TCP server whose only job is to exist until `release()`. */
+async function holdServer(): Promise<{
+  port: number;
+  release(): Promise<void>;
+}> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : 0,
+    release: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe("a launcher killed mid-plan", () => {
   let sy: Stackyard;
-  let scratch: string;
   let db: ScratchDatabase;
 
   beforeAll(async () => {
-    // Not under /tmp: runs may be sandboxed (bubblewrap) with a private /tmp, and the
-    // hook must see the hold file. The repository's ignored test-results/ is visible.
-    await mkdir(path.join(REPO_ROOT, "test-results"), { recursive: true });
-    scratch = await mkdtemp(path.join(REPO_ROOT, "test-results", "faults-"));
     db = await createEmptyDatabase();
     sy = await startUp({ ...FAST, DATABASE_URL: db.url });
   }, 150_000);
@@ -62,16 +85,14 @@ describe("a launcher killed mid-plan", () => {
   afterAll(async () => {
     await sy?.stop();
     await db?.destroy();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
   it("fails the run with a reason once the worker's heartbeats stop, frees the stack, and the restarted launcher runs the next one", async () => {
-    const holdFile = path.join(scratch, "hold");
-    await writeFile(holdFile, "");
+    const hold = await holdServer();
     const stack = await createStack(sy.client, {
       name: "Killed launcher",
       repository: await gitRepo(),
-      beforePlan: [holdHook(holdFile, "holding-the-plan")],
+      beforePlan: [holdHook(hold.port, "holding-the-plan")],
     });
     const marker = `STACKYARD_LAUNCHER_WORK_DIR=${path.join(sy.dataDir, "launcher")}`;
     const [launcher] = await waitFor("the local launcher", async () => {
@@ -85,7 +106,7 @@ describe("a launcher killed mid-plan", () => {
       (await readRunLogs(sy.client, stack, run)).includes("holding-the-plan"),
     );
     process.kill(launcher ?? 0, "SIGKILL");
-    await rm(holdFile, { force: true });
+    await hold.release();
 
     const history = await waitForRunState(
       sy.client,
