@@ -180,6 +180,8 @@ export async function createApp(
     privateKey: signingKey,
     publicUrl: config.server.publicUrl,
     log,
+    // Users outside the platform on stacks with external state access.
+    access: spaceAccess,
   });
   // User-facing state operations (history, download/upload URLs, import, rollback).
   const stateOps = createStateOperations({

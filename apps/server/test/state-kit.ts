@@ -15,7 +15,13 @@ import {
   createFsBlobStore,
   type BlobStore,
 } from "../src/platform/storage/index.ts";
-import type { Session } from "../src/modules/auth/index.ts";
+import {
+  createAuthService,
+  createTokenSigner,
+  type AuthService,
+  type Session,
+} from "../src/modules/auth/index.ts";
+import { createSpaceAccess } from "../src/modules/stacks/index.ts";
 import type { RunType } from "../src/modules/runs/index.ts";
 import {
   createStateService,
@@ -49,6 +55,8 @@ export interface StateKit {
   storage: BlobStore;
   storageRoot: string;
   service: StateService;
+  /** The real auth service on the kit's database: API keys and session tokens for users outside the platform. */
+  auth: AuthService;
   http: FastifyInstance;
   /** Base URL, e.g. http://127.0.0.1:12345 */
   url: string;
@@ -83,7 +91,17 @@ export async function createStateKit(): Promise<StateKit> {
     privateKey,
     publicUrl: "http://127.0.0.1:0",
     log,
+    access: createSpaceAccess(t.db),
     clock: () => new Date(Date.now() + clockOffset.ms),
+  });
+  const auth = createAuthService({
+    db: t.db,
+    signer: createTokenSigner({
+      privateKey,
+      issuer: "http://127.0.0.1:0",
+      audience: "http://127.0.0.1:0",
+    }),
+    admin: { username: null, password: null },
   });
   const http = createHttpServer({
     log: pino({ level: "silent" }),
@@ -96,8 +114,10 @@ export async function createStateKit(): Promise<StateKit> {
       async authenticate(token) {
         if (token === "admin-token") return ADMIN;
         if (token === "reader-token") return NON_ADMIN;
+        if (token.includes(".")) return auth.authenticate(token);
         throw new UnauthorizedError("unknown session token");
       },
+      authenticateApiKey: (id, secret) => auth.authenticateApiKey(id, secret),
     },
   });
   await http.listen({ host: "127.0.0.1", port: 0 });
@@ -110,6 +130,7 @@ export async function createStateKit(): Promise<StateKit> {
     storage,
     storageRoot,
     service,
+    auth,
     http,
     url: `http://127.0.0.1:${address.port}`,
     clockOffset,

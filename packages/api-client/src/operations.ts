@@ -270,3 +270,48 @@ export interface WorkerPoolCreateResult {
     privateKey: string | null;
   };
 }
+
+export const WORKER_POOL_CYCLE = `mutation($id:ID!){workerPoolCycle(id: $id)}`;
+export interface WorkerPoolCycleResult {
+  workerPoolCycle: boolean;
+}
+
+// ---- contexts (the web UI's contexts pages and the stack page's attach form)
+
+export interface ContextSummary {
+  id: string;
+  name: string;
+  description: string | null;
+  labels: string[];
+  space: string;
+  updatedAt: number;
+}
+const CONTEXT_SUMMARY_FIELDS = `id,name,description,labels,space,updatedAt`;
+/** Stackyard extension: every context the caller can read. */
+export const CONTEXTS_LIST = `{stackyardContexts{${CONTEXT_SUMMARY_FIELDS}}}`;
+export interface ContextsListResult {
+  stackyardContexts: ContextSummary[];
+}
+/** A context's hooks, phase → commands (the 11 phases of `HooksInput`). */
+export type ContextHooksView = Record<string, string[]>;
+export interface ContextDetails extends ContextSummary {
+  config: ConfigElementView[];
+  hooks: ContextHooksView;
+}
+const HOOK_FIELDS =
+  "afterApply,afterDestroy,afterInit,afterPerform,afterPlan,afterRun,beforeApply,beforeDestroy,beforeInit,beforePerform,beforePlan";
+export const CONTEXT_PAGE = `query($id:ID!){context(id: $id){${CONTEXT_SUMMARY_FIELDS},hooks{${HOOK_FIELDS}},config{id,type,value,writeOnly,runtime,createdAt}}}`;
+export interface ContextPageResult {
+  context: ContextDetails | null;
+}
+export const CONTEXT_CREATE = `mutation($input: ContextInput!){contextCreateV2(input: $input){id,name}}`;
+export interface ContextCreateResult {
+  contextCreateV2: { id: string; name: string };
+}
+export const CONTEXT_UPDATE = `mutation($id:ID!$input: ContextInput!){contextUpdateV2(id: $id, input: $input){id,name}}`;
+export const CONTEXT_DELETE = `mutation($id:ID!){contextDelete(id: $id){id}}`;
+/** Attaches context `id` to stack `stack`; detach takes the attachment id. */
+export const CONTEXT_ATTACH = `mutation($id:ID!$priority:Int!$stack:ID!){contextAttach(id: $id, stack: $stack, priority: $priority){id,stackId,priority}}`;
+export const CONTEXT_DETACH = `mutation($id:ID!){contextDetach(id: $id){id}}`;
+export const CONTEXT_CONFIG_ADD = `mutation($config: ConfigInput!, $context: ID!){contextConfigAdd(context: $context, config: $config){id,writeOnly,type}}`;
+export const CONTEXT_CONFIG_DELETE = `mutation($context:ID!$id:ID!){contextConfigDelete(context: $context, id: $id){id}}`;

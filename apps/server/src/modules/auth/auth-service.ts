@@ -64,6 +64,24 @@ export function createAuthService(deps: {
     return { id, secret };
   }
 
+  async function verifyApiKey(id: string, secret: string) {
+    const key = await db
+      .selectFrom("api_keys")
+      .select(["id", "name", "secret_hash", "is_admin"])
+      .where("id", "=", id)
+      .where("deleted_at", "is", null)
+      .executeTakeFirst();
+    if (!key || !safeEqual(key.secret_hash, hashSecret(secret))) {
+      throw new UnauthorizedError("unknown API key id or wrong secret");
+    }
+    await db
+      .updateTable("api_keys")
+      .set({ last_used_at: new Date() })
+      .where("id", "=", id)
+      .execute();
+    return key;
+  }
+
   return {
     createApiKey,
 
@@ -97,24 +115,26 @@ export function createAuthService(deps: {
       });
     },
 
+    /**
+     * The session of an API key presented directly (id + secret), for endpoints that take
+     * basic auth instead of a session token (the state backend for users outside the
+     * platform). Same checks as `exchangeApiKey`, without minting a token.
+     */
+    async authenticateApiKey(id: string, secret: string): Promise<Session> {
+      const key = await verifyApiKey(id, secret);
+      return {
+        kind: "api_key",
+        id: key.id,
+        name: key.name,
+        admin: key.is_admin,
+      };
+    },
+
     async exchangeApiKey(
       id: string,
       secret: string,
     ): Promise<{ token: string; expiresAt: number }> {
-      const key = await db
-        .selectFrom("api_keys")
-        .select(["id", "name", "secret_hash", "is_admin"])
-        .where("id", "=", id)
-        .where("deleted_at", "is", null)
-        .executeTakeFirst();
-      if (!key || !safeEqual(key.secret_hash, hashSecret(secret))) {
-        throw new UnauthorizedError("unknown API key id or wrong secret");
-      }
-      await db
-        .updateTable("api_keys")
-        .set({ last_used_at: new Date() })
-        .where("id", "=", id)
-        .execute();
+      const key = await verifyApiKey(id, secret);
       return signer.sign(
         { sub: `api_key:${key.id}`, name: key.name, admin: key.is_admin },
         SESSION_TTL_SECONDS,

@@ -35,6 +35,17 @@ export async function findContext(
   return row ? toContext(row) : null;
 }
 
+/** Every context, by name (the caller filters by space access). */
+export async function listAllContexts(db: Database): Promise<Context[]> {
+  const rows = await db
+    .selectFrom("contexts")
+    .selectAll()
+    .orderBy("name")
+    .orderBy("id")
+    .execute();
+  return rows.map(toContext);
+}
+
 export async function findContexts(
   db: Database,
   ids: readonly string[],

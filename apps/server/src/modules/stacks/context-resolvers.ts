@@ -13,6 +13,7 @@ export function contextResolvers(
   contexts: Pick<
     ContextService,
     | "findContext"
+    | "listContexts"
     | "listContextConfig"
     | "getContextConfigElement"
     | "attachmentOf"
@@ -27,6 +28,12 @@ export function contextResolvers(
 ): IResolvers {
   return {
     Query: {
+      stackyardContexts: async (
+        _root: unknown,
+        _args: unknown,
+        ctx: GraphQLContext,
+      ) =>
+        (await contexts.listContexts(requireSession(ctx))).map(presentContext),
       context: async (
         _root: unknown,
         args: { id: string },

@@ -127,6 +127,22 @@ export function createContextService(deps: ContextServiceDeps) {
       return context;
     },
 
+    /** The contexts the caller can read, by name (Stackyard extension for the web UI). */
+    async listContexts(session: Session): Promise<Context[]> {
+      const all = await contexts.listAllContexts(db);
+      const levels = new Map<string, string>();
+      const visible: Context[] = [];
+      for (const c of all) {
+        let level = levels.get(c.spaceId);
+        if (level === undefined) {
+          level = await access.accessLevel(session, c.spaceId);
+          levels.set(c.spaceId, level);
+        }
+        if (level !== "NONE") visible.push(c);
+      }
+      return visible;
+    },
+
     /** Creates a context; its id is the slug of its name, made unique with `-<n>`. */
     async createContext(
       session: Session,

@@ -658,6 +658,10 @@ describe("Terraform provider", () => {
         })
       ).data?.context.id,
     ).toBe("shared-env");
+    // Stackyard extension for the web UI's contexts list.
+    expect(
+      (await gql("{stackyardContexts{id,name}}")).data?.stackyardContexts,
+    ).toContainEqual({ id: "shared-env", name: "Shared Env" });
 
     const attached = await gql(
       "mutation($id:ID!$priority:Int!$stack:ID!){contextAttach(id: $id, stack: $stack, priority: $priority){id,stackId,isModule,priority}}",

@@ -4,8 +4,9 @@
  * immutable encrypted versions (history, rollback, outputs) and one state lock per stack.
  * Owns tables `state_versions` and `state_locks`, the objects in the states bucket, and
  * job `state.collectOrphans`. It reads runs (to decide who may touch state) but never
- * changes them. The backend core (state-service.ts) takes no space decisions; the
- * user-facing operations (state-operations.ts: history, download/upload URLs, import,
+ * changes them. The backend core (state-service.ts) takes one space decision: users
+ * outside the platform using the backend with their own credentials (external state
+ * access) get what their access level on the stack's space allows. The user-facing operations (state-operations.ts: history, download/upload URLs, import,
  * rollback, force-unlock) check space access through the stacks module. Imported state
  * files arrive through the uploads bucket.
  */

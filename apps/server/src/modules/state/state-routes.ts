@@ -8,10 +8,13 @@ import type { StateCaller } from "./state.ts";
 
 /** Largest state tofu may upload (spacelift-reference §1.5: state import max 100 MB). */
 export const STATE_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
+/** The basic-auth username under which a user passes a session JWT as the password. */
+export const USER_TOKEN_USERNAME = "token";
 
 type StateRoutesService = Pick<
   StateService,
   | "authenticate"
+  | "authenticateUser"
   | "readState"
   | "writeState"
   | "lock"
@@ -26,15 +29,25 @@ type Req = FastifyRequest<{
 
 /**
  * The HTTP state backend of OpenTofu/Terraform (`backend "http"`), one per stack at
- * `/state/:stackId`: GET, POST (`?ID=` while locked), LOCK, UNLOCK with run-scoped basic
- * auth, and DELETE with an admin session (Bearer token). Bodies stay raw Buffers so the
- * stored checksum is of exactly the bytes tofu sent.
+ * `/state/:stackId`: GET, POST (`?ID=` while locked), LOCK, UNLOCK with basic auth, and
+ * DELETE with an admin session (Bearer token). Bodies stay raw Buffers so the stored
+ * checksum is of exactly the bytes tofu sent.
+ *
+ * Basic auth takes three forms, told apart by the username:
+ * - `run_...`: a run's state credentials (username = run id, password = the JWT issued
+ *   with the run);
+ * - `token`: a user's session JWT as the password (what `stackyard login` / the API key
+ *   exchange returns);
+ * - anything else: an API key, username = key id, password = key secret.
+ * The last two are users outside the platform; they need external state access enabled
+ * on the stack (state-service.ts `authenticateUser`).
  */
 export async function registerStateRoutes(
   app: FastifyInstance,
   deps: {
     state: StateRoutesService;
-    sessions: Pick<AuthService, "authenticate">;
+    sessions: Pick<AuthService, "authenticate"> &
+      Partial<Pick<AuthService, "authenticateApiKey">>;
   },
 ): Promise<void> {
   const { state, sessions } = deps;
@@ -67,13 +80,26 @@ export async function registerStateRoutes(
           "the state backend needs the run's state credentials (basic auth)",
         );
       }
+      const { username, password } = basic;
+      if (username.startsWith("run_")) {
+        callers.set(
+          req,
+          await state.authenticate(req.params.stackId, username, password),
+        );
+        return;
+      }
+      let session;
+      if (username === USER_TOKEN_USERNAME)
+        session = await sessions.authenticate(password);
+      else if (sessions.authenticateApiKey)
+        session = await sessions.authenticateApiKey(username, password);
+      else
+        throw new UnauthorizedError(
+          "this server accepts only run credentials on the state backend",
+        );
       callers.set(
         req,
-        await state.authenticate(
-          req.params.stackId,
-          basic.username,
-          basic.password,
-        ),
+        await state.authenticateUser(req.params.stackId, session),
       );
     };
     const route = {

@@ -6,6 +6,7 @@ import type { BlobStore } from "../../platform/storage/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import { ConflictError, ForbiddenError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
+import type { SpaceAccess } from "../stacks/index.ts";
 import {
   createStateCredentialSigner,
   type StateCredentials,
@@ -21,18 +22,21 @@ import { findRunFacts } from "./state-run-query.ts";
 import {
   findExternalReadFacts,
   findPendingRunIds,
+  findStackAccessFacts,
 } from "./state-stack-query.ts";
 import {
   PLAN_OPERATION,
   externalReadRefusal,
   isLockStale,
+  isUserHolder,
   judgeLock,
   judgeWrite,
   parseLockInfo,
   parseStateDocument,
   stateAccessRefusal,
   stateOutputs,
-  type StateAccess,
+  userHolderId,
+  userStateRefusal,
   type StateCaller,
   type StateLock,
   type StateOutput,
@@ -56,6 +60,11 @@ export interface StateServiceDeps {
   /** config.server.publicUrl: the credentials' issuer and the backend address's base. */
   publicUrl: string;
   log: Logger;
+  /**
+   * Space access, for users who use the backend with their own credentials (external
+   * state access). Without it only run credentials are accepted.
+   */
+  access?: Pick<SpaceAccess, "accessLevel">;
   clock?: () => Date;
   newId?: () => string;
 }
@@ -86,6 +95,9 @@ interface Actor {
  * Locking invariants (no lock can become unclearable):
  * - A lock belongs to a run. It is stale once that run is terminal or gone; a stale lock
  *   blocks nobody and the next LOCK takes it over (logged at warn).
+ * - A lock taken by a user outside the platform (external state access, `authenticateUser`)
+ *   is never stale: nothing tells the server that the user's tofu ended. It is cleared by
+ *   the user's UNLOCK (or `tofu force-unlock`) or by an admin's force-unlock.
  * - UNLOCK is idempotent (unlocking an unlocked state succeeds), and the holder may always
  *   release its own lock, even after its run ended.
  * - An admin can always `forceUnlock` (audited at warn).
@@ -111,13 +123,16 @@ export function createStateService(deps: StateServiceDeps) {
   const objectKeyFor = (stackId: string, versionId: string) =>
     `${stackId}/${versionId}.tfstate.enc`;
 
+  /** `what`: "lock" is LOCK/UNLOCK, "write" a POST; runs need write access for both. */
   async function requireRun(
     q: Database,
     caller: StateCaller,
-    access: StateAccess,
+    what: "read" | "lock" | "write",
   ): Promise<void> {
-    const run = await findRunFacts(q, caller.runId);
-    const refusal = stateAccessRefusal(run, caller, access);
+    const access = what === "read" ? "read" : "write";
+    const refusal = caller.user
+      ? userStateRefusal(caller.user, what)
+      : stateAccessRefusal(await findRunFacts(q, caller.runId), caller, access);
     if (refusal)
       throw new StateAccessDeniedError(
         `${access === "read" ? "reading" : "changing"} the state of stack ${caller.stackId} is refused: ${refusal}`,
@@ -158,13 +173,14 @@ export function createStateService(deps: StateServiceDeps) {
   ): Promise<(StateLock & { stale: boolean }) | undefined> {
     const lock = await repo.findLock(stackId, q);
     if (!lock) return undefined;
+    if (isUserHolder(lock.runId)) return { ...lock, stale: false };
     const holder = await findRunFacts(q, lock.runId);
     return { ...lock, stale: isLockStale(holder) };
   }
 
   function lockedError(lock: StateLock, what: Kind): StateLockedError {
     return new StateLockedError(
-      `the state of stack ${lock.stackId} is locked by run ${lock.runId} (lock ${lock.lockId}); cannot ${what}`,
+      `the state of stack ${lock.stackId} is locked by ${holderName(lock.runId)} (lock ${lock.lockId}); cannot ${what}`,
       lock.info,
     );
   }
@@ -180,6 +196,10 @@ export function createStateService(deps: StateServiceDeps) {
       throw new ConflictError(
         `cannot ${what}: stack ${stackId} has runs that have not finished (${pending.join(", ")}); wait for them to end or discard them first`,
       );
+  }
+
+  function holderName(holderId: string): string {
+    return isUserHolder(holderId) ? holderId : `run ${holderId}`;
   }
 
   /** External callers (another stack's run) may only GET. */
@@ -336,6 +356,41 @@ export function createStateService(deps: StateServiceDeps) {
       };
     },
 
+    /**
+     * A user outside the platform (API key id + secret, or username `token` and a session
+     * JWT, resolved to `session` by the route) using `stackId`'s backend. Accepted only
+     * when the stack allows external state access and the user can at least read its
+     * space; what they may do then depends on their level (state.ts `userStateRefusal`).
+     * Re-checked on every request.
+     */
+    async authenticateUser(
+      stackId: string,
+      session: Session,
+    ): Promise<StateCaller> {
+      const refuse = (why: string) =>
+        new StateAccessDeniedError(
+          `${session.name} may not use the state backend of stack ${stackId}: ${why}`,
+        );
+      if (!deps.access)
+        throw refuse("this server accepts only run credentials here");
+      const stack = await findStackAccessFacts(db, stackId);
+      const level = stack
+        ? await deps.access.accessLevel(session, stack.spaceId)
+        : "NONE";
+      if (!stack || level === "NONE")
+        throw refuse("the stack does not exist or is not visible");
+      if (!stack.externalStateAccess)
+        throw refuse(
+          "the stack does not allow external state access (vendorConfig externalStateAccessEnabled)",
+        );
+      return {
+        runId: userHolderId(session),
+        stackId,
+        scope: level === "READ" ? "read" : "write",
+        user: { name: session.name, level },
+      };
+    },
+
     /** The current state's plaintext, or null when the stack has none. */
     async readState(caller: StateCaller): Promise<Buffer | null> {
       await requireRun(db, caller, "read");
@@ -374,7 +429,7 @@ export function createStateService(deps: StateServiceDeps) {
           if (lockId === null) throw lockedError(lock, "write");
           if (lock.lockId !== lockId || lock.runId !== caller.runId)
             throw new StateLockMismatchError(
-              `the write names lock ${lockId}, but the state is locked by run ${lock.runId} with lock ${lock.lockId}`,
+              `the write names lock ${lockId}, but the state is locked by ${holderName(lock.runId)} with lock ${lock.lockId}`,
               lock.info,
             );
         } else if (lockId !== null) {
@@ -389,13 +444,13 @@ export function createStateService(deps: StateServiceDeps) {
         const version = await repo.insertCurrent(tx, {
           id: versionId,
           stackId: caller.stackId,
-          runId: caller.runId,
+          runId: caller.user ? null : caller.runId,
           serial: next.serial,
           lineage: next.lineage,
           checksum: next.checksum,
           size: next.size,
           objectKey,
-          createdBy: null,
+          createdBy: caller.user ? caller.runId : null,
           restoredFromId: null,
           now: clock(),
         });
@@ -416,7 +471,8 @@ export function createStateService(deps: StateServiceDeps) {
     async lock(caller: StateCaller, body: Buffer): Promise<void> {
       refuseExternal(caller, "lock it");
       const request = parseLockInfo(body);
-      if (caller.scope === "read") {
+      if (caller.user) await requireRun(db, caller, "lock");
+      else if (caller.scope === "read") {
         await requireRun(db, caller, "read");
         if (request.operation !== PLAN_OPERATION)
           throw new StateAccessDeniedError(
@@ -426,7 +482,7 @@ export function createStateService(deps: StateServiceDeps) {
       }
       await db.transaction().execute(async (tx) => {
         await repo.lockStack(tx, caller.stackId);
-        await requireRun(tx, caller, "write");
+        await requireRun(tx, caller, caller.user ? "lock" : "write");
         const held = await loadLock(tx, caller.stackId);
         const decision = judgeLock(held, {
           lockId: request.id,
@@ -463,7 +519,8 @@ export function createStateService(deps: StateServiceDeps) {
     async unlock(caller: StateCaller, body: Buffer): Promise<void> {
       refuseExternal(caller, "unlock it");
       const request = body.length === 0 ? null : parseLockInfo(body);
-      if (caller.scope === "read") {
+      if (caller.user) await requireRun(db, caller, "lock");
+      else if (caller.scope === "read") {
         await requireRun(db, caller, "read");
         return;
       }
@@ -477,8 +534,8 @@ export function createStateService(deps: StateServiceDeps) {
         if (!mine)
           throw new StateLockMismatchError(
             request === null
-              ? `the state is locked by run ${held.runId} (lock ${held.lockId}), not by run ${caller.runId}; an admin can force-unlock it`
-              : `lock ${request.id} is not the held lock: run ${held.runId} holds lock ${held.lockId}`,
+              ? `the state is locked by ${holderName(held.runId)} (lock ${held.lockId}), not by ${holderName(caller.runId)}; an admin can force-unlock it`
+              : `lock ${request.id} is not the held lock: ${holderName(held.runId)} holds lock ${held.lockId}`,
             held.info,
           );
         await repo.deleteLock(tx, caller.stackId);

@@ -48,6 +48,24 @@ export async function findExternalReadFacts(
   };
 }
 
+/** The stack's space and whether users outside the platform may use its backend. */
+export async function findStackAccessFacts(
+  q: Kysely<DB>,
+  stackId: string,
+): Promise<{ spaceId: string; externalStateAccess: boolean } | undefined> {
+  const row = await q
+    .selectFrom("stacks")
+    .select(["space_id", "external_state_access"])
+    .where("id", "=", stackId)
+    .executeTakeFirst();
+  return (
+    row && {
+      spaceId: row.space_id,
+      externalStateAccess: row.external_state_access,
+    }
+  );
+}
+
 /** Ids of the stack's runs that are not terminal (pending, queued or running), oldest first. */
 export async function findPendingRunIds(
   q: Kysely<DB>,

@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { TERMINAL_STATES, type RunType } from "../runs/index.ts";
+import type { AccessLevel } from "../stacks/index.ts";
 import {
   InvalidStateError,
   StateLineageMismatchError,
@@ -16,8 +17,12 @@ import {
 export type StateScope = "read" | "write";
 export type StateAccess = "read" | "write";
 
-/** The run a request acts for, once its credentials are verified (not yet checked against the DB). */
+/** The run (or user) a request acts for, once its credentials are verified (not yet checked against the DB). */
 export interface StateCaller {
+  /**
+   * The run id; for a user caller (`user` set) the user's holder id instead
+   * (`userHolderId`), which is what a lock it takes records as its holder.
+   */
   readonly runId: string;
   /** The stack whose state is accessed. */
   readonly stackId: string;
@@ -27,6 +32,42 @@ export interface StateCaller {
    * not `stackId`. Such a caller may only read (GET), never lock or write.
    */
   readonly readerStackId?: string;
+  /**
+   * Set when a user outside the platform uses the backend with their own credentials
+   * (API key, or a session token) on a stack with external state access enabled:
+   * their access level on the stack's space, judged when the request was authenticated.
+   */
+  readonly user?: { readonly name: string; readonly level: AccessLevel };
+}
+
+/**
+ * The lock holder recorded for a user caller: `<session kind>:<id>`, e.g.
+ * `api_key:01J...` or `user:admin`. Run ids (`run_...`) never contain a colon.
+ */
+export function userHolderId(session: { kind: string; id: string }): string {
+  return `${session.kind}:${session.id}`;
+}
+
+/** Whether a lock's holder is a user (see `userHolderId`) rather than a run. */
+export function isUserHolder(holderId: string): boolean {
+  return holderId.startsWith("api_key:") || holderId.startsWith("user:");
+}
+
+/**
+ * Why a user caller with `level` on the stack's space may not perform `what`, or null when
+ * they may. External state access for users (spacelift-reference §1.5 allows reads only)
+ * is widened here so that `tofu plan` works from a laptop: READ may GET; LOCK and UNLOCK
+ * need WRITE (plan takes the lock); POST (a state write) needs ADMIN.
+ */
+export function userStateRefusal(
+  user: { name: string; level: AccessLevel },
+  what: "read" | "lock" | "write",
+): string | null {
+  const required: AccessLevel =
+    what === "read" ? "READ" : what === "lock" ? "WRITE" : "ADMIN";
+  const rank = { NONE: 0, READ: 1, WRITE: 2, ADMIN: 3 } as const;
+  if (rank[user.level] >= rank[required]) return null;
+  return `${user.name} has ${user.level} access to the stack's space; ${what === "read" ? "reading" : what === "lock" ? "locking or unlocking" : "writing"} the state through external state access needs ${required}`;
 }
 
 /** The facts about a run that decide its state access. */
