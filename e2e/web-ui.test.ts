@@ -1,27 +1,24 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { CliProcess } from "./harness.ts";
 import {
-  REPO_ROOT,
-  freePort,
-  runCli,
-  waitFor,
-  type CliProcess,
-} from "./harness.ts";
+  HAS_CHROMIUM,
+  SHOTS,
+  ensureWebBuilt,
+  git,
+  launchBrowser,
+  newPage,
+  startUp,
+  stopUp,
+} from "./web-ui-harness.ts";
 
 // The first-use path in a real browser: sign in with the key `stackyard up` wrote,
 // create a stack on a local git repository through the form, trigger a run, watch its
 // logs arrive live, confirm it, and see it FINISHED with the stack's new outputs.
 // Chromium is Debian's (/usr/bin/chromium; `SETUP_BROWSER=1 npm run setup` installs it).
-const CHROMIUM = "/usr/bin/chromium";
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-const SHOTS = path.join(REPO_ROOT, "test-results", "screenshots");
-const WEB = path.join(REPO_ROOT, "apps", "web");
-
 const MAIN_TF = `
 variable "greeting" {
   type    = string
@@ -34,47 +31,6 @@ output "greeting" {
   value = terraform_data.greeting.output
 }
 `;
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, {
-    cwd,
-    encoding: "utf8",
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@example.com",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@example.com",
-    },
-  });
-}
-
-function newestMtime(p: string): number {
-  const st = statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const e of readdirSync(p))
-    if (e !== "node_modules" && e !== "dist")
-      newest = Math.max(newest, newestMtime(path.join(p, e)));
-  return newest;
-}
-
-/** Builds apps/web/dist unless it is newer than every source it is made from. */
-function ensureWebBuilt(): void {
-  const index = path.join(WEB, "dist", "index.html");
-  const sources = [
-    path.join(WEB, "src"),
-    path.join(WEB, "index.html"),
-    path.join(WEB, "vite.config.ts"),
-    path.join(REPO_ROOT, "packages", "api-client", "src"),
-  ];
-  const built = existsSync(index) ? statSync(index).mtimeMs : 0;
-  if (sources.every((s) => newestMtime(s) < built)) return;
-  execFileSync("npm", ["run", "build", "-w", "@stackyard/web"], {
-    cwd: REPO_ROOT,
-    stdio: "pipe",
-  });
-}
 
 const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
 
@@ -101,57 +57,14 @@ describeBrowser(
     beforeAll(async () => {
       ensureWebBuilt();
       await mkdir(SHOTS, { recursive: true });
-      dataDir = await mkdtemp(path.join(os.tmpdir(), "stackyard-web-e2e-"));
       repo = await mkdtemp(path.join(os.tmpdir(), "stackyard-web-repo-"));
       git(repo, "init", "-q", "-b", "main");
       await writeFile(path.join(repo, "main.tf"), MAIN_TF);
       git(repo, "add", ".");
       git(repo, "commit", "-q", "-m", "greeting");
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      up = runCli(
-        [
-          "up",
-          "--data-dir",
-          dataDir,
-          "--port",
-          String(port),
-          "--mqtt-port",
-          String(await freePort()),
-        ],
-        {
-          DATABASE_URL: undefined,
-          STACKYARD_BIND_ADDRESS: "127.0.0.1",
-          STACKYARD_LOG_LEVEL: "warn",
-        },
-      );
-      await waitFor(
-        "/readyz",
-        async () => (await fetch(`${base}/readyz`)).status === 200,
-        120_000,
-      );
-      await waitFor("the banner", async () =>
-        up.output().includes("Stackyard is running at"),
-      );
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-        timeout: 60_000,
-      });
-      page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      page.setDefaultTimeout(30_000);
-      page.on("pageerror", (err) => pageErrors.push(err.message));
-      page.on("console", (msg) => {
-        if (msg.type() === "error") pageErrors.push(msg.text());
-      });
+      ({ up, base, dataDir } = await startUp("stackyard-web-e2e-"));
+      browser = await launchBrowser();
+      page = await newPage(browser, pageErrors);
     }, 240_000);
 
     afterEach(async (ctx) => {
@@ -164,10 +77,7 @@ describeBrowser(
 
     afterAll(async () => {
       await browser?.close();
-      if (up && up.child.exitCode === null) {
-        up.child.kill("SIGINT");
-        await up.exited;
-      }
+      await stopUp(up);
     });
 
     it("signs in, creates a stack, runs, confirms and shows its outputs", async () => {
@@ -274,6 +184,19 @@ describeBrowser(
         .locator('[data-state="FINISHED"]')
         .waitFor();
       await shot("07-stack");
+
+      // The current state downloads as a file (the signed URL needs no bearer token).
+      const [download] = await Promise.all([
+        page.waitForEvent("download", { timeout: 30_000 }),
+        page.getByRole("button", { name: "Download current state" }).click(),
+      ]);
+      expect(download.suggestedFilename()).toMatch(/^greeting.*\.tfstate$/);
+      const stateFile = await download.path();
+      const state = JSON.parse(await readFile(stateFile, "utf8")) as {
+        outputs: Record<string, { value: unknown }>;
+      };
+      expect(state.outputs.greeting?.value).toBe("hello");
+      await page.getByText(/(State downloaded|Download started)\./).waitFor();
 
       await page
         .getByRole("navigation", { name: "Main" })

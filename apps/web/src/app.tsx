@@ -1,5 +1,7 @@
 import { useEffect, useSyncExternalStore } from "react";
 import { Layout } from "./components/Layout.tsx";
+import { ContextPage } from "./features/contexts/ContextPage.tsx";
+import { ContextsPage } from "./features/contexts/ContextsPage.tsx";
 import { LoginPage } from "./features/auth/LoginPage.tsx";
 import { RunPage } from "./features/runs/RunPage.tsx";
 import { CreateStackPage } from "./features/stacks/CreateStackPage.tsx";
@@ -75,6 +77,18 @@ export function App() {
           <WorkerPoolsPage />
         </Layout>
       );
+    case "contexts":
+      return (
+        <Layout section="contexts">
+          <ContextsPage />
+        </Layout>
+      );
+    case "context":
+      return (
+        <Layout section="contexts">
+          <ContextPage key={route.contextId} contextId={route.contextId} />
+        </Layout>
+      );
     case "notFound":
       return (
         <Layout section={null}>
@@ -95,5 +109,7 @@ const TITLES: Record<ReturnType<typeof parseRoute>["name"], string> = {
   stack: "Stack",
   run: "Run",
   workerPools: "Worker pools",
+  contexts: "Contexts",
+  context: "Context",
   notFound: "Not found",
 };

@@ -30,7 +30,7 @@ export function Layout({
   section,
   children,
 }: {
-  section: "stacks" | "workerPools" | null;
+  section: "stacks" | "contexts" | "workerPools" | null;
   children: ReactNode;
 }) {
   const viewer = useQuery<ViewerResult>(VIEWER);
@@ -50,6 +50,12 @@ export function Layout({
             aria-current={section === "stacks" ? "page" : undefined}
           >
             Stacks
+          </Link>
+          <Link
+            to={paths.contexts()}
+            aria-current={section === "contexts" ? "page" : undefined}
+          >
+            Contexts
           </Link>
           <Link
             to={paths.workerPools()}

@@ -15,6 +15,8 @@ export type Route =
   | { name: "stack"; stackId: string }
   | { name: "run"; stackId: string; runId: string }
   | { name: "workerPools" }
+  | { name: "contexts" }
+  | { name: "context"; contextId: string }
   | { name: "notFound"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -35,6 +37,9 @@ export function parseRoute(pathname: string): Route {
     return { name: "run", stackId: b, runId: d };
   if (a === "worker-pools" && parts.length === 1)
     return { name: "workerPools" };
+  if (a === "contexts" && parts.length === 1) return { name: "contexts" };
+  if (a === "context" && b && parts.length === 2)
+    return { name: "context", contextId: b };
   return { name: "notFound", path: pathname };
 }
 
@@ -45,6 +50,8 @@ export const paths = {
   run: (stackId: string, runId: string) =>
     `/stack/${encodeURIComponent(stackId)}/run/${encodeURIComponent(runId)}`,
   workerPools: () => "/worker-pools",
+  contexts: () => "/contexts",
+  context: (id: string) => `/context/${encodeURIComponent(id)}`,
   login: () => "/login",
 };
 

@@ -1,5 +1,7 @@
 import { useState, type FormEvent } from "react";
 import {
+  CONTEXT_CONFIG_ADD,
+  CONTEXT_CONFIG_DELETE,
   STACK_CONFIG_ADD,
   STACK_CONFIG_DELETE,
   type ConfigElementView,
@@ -9,23 +11,30 @@ import { useMutation } from "../../graphql/api.ts";
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Whose environment the panel edits: a stack's or a context's. */
+export type EnvironmentOwner = { kind: "stack" | "context"; id: string };
+
 /**
- * The stack's environment variables. A secret (write-only) value is never shown, not
- * even to its author: the list only says it is set. Saving an existing name replaces it.
+ * A stack's or context's environment variables. A secret (write-only) value is never
+ * shown, not even to its author: the list only says it is set. Saving an existing name
+ * replaces it.
  */
 export function EnvironmentPanel({
-  stackId,
+  owner,
   config,
   canWrite,
   onChange,
 }: {
-  stackId: string;
+  owner: EnvironmentOwner;
   config: ConfigElementView[];
   canWrite: boolean;
   onChange(): void;
 }) {
-  const add = useMutation(STACK_CONFIG_ADD);
-  const remove = useMutation(STACK_CONFIG_DELETE);
+  const isStack = owner.kind === "stack";
+  const add = useMutation(isStack ? STACK_CONFIG_ADD : CONTEXT_CONFIG_ADD);
+  const remove = useMutation(
+    isStack ? STACK_CONFIG_DELETE : CONTEXT_CONFIG_DELETE,
+  );
   const [name, setName] = useState("");
   const [value, setValue] = useState("");
   const [secret, setSecret] = useState(true);
@@ -44,7 +53,7 @@ export function EnvironmentPanel({
     }
     setNameError(null);
     const ok = await add.mutate({
-      stack: stackId,
+      [owner.kind]: owner.id,
       config: {
         id: n,
         type: "ENVIRONMENT_VARIABLE",
@@ -107,7 +116,12 @@ export function EnvironmentPanel({
                       disabled={remove.pending}
                       aria-label={`Delete ${c.id}`}
                       onClick={async () => {
-                        if (await remove.mutate({ stack: stackId, id: c.id }))
+                        if (
+                          await remove.mutate({
+                            [owner.kind]: owner.id,
+                            id: c.id,
+                          })
+                        )
                           onChange();
                       }}
                     >

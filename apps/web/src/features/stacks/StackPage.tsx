@@ -13,6 +13,8 @@ import { formatRelative } from "../../components/time.ts";
 import { useMutation, useQuery } from "../../graphql/api.ts";
 import { Link, navigate, paths } from "../../routes/router.tsx";
 import { EnvironmentPanel } from "./EnvironmentPanel.tsx";
+import { StackContextsPanel } from "./StackContextsPanel.tsx";
+import { StateDownloadButton } from "./StateDownloadButton.tsx";
 
 /** One stack: trigger, lock, runs, outputs, environment, contexts and settings. */
 export function StackPage({ stackId }: { stackId: string }) {
@@ -127,11 +129,16 @@ export function StackPage({ stackId }: { stackId: string }) {
         <section aria-labelledby="env-title" className="card">
           <h2 id="env-title">Environment</h2>
           <EnvironmentPanel
-            stackId={stack.id}
+            owner={{ kind: "stack", id: stack.id }}
             config={stack.config}
             canWrite={stack.canWrite}
             onChange={() => void q.reload()}
           />
+        </section>
+
+        <section aria-labelledby="contexts-title" className="card">
+          <h2 id="contexts-title">Contexts</h2>
+          <StackContextsPanel stack={stack} onChange={() => void q.reload()} />
         </section>
 
         <section aria-labelledby="settings-title" className="card">
@@ -149,6 +156,9 @@ export function StackPage({ stackId }: { stackId: string }) {
             <dt>State</dt>
             <dd>
               {stack.managesStateFile ? "Managed by Stackyard" : "External"}
+              {stack.managesStateFile && stack.canWrite && (
+                <StateDownloadButton stackId={stack.id} />
+              )}
             </dd>
             <dt>Tracked commit</dt>
             <dd className="mono">
@@ -163,17 +173,6 @@ export function StackPage({ stackId }: { stackId: string }) {
                     </span>
                   ))
                 : "—"}
-            </dd>
-            <dt>Contexts</dt>
-            <dd>
-              {stack.attachedContexts.length
-                ? stack.attachedContexts.map((c) => (
-                    <span className="tag" key={c.id}>
-                      {c.contextName}
-                      {c.isAutoattached ? " (auto)" : ""}
-                    </span>
-                  ))
-                : "None attached"}
             </dd>
           </dl>
         </section>

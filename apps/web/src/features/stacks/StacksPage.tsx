@@ -7,6 +7,9 @@ import { useQuery } from "../../graphql/api.ts";
 import { Link, paths } from "../../routes/router.tsx";
 import {
   STATE_FILTERS,
+  folderLabel,
+  folderOfLabel,
+  foldersOf,
   stacksSearchInput,
   type StateFilterId,
 } from "./stack-filters.ts";
@@ -50,6 +53,17 @@ export function StacksPage() {
   const stacks = q.data?.searchStacks.edges.map((e) => e.node) ?? [];
   const pageInfo = q.data?.searchStacks.pageInfo;
   const filtered = filter !== "all" || search.trim() || label.trim();
+  // Folders are `folder:<x>` labels; the list grows with every page seen, and picking
+  // one filters by that label on the server (so it works across every page).
+  const [folders, setFolders] = useState<string[]>([]);
+  const pageFolders = foldersOf(
+    stacks.map((st) => st.labels),
+    folders,
+  );
+  useEffect(() => {
+    if (pageFolders.length !== folders.length) setFolders(pageFolders);
+  }, [pageFolders, folders.length]);
+  const folder = folderOfLabel(labelText);
 
   return (
     <>
@@ -84,6 +98,29 @@ export function StacksPage() {
               onChange={(e) => setSearchText(e.target.value)}
             />
           </label>
+          {(pageFolders.length > 0 || folder) && (
+            <label className="inline-field">
+              <span>Folder</span>
+              <select
+                value={folder}
+                onChange={(e) =>
+                  setLabelText(
+                    e.target.value ? folderLabel(e.target.value) : "",
+                  )
+                }
+              >
+                <option value="">All folders</option>
+                {(folder && !pageFolders.includes(folder)
+                  ? [...pageFolders, folder]
+                  : pageFolders
+                ).map((f) => (
+                  <option key={f} value={f}>
+                    {f}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           <label className="inline-field">
             <span>Label</span>
             <input

@@ -65,3 +65,26 @@ export function stacksSearchInput(opts: {
     orderBy: null,
   };
 }
+
+const FOLDER_PREFIX = "folder:";
+
+/** The folders (`folder:<x>` labels) among `labelSets`, merged into `known`, sorted. */
+export function foldersOf(
+  labelSets: ReadonlyArray<readonly string[]>,
+  known: readonly string[] = [],
+): string[] {
+  const all = new Set(known);
+  for (const labels of labelSets)
+    for (const l of labels)
+      if (l.startsWith(FOLDER_PREFIX) && l.length > FOLDER_PREFIX.length)
+        all.add(l.slice(FOLDER_PREFIX.length));
+  return [...all].sort((a, b) => a.localeCompare(b));
+}
+
+/** The folder a label filter selects (`folder:<x>`), or "" for any other filter. */
+export function folderOfLabel(label: string): string {
+  const l = label.trim();
+  return l.startsWith(FOLDER_PREFIX) ? l.slice(FOLDER_PREFIX.length) : "";
+}
+
+export const folderLabel = (folder: string) => `${FOLDER_PREFIX}${folder}`;

@@ -1,13 +1,30 @@
-import { useState } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import {
   WORKER_DRAIN_SET,
+  WORKER_POOL_CREATE,
+  WORKER_POOL_CYCLE,
   WORKER_POOLS,
+  type WorkerPoolCreateResult,
+  type WorkerPoolCycleResult,
   type WorkerPoolView,
   type WorkerPoolsResult,
   type WorkerView,
 } from "@stackyard/api-client";
+import { CopyField } from "../../components/CopyField.tsx";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
-import { api, friendlyError, useQuery } from "../../graphql/api.ts";
+import {
+  api,
+  friendlyError,
+  useMutation,
+  useQuery,
+} from "../../graphql/api.ts";
+
+type Credentials = WorkerPoolCreateResult["stackyardWorkerPoolCreate"];
+
+/** The shell line that starts a launcher for a pool (base64 values need no quoting). */
+export function launcherCommand(token: string, privateKey: string): string {
+  return `STACKYARD_TOKEN=${token} STACKYARD_POOL_PRIVATE_KEY=${privateKey} stackyard launcher`;
+}
 
 function tagsOf(w: WorkerView): Array<[string, string]> {
   try {
@@ -30,11 +47,39 @@ export function WorkerPoolsPage() {
   const q = useQuery<WorkerPoolsResult>(WORKER_POOLS, undefined, {
     pollMs: 3000,
   });
+  const [creating, setCreating] = useState(false);
+  // Held in memory only: leaving the page or dismissing the panel forgets them.
+  const [created, setCreated] = useState<Credentials | null>(null);
   return (
     <>
       <div className="page-head">
         <h1>Worker pools</h1>
+        {!creating && !created && (
+          <button
+            type="button"
+            className="button primary"
+            onClick={() => setCreating(true)}
+          >
+            New worker pool
+          </button>
+        )}
       </div>
+      {creating && (
+        <CreatePoolForm
+          onCancel={() => setCreating(false)}
+          onCreated={(c) => {
+            setCreating(false);
+            setCreated(c);
+            void q.reload();
+          }}
+        />
+      )}
+      {created && (
+        <PoolCredentials
+          credentials={created}
+          onDone={() => setCreated(null)}
+        />
+      )}
       <ErrorNote>{q.error}</ErrorNote>
       {q.loading && !q.data ? (
         <Loading what="worker pools" />
@@ -49,6 +94,230 @@ export function WorkerPoolsPage() {
   );
 }
 
+function CreatePoolForm({
+  onCancel,
+  onCreated,
+}: {
+  onCancel(): void;
+  onCreated(c: Credentials): void;
+}) {
+  const create = useMutation<WorkerPoolCreateResult>(WORKER_POOL_CREATE);
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [nameError, setNameError] = useState<string | null>(null);
+  const nameInput = useRef<HTMLInputElement>(null);
+  useEffect(() => nameInput.current?.focus(), []);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (!name.trim()) {
+      setNameError("Give the pool a name.");
+      nameInput.current?.focus();
+      return;
+    }
+    setNameError(null);
+    const r = await create.mutate({
+      name: name.trim(),
+      description: description.trim() || null,
+      csr: null,
+    });
+    if (r) onCreated(r.stackyardWorkerPoolCreate);
+  }
+
+  return (
+    <section className="card form-card" aria-labelledby="new-pool-title">
+      <h2 id="new-pool-title">New worker pool</h2>
+      <p className="muted">
+        Stackyard generates the pool's key pair and token. You will see them
+        once, right after creating the pool.
+      </p>
+      <form onSubmit={submit} noValidate>
+        <div className="field">
+          <label htmlFor="pool-name">Name</label>
+          <input
+            id="pool-name"
+            ref={nameInput}
+            value={name}
+            autoComplete="off"
+            aria-invalid={nameError ? true : undefined}
+            aria-describedby={nameError ? "pool-name-error" : undefined}
+            onChange={(e) => setName(e.target.value)}
+          />
+          {nameError && (
+            <p className="field-error" id="pool-name-error">
+              {nameError}
+            </p>
+          )}
+        </div>
+        <div className="field">
+          <label htmlFor="pool-description">Description (optional)</label>
+          <input
+            id="pool-description"
+            value={description}
+            autoComplete="off"
+            onChange={(e) => setDescription(e.target.value)}
+          />
+        </div>
+        <ErrorNote>{create.error}</ErrorNote>
+        <div className="actions">
+          <button
+            type="submit"
+            className="button primary"
+            disabled={create.pending}
+          >
+            {create.pending ? "Creating pool…" : "Create pool"}
+          </button>
+          <button
+            type="button"
+            className="button"
+            disabled={create.pending}
+            onClick={onCancel}
+          >
+            Cancel
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+/** The new pool's token and private key: shown once, with copy buttons and the command. */
+function PoolCredentials({
+  credentials,
+  onDone,
+}: {
+  credentials: Credentials;
+  onDone(): void;
+}) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
+  const { pool, token, privateKey } = credentials;
+  return (
+    <section
+      className="card"
+      aria-labelledby="pool-creds-title"
+      data-testid="pool-credentials"
+    >
+      <h2 id="pool-creds-title" ref={heading} tabIndex={-1}>
+        Pool “{pool.name}” created
+      </h2>
+      <p className="note note-attention">
+        Save the token and private key now: they are shown only once. Anyone
+        with both can run workers for this pool and read its runs' secrets.
+      </p>
+      <CopyField
+        label="Token (STACKYARD_TOKEN)"
+        value={token}
+        testId="pool-token"
+      />
+      {privateKey ? (
+        <>
+          <CopyField
+            label="Private key (STACKYARD_POOL_PRIVATE_KEY)"
+            value={privateKey}
+            testId="pool-private-key"
+          />
+          <CopyField
+            label="Start a launcher with"
+            value={launcherCommand(token, privateKey)}
+            testId="pool-launcher-command"
+          />
+        </>
+      ) : (
+        <p>
+          Start a launcher with <code>STACKYARD_TOKEN</code> set to the token
+          and <code>STACKYARD_POOL_PRIVATE_KEY</code> to your own private key
+          (base64 PEM): <code>stackyard launcher</code>.
+        </p>
+      )}
+      <button type="button" className="button primary" onClick={onDone}>
+        I have saved them
+      </button>
+    </section>
+  );
+}
+
+function CycleControl({
+  pool,
+  liveWorkers,
+  onChange,
+}: {
+  pool: WorkerPoolView;
+  liveWorkers: number;
+  onChange(): void;
+}) {
+  const cycle = useMutation<WorkerPoolCycleResult>(WORKER_POOL_CYCLE);
+  const [asking, setAsking] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const confirmButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (asking) confirmButton.current?.focus();
+  }, [asking]);
+  if (liveWorkers === 0 && !done) return null;
+  return (
+    <div>
+      {!asking ? (
+        <button
+          type="button"
+          className="button small"
+          onClick={() => {
+            setDone(null);
+            setAsking(true);
+          }}
+        >
+          Cycle workers…
+        </button>
+      ) : (
+        <div
+          className="confirm-box"
+          role="group"
+          aria-labelledby={`cycle-q-${pool.id}`}
+        >
+          <p id={`cycle-q-${pool.id}`}>
+            Restart all {liveWorkers} worker{liveWorkers === 1 ? "" : "s"} of{" "}
+            <strong>{pool.name}</strong>? Each finishes its current run, then
+            exits; your process manager starts a fresh one.
+          </p>
+          <div className="actions">
+            <button
+              type="button"
+              className="button danger small"
+              ref={confirmButton}
+              disabled={cycle.pending}
+              onClick={async () => {
+                const r = await cycle.mutate({ id: pool.id });
+                if (r) {
+                  setAsking(false);
+                  setDone(
+                    "Cycle requested: workers exit after their current run.",
+                  );
+                  onChange();
+                }
+              }}
+            >
+              {cycle.pending ? "Cycling…" : "Cycle workers"}
+            </button>
+            <button
+              type="button"
+              className="button small"
+              disabled={cycle.pending}
+              onClick={() => setAsking(false)}
+            >
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
+      <ErrorNote>{cycle.error}</ErrorNote>
+      {done && (
+        <p className="note" role="status">
+          {done}
+        </p>
+      )}
+    </div>
+  );
+}
+
 function PoolCard({
   pool,
   onChange,
@@ -58,7 +327,11 @@ function PoolCard({
 }) {
   const live = pool.workers.filter((w) => w.status !== "GONE");
   return (
-    <section className="card" aria-labelledby={`pool-${pool.id}`}>
+    <section
+      className="card"
+      aria-labelledby={`pool-${pool.id}`}
+      data-testid={`pool-${pool.id}`}
+    >
       <div className="section-head">
         <h2 id={`pool-${pool.id}`}>{pool.name}</h2>
         <span className="muted">
@@ -69,6 +342,7 @@ function PoolCard({
       </div>
       {pool.description && <p>{pool.description}</p>}
       <p className="muted mono">{pool.id}</p>
+      <CycleControl pool={pool} liveWorkers={live.length} onChange={onChange} />
       {pool.workers.length === 0 ? (
         <p className="muted">
           No workers have connected. Start a launcher with this pool's
