@@ -397,6 +397,13 @@ describe("separate server and launcher processes", () => {
         ctx.skip("pg_dump is not on PATH (install the PostgreSQL client)");
         return;
       }
+      // An older client cannot dump a newer server (e.g. the embedded PostgreSQL 17
+      // that the tests fall back to on a machine without its own PostgreSQL).
+      const stderr = String((err as { stderr?: unknown }).stderr ?? "");
+      if (stderr.includes("server version mismatch")) {
+        ctx.skip(`pg_dump is older than the test server: ${stderr.trim()}`);
+        return;
+      }
       throw err;
     }
     expect(dump).toContain("SECRET_TOKEN");
