@@ -45,6 +45,7 @@ describeBrowser(
     let base: string;
     let browser: Browser;
     let page: Page;
+    let eventStreams = 0;
     const pageErrors: string[] = [];
 
     async function shot(name: string): Promise<void> {
@@ -65,6 +66,10 @@ describeBrowser(
       ({ up, base, dataDir } = await startUp("stackyard-web-e2e-"));
       browser = await launchBrowser();
       page = await newPage(browser, pageErrors);
+      page.on("request", (req) => {
+        if (/\/api\/v1\/stacks\/[^/]+\/runs\/[^/]+\/events/.test(req.url()))
+          eventStreams++;
+      });
     }, 240_000);
 
     afterEach(async (ctx) => {
@@ -164,6 +169,8 @@ describeBrowser(
         .locator('[data-state="FINISHED"]')
         .waitFor({ timeout: 180_000 });
       await logs.getByText(/Apply complete! Resources: 1 added/).waitFor();
+      // The run page followed the run over the SSE channel, not by polling.
+      expect(eventStreams).toBeGreaterThan(0);
       const growth = await page.evaluate<number[]>("window.logGrowth");
       // Planning and then applying logs arrived in separate live updates.
       expect(growth.length).toBeGreaterThanOrEqual(2);

@@ -16,6 +16,7 @@ import {
 } from "../modules/state/index.ts";
 import { registerGraphQL, type GraphQLContext } from "../api/graphql.ts";
 import {
+  registerRunEventsRoute,
   registerRunWorkerRoutes,
   runResolvers,
 } from "../modules/runs/index.ts";
@@ -38,6 +39,11 @@ export async function startApiRole(
     sessions: app.auth,
   });
   if (app.runs.reports) await registerRunWorkerRoutes(http, app.runs.reports);
+  await registerRunEventsRoute(http, {
+    runs: app.runs.service,
+    logs: app.runs.logs ?? undefined,
+    sessions: app.auth,
+  });
   const stackApi = stackResolvers(app.stacks, { stateImport: app.stateOps });
   const stackQuery = stackApi.Query as {
     stack: (

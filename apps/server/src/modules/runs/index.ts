@@ -239,3 +239,10 @@ export function createRunsModule(
     }),
   };
 }
+export {
+  registerRunEventsRoute,
+  RUN_EVENTS_POLL_MS,
+  RUN_EVENTS_KEEPALIVE_MS,
+  RUN_EVENTS_MAX_MS,
+  type RunEventsDeps,
+} from "./run-events-route.ts";

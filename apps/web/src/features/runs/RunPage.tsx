@@ -23,6 +23,7 @@ import {
 } from "./run-actions.ts";
 import { RunLogs, type PhaseLog } from "./RunLogs.tsx";
 import { RunTimeline } from "./RunTimeline.tsx";
+import { canStreamRunEvents, streamRunEvents } from "./run-events.ts";
 
 const ACTION_MUTATIONS: Record<RunAction, string> = {
   confirm: RUN_CONFIRM,
@@ -35,9 +36,10 @@ const ACTION_MUTATIONS: Record<RunAction, string> = {
 type Live = "following" | "ended" | "error";
 
 /**
- * Follows the run with the api-client's `followRun`, the spacectl log protocol: it polls
- * the state history and pages each phase's logs with their resume token (about every
- * 0.5–2 s), which is the UI's live channel until the server offers a push channel.
+ * Follows the run over the server's SSE channel (run-events.ts) when the browser has
+ * EventSource; if that fails, with the api-client's `followRun`, the spacectl log
+ * protocol: it polls the state history and pages each phase's logs with their resume
+ * token (about every 0.5–2 s).
  */
 function useFollowedRun(stack: string, run: string, attempt: number) {
   const [transitions, setTransitions] = useState<RunTransition[]>([]);
@@ -51,34 +53,46 @@ function useFollowedRun(stack: string, run: string, attempt: number) {
     setPhases([]);
     setLive("following");
     setLiveError(null);
-    followRun(
-      api,
-      { stack, run },
-      {
-        onTransition: (t) => {
-          if (ctl.signal.aborted) return;
-          setTransitions((ts) => [
-            ...ts.filter(
-              (x) => x.state !== t.state || x.stateVersion !== t.stateVersion,
-            ),
-            t,
-          ]);
-        },
-        onLog: (text, t) => {
-          if (ctl.signal.aborted) return;
-          const key = `${t.state}:${t.stateVersion}`;
-          setPhases((ps) => {
-            const i = ps.findIndex((p) => p.key === key);
-            if (i < 0) return [...ps, { key, state: t.state, text }];
-            const copy = ps.slice();
-            const p = copy[i];
-            if (p) copy[i] = { ...p, text: p.text + text };
-            return copy;
-          });
-        },
+    const handlers = {
+      onTransition: (t: RunTransition) => {
+        if (ctl.signal.aborted) return;
+        setTransitions((ts) => [
+          ...ts.filter(
+            (x) => x.state !== t.state || x.stateVersion !== t.stateVersion,
+          ),
+          t,
+        ]);
       },
-      { follow: true, signal: ctl.signal, pollMs: 500 },
-    ).then(
+      onLog: (text: string, t: RunTransition) => {
+        if (ctl.signal.aborted) return;
+        const key = `${t.state}:${t.stateVersion}`;
+        setPhases((ps) => {
+          const i = ps.findIndex((p) => p.key === key);
+          if (i < 0) return [...ps, { key, state: t.state, text }];
+          const copy = ps.slice();
+          const p = copy[i];
+          if (p) copy[i] = { ...p, text: p.text + text };
+          return copy;
+        });
+      },
+    };
+    const poll = () =>
+      followRun(api, { stack, run }, handlers, {
+        follow: true,
+        signal: ctl.signal,
+        pollMs: 500,
+      });
+    // The SSE channel when the browser has EventSource; on any error, start over with
+    // GraphQL polling (which replays the history and logs from the beginning).
+    const followed: Promise<unknown> = canStreamRunEvents()
+      ? streamRunEvents({ stack, run }, handlers, ctl.signal).catch(() => {
+          ctl.signal.throwIfAborted();
+          setTransitions([]);
+          setPhases([]);
+          return poll();
+        })
+      : poll();
+    followed.then(
       () => {
         if (!ctl.signal.aborted) setLive("ended");
       },
