@@ -26,6 +26,29 @@ export function storageUnavailable(
   );
 }
 
+/**
+ * Runs one driver call and turns any failure other than a not-found (or an error that
+ * is already a StorageUnavailableError) into `storageUnavailable(driver, ...)`.
+ */
+export function storageCall(driver: string) {
+  return async <T>(
+    operation: string,
+    target: string,
+    fn: () => Promise<T>,
+  ): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (
+        err instanceof ObjectNotFoundError ||
+        err instanceof StorageUnavailableError
+      )
+        throw err;
+      throw storageUnavailable(driver, operation, target, err);
+    }
+  };
+}
+
 function describeCause(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const parts: string[] = [];

@@ -8,11 +8,7 @@ import {
 } from "@azure/storage-blob";
 import { ValidationError } from "../../errors.ts";
 import type { BlobStore, PresignedPut } from "../blob-store.ts";
-import {
-  ObjectNotFoundError,
-  StorageUnavailableError,
-  storageUnavailable,
-} from "../storage-errors.ts";
+import { ObjectNotFoundError, storageCall } from "../storage-errors.ts";
 
 export interface AzureBlobStoreOptions {
   /**
@@ -78,22 +74,7 @@ export function createAzureBlobStore(opts: AzureBlobStoreOptions): BlobStore {
   const blob = (bucket: string, key: string) =>
     service.getContainerClient(bucket).getBlockBlobClient(key);
 
-  const call = async <T>(
-    operation: string,
-    target: string,
-    fn: () => Promise<T>,
-  ): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      if (
-        err instanceof ObjectNotFoundError ||
-        err instanceof StorageUnavailableError
-      )
-        throw err;
-      throw storageUnavailable(driver, operation, target, err);
-    }
-  };
+  const call = storageCall(driver);
 
   const sasUrl = (
     bucket: string,

@@ -1,10 +1,6 @@
 import { Storage, type File, type LifecycleRule } from "@google-cloud/storage";
 import type { BlobStore, PresignedPut } from "../blob-store.ts";
-import {
-  ObjectNotFoundError,
-  StorageUnavailableError,
-  storageUnavailable,
-} from "../storage-errors.ts";
+import { ObjectNotFoundError, storageCall } from "../storage-errors.ts";
 
 export interface GcsBlobStoreOptions {
   /** null: from Application Default Credentials. */
@@ -48,22 +44,7 @@ export function createGcsBlobStore(opts: GcsBlobStoreOptions): BlobStore {
   const file = (bucket: string, key: string): File =>
     storage.bucket(bucket).file(key);
 
-  const call = async <T>(
-    operation: string,
-    target: string,
-    fn: () => Promise<T>,
-  ): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      if (
-        err instanceof ObjectNotFoundError ||
-        err instanceof StorageUnavailableError
-      )
-        throw err;
-      throw storageUnavailable(driver, operation, target, err);
-    }
-  };
+  const call = storageCall(driver);
 
   const setLifecycle = async (bucket: string, days: number) => {
     const [metadata] = await storage.bucket(bucket).getMetadata();

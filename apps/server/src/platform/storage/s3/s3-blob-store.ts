@@ -17,11 +17,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { BlobStore, PresignedPut } from "../blob-store.ts";
-import {
-  ObjectNotFoundError,
-  StorageUnavailableError,
-  storageUnavailable,
-} from "../storage-errors.ts";
+import { ObjectNotFoundError, storageCall } from "../storage-errors.ts";
 
 export interface S3BlobStoreOptions {
   /** Shown in errors and `driver`: "aws" or "minio". */
@@ -82,22 +78,7 @@ export function createS3BlobStore(opts: S3BlobStoreOptions): BlobStore {
   const driver = opts.driver;
   const knownBuckets: string[] = [];
 
-  const call = async <T>(
-    operation: string,
-    target: string,
-    fn: () => Promise<T>,
-  ): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      if (
-        err instanceof ObjectNotFoundError ||
-        err instanceof StorageUnavailableError
-      )
-        throw err;
-      throw storageUnavailable(driver, operation, target, err);
-    }
-  };
+  const call = storageCall(driver);
 
   const putLifecycle = async (bucket: string, days: number | undefined) => {
     let rules: LifecycleRule[] = [];
