@@ -147,12 +147,17 @@ export function createRunService(deps: RunServiceDeps) {
     return run;
   }
 
-  /** The stack's run holding its lock: what `run: null` means for confirm, discard and review. */
-  async function loadBlocker(
+  /**
+   * The run an action names, or, when `runId` is null, the stack's run holding its lock:
+   * what `run: null` means for confirm, discard and review.
+   */
+  async function loadRunOrBlocker(
     session: Session,
     stackId: string,
+    runId: string | null | undefined,
     action: RunAction,
   ): Promise<RunRecord> {
+    if (runId) return loadRun(session, { stackId, runId }, "write");
     await loadStack(session, stackId, "write");
     const run = await repo.findActiveBlockingRun(db, stackId);
     if (!run)
@@ -326,13 +331,12 @@ export function createRunService(deps: RunServiceDeps) {
       session: Session,
       input: { stackId: string; runId?: string | null; note?: string | null },
     ): Promise<RunRecord> {
-      const run = input.runId
-        ? await loadRun(
-            session,
-            { stackId: input.stackId, runId: input.runId },
-            "write",
-          )
-        : await loadBlocker(session, input.stackId, "confirm");
+      const run = await loadRunOrBlocker(
+        session,
+        input.stackId,
+        input.runId,
+        "confirm",
+      );
       return act(
         session,
         run,
@@ -348,13 +352,12 @@ export function createRunService(deps: RunServiceDeps) {
       session: Session,
       input: { stackId: string; runId?: string | null; note?: string | null },
     ): Promise<RunRecord> {
-      const run = input.runId
-        ? await loadRun(
-            session,
-            { stackId: input.stackId, runId: input.runId },
-            "write",
-          )
-        : await loadBlocker(session, input.stackId, "discard");
+      const run = await loadRunOrBlocker(
+        session,
+        input.stackId,
+        input.runId,
+        "discard",
+      );
       return act(
         session,
         run,
@@ -463,13 +466,12 @@ export function createRunService(deps: RunServiceDeps) {
         note?: string | null;
       },
     ): Promise<RunReviewRecord> {
-      const run = input.runId
-        ? await loadRun(
-            session,
-            { stackId: input.stackId, runId: input.runId },
-            "write",
-          )
-        : await loadBlocker(session, input.stackId, "review");
+      const run = await loadRunOrBlocker(
+        session,
+        input.stackId,
+        input.runId,
+        "review",
+      );
       const snapshot = snapshotOf(run);
       assertActionAllowed(snapshot, "review");
       const event = { type: "review", decision: input.decision } as const;
