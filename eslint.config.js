@@ -9,6 +9,9 @@ export default tseslint.config(
       ".stackyard/**",
       "coverage/**",
       "test-results/**",
+      // GraphQL Code Generator output (npm run codegen)
+      "apps/server/src/api/generated/**",
+      "packages/api-client/src/generated/**",
     ],
   },
   js.configs.recommended,

@@ -159,6 +159,26 @@ describeBrowser(
       await page.getByTestId("plan-delta").getByText("+1 to add").waitFor();
       await shot("05-run-unconfirmed");
 
+      // The per-resource diff: the resource with its action, and on expanding it the
+      // attributes before and after, key by key.
+      const diff = page.getByTestId("plan-diff");
+      const resource = diff.getByRole("button", {
+        name: /create\s*terraform_data\.greeting/,
+      });
+      await resource.waitFor({ timeout: 30_000 });
+      expect(await resource.getAttribute("aria-expanded")).toBe("false");
+      await resource.focus();
+      await page.keyboard.press("Enter");
+      expect(await resource.getAttribute("aria-expanded")).toBe("true");
+      const attrs = diff.locator("table.attr-diff");
+      await attrs.getByRole("rowheader", { name: /^input/ }).waitFor();
+      const inputRow = attrs.locator("tr", {
+        has: page.getByRole("rowheader", { name: /^input/ }),
+      });
+      expect(await inputRow.textContent()).toContain("hello");
+      expect(await attrs.textContent()).toContain("(known after apply)");
+      await shot("05b-run-plan-diff");
+
       // Only the actions the state allows are offered.
       await expect(
         page.getByRole("button", { name: "Stop" }).count(),
@@ -205,6 +225,33 @@ describeBrowser(
       expect(state.outputs.greeting?.value).toBe("hello");
       await page.getByText(/(State downloaded|Download started)\./).waitFor();
 
+      // The State tab lists the version the apply wrote, marked current, with a
+      // download of its own.
+      await page.getByRole("tab", { name: "State" }).click();
+      const versions = page.getByTestId("state-versions");
+      await versions.waitFor();
+      await versions.getByTestId("state-current").waitFor();
+      const current = versions.locator("tr", {
+        has: page.getByTestId("state-current"),
+      });
+      expect(await current.textContent()).toMatch(/#\d+/);
+      expect(await current.getByRole("link", { name: /^run / }).count()).toBe(
+        1,
+      );
+      const [versionDownload] = await Promise.all([
+        page.waitForEvent("download", { timeout: 30_000 }),
+        current
+          .getByRole("button", { name: /^Download state serial \d+$/ })
+          .click(),
+      ]);
+      expect(versionDownload.suggestedFilename()).toMatch(/\.tfstate$/);
+      const versionState = JSON.parse(
+        await readFile(await versionDownload.path(), "utf8"),
+      ) as { outputs: Record<string, { value: unknown }> };
+      expect(versionState.outputs.greeting?.value).toBe("hello");
+      await shot("07b-stack-state-history");
+      await page.getByRole("tab", { name: "Overview" }).click();
+
       await page
         .getByRole("navigation", { name: "Main" })
         .getByRole("link", { name: "Stacks" })
@@ -234,6 +281,99 @@ describeBrowser(
         .locator('[data-state="FINISHED"]')
         .waitFor();
       await shot("10-run-dark-phone");
+    }, 420_000);
+
+    it("shows an update's before and after, and rolls the state back from the State tab", async () => {
+      // Needs the first scenario's stack, applied once.
+      await page.setViewportSize({ width: 1280, height: 900 });
+      // The new resource's provisioner keeps the apply busy for a few seconds, long
+      // enough to see the run on the worker pools page.
+      await writeFile(
+        path.join(repo, "main.tf"),
+        `${MAIN_TF.replace('"hello"', '"hola"')}
+resource "terraform_data" "slow" {
+  provisioner "local-exec" {
+    command = "sleep 6"
+  }
+}
+`,
+      );
+      git(repo, "commit", "-q", "-am", "hola");
+
+      await page.goto(`${base}/stack/greeting`);
+      await page.getByRole("button", { name: "Trigger run" }).click();
+      await page.waitForURL(/\/stack\/greeting\/run\/[^/]+$/);
+      await page
+        .getByTestId("run-state")
+        .locator('[data-state="UNCONFIRMED"]')
+        .waitFor({ timeout: 120_000 });
+      const resource = page.getByTestId("plan-diff").getByRole("button", {
+        name: /(update|replace)\s*terraform_data\.greeting/,
+      });
+      await resource.click();
+      const inputRow = page.locator("table.attr-diff tr", {
+        has: page.getByRole("rowheader", { name: /^input/ }),
+      });
+      const cells = inputRow.getByRole("cell");
+      expect(await cells.nth(0).textContent()).toBe("hello");
+      expect(await cells.nth(1).textContent()).toBe("hola");
+      await shot("11-run-update-diff-dark");
+      const runUrl = page.url();
+      await page.getByRole("button", { name: "Confirm" }).click();
+      await page
+        .getByTestId("run-state")
+        .locator('[data-state="APPLYING"]')
+        .waitFor({ timeout: 120_000 });
+
+      // While it applies, the worker pools page shows the run on its worker.
+      await page.getByRole("link", { name: "Worker pools" }).click();
+      const currentRun = page.getByTestId("worker-current-run");
+      await currentRun.waitFor({ timeout: 10_000 });
+      expect(await currentRun.textContent()).toMatch(/greeting \/ .*applying/);
+      await shot("12-worker-current-run");
+      await currentRun.click();
+      await page.waitForURL(runUrl);
+      await page
+        .getByTestId("run-state")
+        .locator('[data-state="FINISHED"]')
+        .waitFor({ timeout: 180_000 });
+
+      // Two applied versions: roll back to the older one, confirming in a dialog.
+      await page.goto(`${base}/stack/greeting#state`);
+      const versions = page.getByTestId("state-versions");
+      await versions.waitFor();
+      const rows = versions.locator("tbody tr");
+      await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(2);
+      const oldest = rows.last();
+      const serial = Number(await oldest.getAttribute("data-serial"));
+      await oldest
+        .getByRole("button", { name: `Roll back to serial ${serial}` })
+        .click();
+      const dialog = page.getByRole("dialog", {
+        name: `Roll back to serial ${serial}?`,
+      });
+      await dialog.waitFor();
+      await shot("13-rollback-dialog");
+      await dialog.getByRole("button", { name: "Roll back" }).click();
+      await dialog.getByTestId("rollback-done").waitFor({ timeout: 30_000 });
+      expect(await dialog.getByTestId("rollback-done").textContent()).toContain(
+        `a copy of serial ${serial}`,
+      );
+      await dialog.getByRole("button", { name: "Close" }).click();
+      await dialog.waitFor({ state: "hidden" });
+      const current = versions.locator("tr", {
+        has: page.getByTestId("state-current"),
+      });
+      await current.getByText(`rollback of #${serial}`).waitFor();
+      await shot("14-state-rolled-back");
+      // The dialog locked the stack for the rollback and unlocked it afterwards; the
+      // outputs are those of the restored version.
+      await page.getByRole("tab", { name: "Overview" }).click();
+      await page.getByText("Not locked.").waitFor();
+      const outputs = page.getByTestId("stack-outputs");
+      await expect
+        .poll(() => outputs.textContent(), { timeout: 10_000 })
+        .toContain('"hello"');
     }, 420_000);
   },
 );

@@ -2,6 +2,8 @@ import { fileURLToPath } from "node:url";
 import { addUserCommands } from "./commands/user-commands.ts";
 import { addStateCommands } from "./commands/state-commands.ts";
 import { addPoolCommands } from "./commands/pool-commands.ts";
+import { addVcsCommands } from "./commands/vcs-commands.ts";
+import { addPolicyCommands } from "./commands/policy-commands.ts";
 import {
   Command,
   CommanderError,
@@ -179,6 +181,8 @@ export function buildProgram(result: { code: number }): Command {
   addUserCommands(program, result, io);
   addStateCommands(program, result, io);
   addPoolCommands(program, result, io);
+  addVcsCommands(program, result, io);
+  addPolicyCommands(program, result, io);
   return program;
 }
 

@@ -254,6 +254,29 @@ describe.skipIf(!HAS_TOFU)("launcher runs with OpenTofu", () => {
       );
       expect(putAt).toBeGreaterThanOrEqual(0);
       expect(putAt).toBeLessThan(resultAt);
+      // So did the plan document; the result carries addresses and actions only.
+      const planAt = order.indexOf("PUT plan");
+      expect(planAt).toBeGreaterThanOrEqual(0);
+      expect(planAt).toBeLessThan(resultAt);
+      expect(api.plans.get("run_plan")).toMatchObject({
+        terraform_version: expect.stringMatching(/^\d+\.\d+/),
+        resource_changes: [
+          {
+            address: "terraform_data.thing",
+            type: "terraform_data",
+            name: "thing",
+            provider_name: "terraform.io/builtin/terraform",
+            change: {
+              actions: ["create"],
+              before: null,
+              after: { input: "first", output: "(known after apply)" },
+            },
+          },
+        ],
+      });
+      expect(planResult.plan?.resources).toEqual([
+        { address: "terraform_data.thing", actions: ["create"] },
+      ]);
       const box = api.workspaces.get("run_plan") ?? "";
       expect(box).toMatch(/^sb1\./);
       const archive = open(server.poolKey.privateKeyPem, box);

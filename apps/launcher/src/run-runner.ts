@@ -11,6 +11,7 @@ import {
 } from "@stackyard/protocol";
 import type {
   Executor,
+  PlanDocument,
   PlanSummary,
   RunOptions,
   RunSpec,
@@ -265,6 +266,23 @@ export class RunRunner {
     let result = await this.#runPhase(msg, phase, api, reporter, log);
     await reporter.drain();
 
+    // The document goes before the result, so a run that the server moves on from its
+    // plan (confirmation, plan policies) always has its changes stored.
+    if (result.ok && result.planDocument) {
+      try {
+        await api.putPlan({
+          assignment: msg.assignment,
+          document: result.planDocument,
+        });
+      } catch (err) {
+        result = {
+          ...result,
+          ok: false,
+          failureReason: `uploading the plan's resource changes: ${(err as Error).message}`,
+        };
+      }
+    }
+
     if (result.workspaceArchive) {
       try {
         await api.putWorkspace(
@@ -313,7 +331,10 @@ export class RunRunner {
     reporter: RunReporter,
     log: Logger,
   ): Promise<
-    Omit<PhaseResult, "assignment" | "phase"> & { workspaceArchive?: Buffer }
+    Omit<PhaseResult, "assignment" | "phase"> & {
+      workspaceArchive?: Buffer;
+      planDocument?: PlanDocument;
+    }
   > {
     const failed = (failureReason: string) => ({
       ok: false,
@@ -388,6 +409,7 @@ export class RunRunner {
         ...(outcome.workspaceArchive
           ? { workspaceArchive: outcome.workspaceArchive }
           : {}),
+        ...(outcome.planDocument ? { planDocument: outcome.planDocument } : {}),
       };
     } catch (err) {
       log.error({ err }, "the executor failed");
@@ -396,8 +418,19 @@ export class RunRunner {
   }
 }
 
+/**
+ * The result event's summary: counts and addresses only. Attribute values travel in the
+ * plan document (PUT .../plan), which has no size limit of an event.
+ */
 function toPlan(plan: PlanSummary | undefined): PhaseResult["plan"] {
-  return plan ?? null;
+  if (!plan) return null;
+  return {
+    ...plan,
+    resources: plan.resources.map((r) => ({
+      address: r.address,
+      actions: r.actions,
+    })),
+  };
 }
 
 function truncate(text: string, max: number): string {
@@ -429,7 +462,14 @@ export function openSpec(
     stackId: spec.stackId,
     runType: spec.runType,
     phase: spec.phase,
-    repository: { ...spec.repository },
+    // A sealed clone URL (credentials from a VCS integration) replaces the plain one.
+    repository: {
+      url: spec.repository.cloneUrl
+        ? reveal(spec.repository.cloneUrl, "repository clone URL")
+        : spec.repository.url,
+      commitSha: spec.repository.commitSha,
+      branch: spec.repository.branch,
+    },
     projectRoot: spec.projectRoot,
     tool: { ...spec.tool },
     environment: spec.environment.map((e) => ({

@@ -1,20 +1,22 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import {
+  planDocumentUploadSchema,
   runEventSchema,
   runLogChunkSchema,
   WORKER_API_PREFIX,
   type RunEvent,
+  type PlanDocument,
   type RunLogChunk,
 } from "@stackyard/protocol";
 
-type Route = "logs" | "events" | "workspace";
+type Route = "logs" | "events" | "workspace" | "plan";
 
 export interface RecordedRequest {
   method: string;
   runId: string;
   route: Route;
-  /** Parsed JSON for logs/events, the text for a workspace PUT, null for GET. */
+  /** Parsed JSON for logs/events/plan, the text for a workspace PUT, null for GET. */
   body: unknown;
   /** The answer: injected failures included. */
   status: number;
@@ -24,13 +26,14 @@ export interface RecordedRequest {
  * A fake of our own server's worker API for launcher tests, implementing the routes of
  * packages/protocol run-messages.ts: bearer token per run, bodies validated with the
  * protocol's schemas, logs deduplicated by (run, state, assignment, seq), events kept
- * in arrival order, the workspace stored as the sealed text. `fail()` injects errors.
+ * in arrival order, the workspace stored as the sealed text, plan documents by run. `fail()` injects errors.
  */
 export class FakeWorkerApi {
   /** Every request, in arrival order. */
   readonly requests: RecordedRequest[] = [];
   readonly tokens = new Map<string, string>();
   readonly workspaces = new Map<string, string>();
+  readonly plans = new Map<string, PlanDocument>();
   readonly #logs = new Map<string, RunLogChunk & { runId: string }>();
   readonly #events: Array<RunEvent & { runId: string }> = [];
   #failures: Array<{
@@ -127,7 +130,7 @@ export class FakeWorkerApi {
     text: string,
   ): { status: number; body: unknown } {
     const match = new RegExp(
-      `^${WORKER_API_PREFIX}/([^/]+)/(logs|events|workspace)$`,
+      `^${WORKER_API_PREFIX}/([^/]+)/(logs|events|workspace|plan)$`,
     ).exec(req.url ?? "");
     if (!match) return { status: 404, body: { message: "no such route" } };
     const runId = decodeURIComponent(match[1] ?? "");
@@ -184,6 +187,12 @@ export class FakeWorkerApi {
       const event = runEventSchema.safeParse(body);
       if (!event.success) return invalid(event.error.message);
       this.#events.push({ ...event.data, runId });
+      return { status: 204, body: "" };
+    }
+    if (route === "plan" && method === "PUT") {
+      const upload = planDocumentUploadSchema.safeParse(body);
+      if (!upload.success) return invalid(upload.error.message);
+      this.plans.set(runId, upload.data.document);
       return { status: 204, body: "" };
     }
     if (route === "workspace" && method === "PUT") {

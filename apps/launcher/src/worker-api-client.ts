@@ -1,6 +1,7 @@
 import {
   WORKER_API_PREFIX,
   type RunEvent,
+  type PlanDocumentUpload,
   type RunLogChunk,
 } from "@stackyard/protocol";
 import type { Logger } from "./log.ts";
@@ -79,6 +80,11 @@ export class WorkerApiClient {
 
   postEvent(event: RunEvent): Promise<void> {
     return this.#send("POST", "events", json(event)).then(() => undefined);
+  }
+
+  /** Stores the masked plan document of this assignment (replaces an earlier one). */
+  putPlan(upload: PlanDocumentUpload): Promise<void> {
+    return this.#send("PUT", "plan", json(upload)).then(() => undefined);
   }
 
   /** Stores the planned workspace: a sealed box (text). */

@@ -25,7 +25,11 @@ import {
   MqttClientTransport,
   type WorkerTransport,
 } from "./platform/broker/worker-transport.ts";
-import { createAuthService, createTokenSigner } from "./modules/auth/index.ts";
+import {
+  createAuthService,
+  createTokenSigner,
+  type Session,
+} from "./modules/auth/index.ts";
 import {
   claimIdleWorker,
   createWorkerService,
@@ -37,6 +41,25 @@ import {
   createStateService,
 } from "./modules/state/index.ts";
 import { createStacksModule } from "./modules/stacks/index.ts";
+import {
+  createPoliciesModule,
+  createPushPolicyDecider,
+  type TriggerRunPort,
+} from "./modules/policies/index.ts";
+import {
+  RunActionNotAllowedError,
+  type RunService,
+} from "./modules/runs/index.ts";
+import {
+  createVcsModule,
+  decidePush,
+  type VcsProviderAdapters,
+  type VcsRunsPort,
+} from "./modules/vcs/index.ts";
+import {
+  createGithubAdapter,
+  createGitlabAdapter,
+} from "./modules/vcs/providers/index.ts";
 import type { Registry } from "prom-client";
 
 export class UnsupportedConfigurationError extends AppError {
@@ -50,7 +73,12 @@ export class UnsupportedConfigurationError extends AppError {
  */
 export async function createApp(
   config: Config,
-  opts: { databaseUrl: string; log: Logger },
+  opts: {
+    databaseUrl: string;
+    log: Logger;
+    /** VCS provider adapters by kind; default: the GitHub and GitLab adapters (tests pass their own). */
+    vcsAdapters?: VcsProviderAdapters;
+  },
 ) {
   const { log } = opts;
 
@@ -148,13 +176,41 @@ export async function createApp(
     issuer: config.server.publicUrl,
     audience: config.server.publicUrl,
   });
-  const auth = createAuthService({ db, signer, admin: config.admin });
+  const auth = createAuthService({
+    db,
+    signer,
+    admin: config.admin,
+    // LOGIN policies (policies come after auth in the module order).
+    loginPolicy: (subject) => policies.decisions.decideLogin(subject),
+    lastLoginPolicyChange: () => policies.service.lastLoginPolicyChange(),
+  });
   const {
     stacks,
     contexts,
     spaces,
     access: spaceAccess,
-  } = createStacksModule({ db, encryptor, clock: () => new Date() });
+  } = createStacksModule({
+    db,
+    encryptor,
+    clock: () => new Date(),
+    // VCS comes after stacks: `vcsIntegrationId` is checked through this port.
+    vcsIntegrations: { exists: (id) => vcs.stackIntegrations.exists(id) },
+  });
+  // Policies: OPA embedded as a child process (started on first use) unless
+  // STACKYARD_OPA_URL names a server; decisions reach auth, runs and VCS through ports.
+  const policies = createPoliciesModule({
+    db,
+    access: spaceAccess,
+    stacks,
+    storage,
+    samplesBucket: config.objectStorage.buckets.policyInputs,
+    opaUrl: config.policies.opaUrl,
+    binDir: config.toolchain.binDir,
+    timeoutsMs: config.policies.timeoutsMs,
+    publicUrl: config.server.publicUrl,
+    clock: () => new Date(),
+    log,
+  });
   const workers = createWorkerService({
     db,
     transport,
@@ -202,6 +258,18 @@ export async function createApp(
     clock: () => new Date(),
     log,
     limits: config.runs,
+    // Plan and approval policies; runs never import the policies module.
+    policies: {
+      decidePlan: async (run) =>
+        policies.decisions.decidePlan(
+          run,
+          (await runs.plans?.readPlanDocument(run.id)) ?? null,
+        ),
+      approvalRequired: (stackId) =>
+        policies.decisions.approvalRequired(stackId),
+      decideApproval: (run, reviews, since) =>
+        policies.decisions.decideApproval(run, reviews, since),
+    },
     execution: {
       stacks,
       state,
@@ -215,7 +283,34 @@ export async function createApp(
         runLogs: config.objectStorage.buckets.runLogs,
         workspaces: config.objectStorage.buckets.workspaces,
       },
+      // GitHub/GitLab stacks clone through their VCS integration (VCS comes after runs);
+      // the URL may carry a token and is sealed into run.assign.
+      cloneUrls: {
+        resolveCloneUrl: (stack) => vcs.cloneUrls.resolveCloneUrl(stack),
+      },
     },
+  });
+
+  // VCS comes last: it reaches runs only through this port (runs never import it); run
+  // transitions reach it through the run_transitions trigger of migration 0009.
+  const vcs = createVcsModule({
+    db,
+    encryptor,
+    access: spaceAccess,
+    runs: vcsRunsPort(runs.service),
+    // VCS provider adapters by kind: GitHub App and GitLab (stateless but for GitHub's
+    // per-process installation token cache).
+    adapters: opts.vcsAdapters ?? {
+      GITHUB: createGithubAdapter(),
+      GITLAB: createGitlabAdapter(),
+    },
+    log,
+    clock: () => new Date(),
+    dataDir: config.dataDir,
+    publicUrl: config.server.publicUrl,
+    webhooksEndpoint: config.server.webhooksEndpoint,
+    // GIT_PUSH policies attached to a stack replace the default push behaviour.
+    pushDecider: createPushPolicyDecider(policies.evaluation, decidePush),
   });
 
   return {
@@ -238,6 +333,7 @@ export async function createApp(
     runs,
     state,
     stateOps,
+    vcs,
     /** The SQS backend when MESSAGE_QUEUE_TYPE=sqs; null: the Postgres queue. */
     sqsQueue,
     readiness: [
@@ -251,10 +347,89 @@ export async function createApp(
         },
       },
     ],
+    policies,
+    /** Jobs of the policies module, with trigger policies starting runs through runs. */
+    policyJobs: policies.jobs(policyTriggerPort(runs.service)),
     async close() {
+      await policies.stop();
       await database.close();
     },
   };
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>;
+
+/**
+ * The runs module's actions as the VCS module needs them. VCS-triggered runs act as the
+ * identity `vcs/<provider>/<author>` with admin rights (the provider already decided who
+ * may push); a superseded run is canceled if it has not started, else stopped, and left
+ * alone once it is past both (applying, finished).
+ */
+export function vcsRunsPort(
+  service: Pick<RunService, "triggerFromVcs" | "cancel" | "stop">,
+): VcsRunsPort {
+  const identity = (name: string) =>
+    ({ kind: "user", id: "vcs", name, admin: true }) as const;
+  return {
+    async createRun(input, inTx) {
+      const run = await service.triggerFromVcs(
+        identity(input.triggeredBy),
+        {
+          stackId: input.stackId,
+          runType: input.runType,
+          commitSha: input.commitSha,
+          commit: input.commit,
+          branch: input.branch,
+          note: input.note,
+        },
+        (tx, created) => inTx(tx, created.id),
+      );
+      return { id: run.id };
+    },
+    async stopRun(ref, note) {
+      const session = identity("vcs");
+      try {
+        await service.cancel(session, { ...ref, note });
+        return;
+      } catch (err) {
+        if (!(err instanceof RunActionNotAllowedError)) throw err;
+      }
+      try {
+        await service.stop(session, { ...ref, note });
+      } catch (err) {
+        if (!(err instanceof RunActionNotAllowedError)) throw err;
+      }
+    },
+  };
+}
+
+/**
+ * How trigger policies start runs: as the actor of the run that ended (an API key acts
+ * with its own space access, so a policy never reaches a stack its actor cannot write;
+ * user and VCS identities are administrative), in the new run's insert transaction.
+ */
+function policyTriggerPort(
+  service: Pick<RunService, "triggerFromPolicy">,
+): TriggerRunPort {
+  return async ({ actor, stackId, note, inTx }) => {
+    const session: Session = actor?.startsWith("api::")
+      ? {
+          kind: "api_key",
+          id: actor.slice("api::".length),
+          name: actor,
+          admin: false,
+        }
+      : {
+          kind: "user",
+          id: "trigger-policy",
+          name: actor ?? "trigger-policy",
+          admin: true,
+        };
+    const run = await service.triggerFromPolicy(
+      session,
+      { stackId, note },
+      (tx, created) => inTx(tx, created.id),
+    );
+    return { id: run.id };
+  };
+}

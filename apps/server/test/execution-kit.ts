@@ -21,12 +21,14 @@ import type { RunState } from "../src/modules/runs/run.ts";
 import { createStateService } from "../src/modules/state/index.ts";
 import {
   createStacksModule,
+  stackLoader,
   stackResolvers,
 } from "../src/modules/stacks/index.ts";
 import {
   claimIdleWorker,
   createWorkerService,
   releaseWorker,
+  workerResolvers,
 } from "../src/modules/workers/index.ts";
 import { BuiltinBroker } from "../src/platform/broker/builtin-broker.ts";
 import { InProcessTransport } from "../src/platform/broker/worker-transport.ts";
@@ -166,11 +168,8 @@ export async function createExecutionKit() {
   const logs = runs.logs;
   if (!reports || !logs || !runs.dispatcher || !runs.runTokens)
     throw new Error("execution is not wired");
-  await registerRunWorkerRoutes(http, reports);
+  await registerRunWorkerRoutes(http, reports, runs.plans ?? undefined);
   const stackApi = stackResolvers(stacksModule.stacks);
-  const stackQuery = stackApi.Query as {
-    stack: (root: unknown, args: { id: string }, ctx: unknown) => unknown;
-  };
   await registerGraphQL(http, {
     auth,
     log: silentLog,
@@ -180,7 +179,13 @@ export async function createExecutionKit() {
       runResolvers({
         runs: runs.service,
         logs,
-        resolveStack: async (id, ctx) => stackQuery.stack(null, { id }, ctx),
+        plans: runs.plans ?? undefined,
+        resolveStack: stackLoader(stacksModule.stacks),
+      }),
+      workerResolvers({
+        workers,
+        runs: runs.service,
+        access: stacksModule.access,
       }),
     ],
   });

@@ -4,6 +4,12 @@
  * `apiKeyUser`, send it as a bearer token, re-exchange shortly before it expires.
  * The web UI keeps the JWT itself (sessionStorage) and uses `createSessionClient`.
  */
+import {
+  ApiKeyUserDocument,
+  type ApiKeyUserMutation,
+  type GraphQLOperation,
+} from "./generated/operations.ts";
+
 export class ApiError extends Error {
   constructor(
     message: string,
@@ -30,9 +36,34 @@ export interface SessionClientOptions {
   fetch?: typeof fetch;
 }
 
+/**
+ * Operation text that is not a generated operation (e.g. an ad-hoc query). A generated
+ * `GraphQLOperation` is refused here, so it always takes the typed overloads.
+ */
+export type OperationText = string & { __apiType?: undefined };
+
+/**
+ * The variables argument of a generated operation: optional when none is required.
+ * `never` (the result type given explicitly, variables not inferred) leaves them unchecked.
+ */
+export type VariablesArgs<TVariables> = [TVariables] extends [never]
+  ? [variables?: Record<string, unknown>]
+  : Record<string, never> extends TVariables
+    ? [variables?: TVariables]
+    : [variables: TVariables];
+
 export interface ApiClient {
   readonly endpoint: string;
-  request<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  /** A generated operation (see operations.ts): variables and result typed from the SDL. */
+  request<TResult, TVariables extends Record<string, unknown> = never>(
+    operation: GraphQLOperation<TResult, TVariables>,
+    ...variables: VariablesArgs<TVariables>
+  ): Promise<TResult>;
+  /** Any other operation text; `T` is the shape the caller expects back, unchecked. */
+  request<T = unknown>(
+    query: OperationText,
+    variables?: Record<string, unknown>,
+  ): Promise<T>;
 }
 
 export interface IssuedToken {
@@ -40,9 +71,6 @@ export interface IssuedToken {
   /** Unix seconds. */
   validUntil: number;
 }
-
-const EXCHANGE =
-  "mutation($id:ID!$secret:String!){apiKeyUser(id: $id, secret: $secret){jwt,validUntil}}";
 
 function trimEndpoint(endpoint: string): string {
   return endpoint.replace(/\/+$/, "");
@@ -100,10 +128,10 @@ export async function exchangeApiKey(
   key: { id: string; secret: string },
   doFetch: typeof fetch = fetch,
 ): Promise<IssuedToken> {
-  const data = await post<{ apiKeyUser: IssuedToken | null }>(
+  const data = await post<ApiKeyUserMutation>(
     doFetch,
     trimEndpoint(endpoint),
-    EXCHANGE,
+    ApiKeyUserDocument,
     { id: key.id, secret: key.secret },
     null,
   );
@@ -175,12 +203,9 @@ export function createClient(opts: ClientOptions): ApiClient {
 
   return {
     endpoint,
-    async request<T>(
-      query: string,
-      variables?: Record<string, unknown>,
-    ): Promise<T> {
-      return post<T>(doFetch, endpoint, query, variables, await token());
-    },
+    request: typedRequest(async (query, variables) =>
+      post(doFetch, endpoint, query, variables, await token()),
+    ),
   };
 }
 
@@ -190,18 +215,9 @@ export function createSessionClient(opts: SessionClientOptions): ApiClient {
   const doFetch = opts.fetch ?? fetch;
   return {
     endpoint,
-    async request<T>(
-      query: string,
-      variables?: Record<string, unknown>,
-    ): Promise<T> {
+    request: typedRequest(async (query, variables) => {
       try {
-        return await post<T>(
-          doFetch,
-          endpoint,
-          query,
-          variables,
-          opts.getToken(),
-        );
+        return await post(doFetch, endpoint, query, variables, opts.getToken());
       } catch (err) {
         if (
           err instanceof ApiError &&
@@ -210,6 +226,34 @@ export function createSessionClient(opts: SessionClientOptions): ApiClient {
           opts.onUnauthorized?.();
         throw err;
       }
-    },
+    }),
   };
+}
+
+/**
+ * `ApiClient.request` over one untyped sender. The operation text goes out unchanged;
+ * the result is what the server answered for it, whose shape the generated types
+ * describe (or, for plain text, the caller asserts).
+ */
+function typedRequest(
+  send: (
+    query: string,
+    variables: Record<string, unknown> | undefined,
+  ) => Promise<unknown>,
+): ApiClient["request"] {
+  function request<TResult, TVariables extends Record<string, unknown> = never>(
+    operation: GraphQLOperation<TResult, TVariables>,
+    ...variables: VariablesArgs<TVariables>
+  ): Promise<TResult>;
+  function request<T = unknown>(
+    query: OperationText,
+    variables?: Record<string, unknown>,
+  ): Promise<T>;
+  function request(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<unknown> {
+    return send(query, variables);
+  }
+  return request;
 }

@@ -2,7 +2,6 @@ import type { ApiClient } from "./client.ts";
 import {
   RUN_HISTORY,
   RUN_LOGS,
-  type RunHistoryResult,
   type RunLogsResult,
   type RunTransition,
 } from "./operations.ts";
@@ -40,7 +39,7 @@ export async function followRun(
   let waitingSince = Date.now();
   for (;;) {
     signal?.throwIfAborted();
-    const data = await client.request<RunHistoryResult>(RUN_HISTORY, ids);
+    const data = await client.request(RUN_HISTORY, ids);
     const history = data.stack?.run?.history;
     if (!history)
       throw new Error(`run ${ids.run} of stack ${ids.stack} not found`);
@@ -90,7 +89,7 @@ async function streamState(
   let token: string | null = null;
   for (let idle = 0; ; ) {
     signal?.throwIfAborted();
-    const data: RunLogsResult = await client.request<RunLogsResult>(RUN_LOGS, {
+    const data: RunLogsResult = await client.request(RUN_LOGS, {
       ...ids,
       state: t.state,
       stateVersion: t.stateVersion,

@@ -20,6 +20,10 @@ import { PROTOCOL_VERSION } from "./version.ts";
  *   planned workspace; `GET` the same path returns it for the apply phase. The box is
  *   sealed to the pool's public key and its plaintext is the workspace tar.gz bytes
  *   themselves (not base64); the server stores and returns the text unchanged.
+ * - `PUT {apiUrl}/worker/v1/runs/{runId}/plan` `PlanDocumentUpload` (JSON, up to
+ *   PLAN_BODY_LIMIT_BYTES): after a successful plan, before the result event, the
+ *   per-resource changes of `tofu show -json`, already masked on the worker. Storing it
+ *   again replaces it; an upload of a superseded assignment is acknowledged and ignored.
  *
  * Secret values inside `run.assign` are sealed boxes (sealed-box.ts) to the pool's
  * public key; only a launcher holding the pool's private key can open them.
@@ -62,9 +66,16 @@ export const runAssignSpecSchema = z.object({
   runType: z.enum(["TRACKED", "PROPOSED", "TASK", "DESTROY"]),
   phase: runPhaseSchema,
   repository: z.object({
+    /** Without credentials: what logs and messages may show. */
     url: z.string(),
     commitSha: z.string().nullable(),
     branch: z.string(),
+    /**
+     * Set when a VCS integration decides where the stack clones from (GitHub, GitLab):
+     * the URL to clone, sealed, since it may carry a token. The launcher clones from it
+     * instead of `url` and never shows it. Absent: clone `url`.
+     */
+    cloneUrl: maybeSealed.optional(),
   }),
   projectRoot: z.string(),
   tool: z.object({
@@ -143,18 +154,66 @@ export const planSummarySchema = z.object({
   add: z.number().int().nonnegative(),
   change: z.number().int().nonnegative(),
   destroy: z.number().int().nonnegative(),
+  /**
+   * Changed resources, addresses and actions only. Launchers before the plan document
+   * also sent masked `before`/`after` here; the server ignores them.
+   */
   resources: z.array(
     z.object({
       address: z.string(),
       actions: z.array(z.string()),
-      before: z.unknown(),
-      after: z.unknown(),
+      before: z.unknown().optional(),
+      after: z.unknown().optional(),
     }),
   ),
   outputs: z.array(
     z.object({ name: z.string(), actions: z.array(z.string()) }),
   ),
 });
+
+/**
+ * One entry of the plan's `resource_changes`, in the shape OPA plan policies read as
+ * `input.terraform.resource_changes[]`. `before`/`after` are the attribute values with
+ * every value tofu marks sensitive replaced by SENSITIVE_PLACEHOLDER and the run's
+ * secrets masked as in logs; `after` holds UNKNOWN_PLACEHOLDER where the value is known
+ * only after apply.
+ */
+export const planResourceChangeSchema = z.object({
+  address: z.string().min(1),
+  /** Set when the resource moved (`moved` blocks); the address before the move. */
+  previous_address: z.string().optional(),
+  /** "managed" or "data". */
+  mode: z.string().optional(),
+  type: z.string(),
+  name: z.string(),
+  provider_name: z.string(),
+  change: z.object({
+    actions: z.array(z.string()).min(1),
+    before: z.unknown(),
+    after: z.unknown(),
+  }),
+});
+export type PlanResourceChange = z.infer<typeof planResourceChangeSchema>;
+
+/** The masked plan document a run's plan policies and its diff view read. */
+export const planDocumentSchema = z.object({
+  terraform_version: z.string(),
+  resource_changes: z.array(planResourceChangeSchema),
+});
+export type PlanDocument = z.infer<typeof planDocumentSchema>;
+
+export const planDocumentUploadSchema = z.object({
+  assignment: z.number().int().positive(),
+  document: planDocumentSchema,
+});
+export type PlanDocumentUpload = z.infer<typeof planDocumentUploadSchema>;
+
+/** What a value marked sensitive by tofu becomes before it leaves the worker. */
+export const SENSITIVE_PLACEHOLDER = "(sensitive)";
+/** What a value known only after apply becomes in `after`. */
+export const UNKNOWN_PLACEHOLDER = "(known after apply)";
+/** Largest plan document upload the server accepts (JSON text). */
+export const PLAN_BODY_LIMIT_BYTES = 256 * 1024 * 1024;
 
 export const runEventSchema = z.discriminatedUnion("type", [
   /** The worker entered a state (INITIALIZING, PLANNING, ...). */

@@ -4,7 +4,6 @@ import {
   ApiError,
   createClient,
   WORKER_POOL_CREATE,
-  type WorkerPoolCreateResult,
 } from "@stackyard/api-client";
 import { CredentialsError, resolveCredentials } from "../credentials.ts";
 
@@ -47,14 +46,11 @@ export function addPoolCommands(
         try {
           const csr = opts.csr ? readFileSync(opts.csr, "utf8") : null;
           const client = createClient(resolveCredentials(io.env, opts.dataDir));
-          const data = await client.request<WorkerPoolCreateResult>(
-            WORKER_POOL_CREATE,
-            {
-              name: opts.name,
-              description: opts.description ?? null,
-              csr,
-            },
-          );
+          const data = await client.request(WORKER_POOL_CREATE, {
+            name: opts.name,
+            description: opts.description ?? null,
+            csr,
+          });
           const created = data.stackyardWorkerPoolCreate;
           io.stdout.write(`pool:        ${created.pool.id}\n`);
           io.stdout.write(`STACKYARD_TOKEN=${created.token}\n`);

@@ -14,7 +14,6 @@ import {
   type ApiClient,
   type StateDownloadUrlRestResult,
   type StateForceUnlockResult,
-  type StateUploadUrlResult,
   type StateVersionInfo,
   type StateVersionResult,
   type StateVersionsResult,
@@ -345,8 +344,7 @@ export function addStateCommands(
             `${opts.file} is ${formatBytes(size)}; state imports are limited to 100 MiB`,
           );
         const content = await readFile(opts.file);
-        const { stateUploadUrl } =
-          await api.graphql.request<StateUploadUrlResult>(STATE_UPLOAD_URL);
+        const { stateUploadUrl } = await api.graphql.request(STATE_UPLOAD_URL);
         await upload(io, stateUploadUrl.url, content);
         const { version } = await api.rest<StateVersionResult>(
           "POST",

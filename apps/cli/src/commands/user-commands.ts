@@ -8,10 +8,7 @@ import {
   STACK_CREATE,
   STACKS_PAGE,
   type ApiClient,
-  type RunConfirmResult,
   type RunTransition,
-  type RunTriggerResult,
-  type StackCreateResult,
   type StacksPage,
 } from "@stackyard/api-client";
 import { CredentialsError, resolveCredentials } from "../credentials.ts";
@@ -115,18 +112,15 @@ export function addUserCommands(
         const rows: StacksPage["searchStacks"]["edges"] = [];
         let after: string | null = null;
         for (let page = 0; page < 1000; page++) {
-          const data: StacksPage = await client.request<StacksPage>(
-            STACKS_PAGE,
-            {
-              input: {
-                first: 50,
-                after,
-                fullTextSearch: opts.search ?? null,
-                predicates: null,
-                orderBy: null,
-              },
+          const data: StacksPage = await client.request(STACKS_PAGE, {
+            input: {
+              first: 50,
+              after,
+              fullTextSearch: opts.search ?? null,
+              predicates: null,
+              orderBy: null,
             },
-          );
+          });
           rows.push(...data.searchStacks.edges);
           if (!data.searchStacks.pageInfo.hasNextPage) break;
           after = data.searchStacks.pageInfo.endCursor;
@@ -177,11 +171,12 @@ export function addUserCommands(
         projectRoot: string;
         workerPool?: string;
         autodeploy: boolean;
-        tool: string;
+        /** Commander enforces `.choices` before the action runs. */
+        tool: "OPEN_TOFU" | "TERRAFORM_FOSS";
         dataDir?: string;
       }) =>
         withClient(io, result, opts.dataDir, async (client) => {
-          const data = await client.request<StackCreateResult>(STACK_CREATE, {
+          const data = await client.request(STACK_CREATE, {
             manageState: true,
             input: {
               name: opts.name,
@@ -226,12 +221,12 @@ export function addUserCommands(
     .action(
       async (opts: {
         stack: string;
-        type: string;
+        type: ReturnType<typeof runType>;
         follow: boolean;
         dataDir?: string;
       }) =>
         withClient(io, result, opts.dataDir, async (client) => {
-          const data = await client.request<RunTriggerResult>(RUN_TRIGGER, {
+          const data = await client.request(RUN_TRIGGER, {
             stack: opts.stack,
             type: opts.type,
           });
@@ -257,7 +252,7 @@ export function addUserCommands(
         dataDir?: string;
       }) =>
         withClient(io, result, opts.dataDir, async (client) => {
-          const data = await client.request<RunConfirmResult>(RUN_CONFIRM, {
+          const data = await client.request(RUN_CONFIRM, {
             stack: opts.stack,
             run: opts.run,
           });

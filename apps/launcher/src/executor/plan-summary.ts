@@ -1,7 +1,12 @@
+import {
+  SENSITIVE_PLACEHOLDER,
+  UNKNOWN_PLACEHOLDER,
+  type PlanDocument,
+} from "@stackyard/protocol";
 import type { PlanSummary } from "./run-spec.ts";
 
-export const SENSITIVE = "(sensitive value)";
-export const UNKNOWN = "(known after apply)";
+export const SENSITIVE = SENSITIVE_PLACEHOLDER;
+export const UNKNOWN = UNKNOWN_PLACEHOLDER;
 
 interface JsonChange {
   actions?: string[];
@@ -13,7 +18,16 @@ interface JsonChange {
 }
 
 interface JsonPlan {
-  resource_changes?: Array<{ address?: string; change?: JsonChange }>;
+  terraform_version?: string;
+  resource_changes?: Array<{
+    address?: string;
+    previous_address?: string;
+    mode?: string;
+    type?: string;
+    name?: string;
+    provider_name?: string;
+    change?: JsonChange;
+  }>;
   output_changes?: Record<string, JsonChange>;
 }
 
@@ -44,8 +58,9 @@ function redact(
     const s = isRecord(sensitive) ? sensitive : {};
     const u = isRecord(unknown) ? unknown : {};
     const out: Record<string, unknown> = {};
+    // Keys are masked too: a map's keys can be user data (tags, for_each keys).
     for (const key of new Set([...Object.keys(v), ...Object.keys(u)]))
-      out[key] = redact(v[key], s[key], u[key], mask);
+      out[mask(key)] = redact(v[key], s[key], u[key], mask);
     return out;
   }
   return typeof value === "string" ? mask(value) : value;
@@ -81,7 +96,7 @@ export function summarizePlan(
     if (actions.includes("update")) summary.change++;
     if (actions.includes("delete")) summary.destroy++;
     summary.resources.push({
-      address: rc.address ?? "",
+      address: mask(rc.address ?? ""),
       actions,
       before: redact(change.before, change.before_sensitive, undefined, mask),
       after: redact(
@@ -97,4 +112,52 @@ export function summarizePlan(
     if (!isNoop(actions)) summary.outputs.push({ name, actions });
   }
   return summary;
+}
+
+/**
+ * The plan document from `tofu show -json <planfile>`: every entry of
+ * `resource_changes` (no-ops included, as plan policies see them) with `before`/`after`
+ * made safe to leave the worker the same way as in the summary: values marked in
+ * `before_sensitive`/`after_sensitive` (at any depth of maps and lists) become
+ * SENSITIVE, values known only after apply UNKNOWN, and every string goes through
+ * `mask` (the run's secrets and `::add-mask` words, as in logs), map keys and
+ * addresses included, since for_each keys and tags are user data.
+ */
+export function planDocumentOf(
+  json: unknown,
+  mask: (s: string) => string,
+): PlanDocument {
+  const plan = (isRecord(json) ? json : {}) as JsonPlan;
+  return {
+    terraform_version: plan.terraform_version ?? "",
+    resource_changes: (plan.resource_changes ?? [])
+      .filter((rc) => typeof rc.address === "string" && rc.address !== "")
+      .map((rc) => {
+        const change = rc.change ?? {};
+        const actions = change.actions?.length ? change.actions : ["no-op"];
+        return {
+          address: mask(rc.address ?? ""),
+          ...(rc.previous_address
+            ? { previous_address: mask(rc.previous_address) }
+            : {}),
+          ...(rc.mode ? { mode: rc.mode } : {}),
+          type: rc.type ?? "",
+          name: rc.name ?? "",
+          provider_name: rc.provider_name ?? "",
+          change: {
+            actions,
+            before:
+              redact(change.before, change.before_sensitive, undefined, mask) ??
+              null,
+            after:
+              redact(
+                change.after,
+                change.after_sensitive,
+                change.after_unknown,
+                mask,
+              ) ?? null,
+          },
+        };
+      }),
+  };
 }

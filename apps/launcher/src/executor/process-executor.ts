@@ -14,13 +14,14 @@ import {
   type RunDirectory,
 } from "../workspace/workspace.ts";
 import { LogMasker } from "./log-masker.ts";
-import { summarizePlan } from "./plan-summary.ts";
+import { planDocumentOf, summarizePlan } from "./plan-summary.ts";
 import { runProcess, type ProcessResult } from "./process-runner.ts";
 import { buildRunEnv, runSecrets } from "./run-env.ts";
 import type {
   Executor,
   ExecutorEvents,
   HookName,
+  PlanDocument,
   PlanSummary,
   RunOptions,
   RunOutcome,
@@ -316,12 +317,12 @@ class PhaseRun {
       capture: true,
     });
     let plan: PlanSummary;
+    let planDocument: PlanDocument;
     try {
-      plan = summarizePlan(
-        JSON.parse(shown.stdout?.toString("utf8") ?? ""),
-        hasChanges,
-        (s) => this.#masker.mask(s),
-      );
+      const json: unknown = JSON.parse(shown.stdout?.toString("utf8") ?? "");
+      const mask = (s: string) => this.#masker.mask(s);
+      plan = summarizePlan(json, hasChanges, mask);
+      planDocument = planDocumentOf(json, mask);
     } catch (err) {
       throw new RunFailure(`reading the plan JSON: ${(err as Error).message}`);
     }
@@ -331,7 +332,7 @@ class PhaseRun {
         : "plan: no changes",
     );
     await this.#hooks("afterPlan");
-    if (!tracked || !hasChanges) return { plan };
+    if (!tracked || !hasChanges) return { plan, planDocument };
 
     const dirs = this.#requireDirs();
     const secretFiles = this.spec.mountedFiles
@@ -352,7 +353,7 @@ class PhaseRun {
     this.#info(
       `workspace archived for apply (${Math.ceil(workspaceArchive.length / 1024)} KiB)`,
     );
-    return { plan, workspaceArchive };
+    return { plan, planDocument, workspaceArchive };
   }
 
   #requireDirs(): RunDirectory {

@@ -4,6 +4,10 @@
  * workspace archive bytes, so packages/protocol can mirror it with a zod schema.
  */
 
+import type { PlanDocument } from "@stackyard/protocol";
+
+export type { PlanDocument };
+
 /** Hook lists, Spacelift's `before_*`/`after_*` in camelCase. */
 export type HookName =
   | "beforeInit"
@@ -91,7 +95,7 @@ export interface PlanSummary {
   destroy: number;
   /**
    * Resources whose actions are not ["no-op"]. `before`/`after` have sensitive values
-   * replaced by "(sensitive value)", unknown ones by "(known after apply)", and secret
+   * replaced by "(sensitive)", unknown ones by "(known after apply)", and secret
    * strings masked.
    */
   resources: Array<{
@@ -108,6 +112,11 @@ export interface RunOutcome {
   ok: boolean;
   failureReason?: string;
   plan?: PlanSummary;
+  /**
+   * Plan phase: the masked per-resource changes (`tofu show -json`), for the server's
+   * diff view and plan policies.
+   */
+  planDocument?: PlanDocument;
   /**
    * Plan phase of a TRACKED run with changes: the workspace root as tar.gz, to pass
    * back as `RunOptions.workspaceArchive` for the apply phase. It holds the source,

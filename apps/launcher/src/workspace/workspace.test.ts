@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import {
+  existsSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -9,6 +10,8 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createTestRepo, tempDir } from "../executor/test-support.ts";
@@ -20,6 +23,7 @@ import {
 import {
   cloneRepository,
   createRunDirectory,
+  redactUrlCredentials,
   resolveProjectRoot,
   WorkspaceError,
   writeMountedFiles,
@@ -61,6 +65,102 @@ describe("cloneRepository", () => {
     };
     expect(await clone(first)).toEqual({ sha: first, text: "one" });
     expect(await clone(null)).toEqual({ sha: second, text: "two" });
+  });
+
+  it("clones with the credentials of the URL but never shows them or keeps them in the checkout", async () => {
+    // A git server over dumb HTTP that wants the token as basic auth, like GitHub's
+    // `x-access-token:<installation token>`.
+    const token = "ghs_cloneToken1234567890";
+    const repo = createTestRepo();
+    cleanup.push(repo.dir);
+    const sha = repo.commit({ "a.txt": "one" });
+    const root = dir("served");
+    const bare = path.join(root, "acme", "infra.git");
+    execFileSync("git", ["clone", "--quiet", "--bare", repo.dir, bare]);
+    execFileSync("git", ["-C", bare, "update-server-info"]);
+    const expected = `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
+    const server = http.createServer((req, res) => {
+      if (req.headers.authorization !== expected) {
+        res.writeHead(401, { "www-authenticate": 'Basic realm="git"' });
+        return res.end();
+      }
+      const file = path.join(
+        root,
+        decodeURIComponent(req.url ?? "/").split("?")[0]!,
+      );
+      if (
+        !file.startsWith(root) ||
+        !existsSync(file) ||
+        !statSync(file).isFile()
+      ) {
+        res.writeHead(404);
+        return res.end();
+      }
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.end(readFileSync(file));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const clone = async (password: string) => {
+        const run = await createRunDirectory(dir("work"), "run_2-plan");
+        const lines: string[] = [];
+        const result = await cloneRepository({
+          url: `http://x-access-token:${password}@127.0.0.1:${port}/acme/infra.git`,
+          branch: "main",
+          commitSha: null,
+          sourceDir: run.sourceDir,
+          env: {
+            PATH: process.env.PATH ?? "",
+            HOME: run.homeDir,
+            GIT_TERMINAL_PROMPT: "0",
+            GIT_CONFIG_NOSYSTEM: "1",
+          },
+          signal: new AbortController().signal,
+          onLine: (line) => lines.push(line),
+        }).then(
+          (value) => ({ value, error: null }),
+          (error: Error) => ({ value: null, error }),
+        );
+        return { run, lines, ...result };
+      };
+
+      const ok = await clone(token);
+      expect(ok.error).toBeNull();
+      expect(ok.value).toBe(sha);
+      expect(readFileSync(path.join(ok.run.sourceDir, "a.txt"), "utf8")).toBe(
+        "one",
+      );
+      const config = readFileSync(
+        path.join(ok.run.sourceDir, ".git", "config"),
+        "utf8",
+      );
+      expect(config).toContain(`url = http://127.0.0.1:${port}/acme/infra.git`);
+      expect(config).not.toContain(token);
+
+      const wrong = "ghs_wrongToken0987654321";
+      const refused = await clone(wrong);
+      expect(refused.error).toBeInstanceOf(WorkspaceError);
+      expect(refused.error?.message).toMatch(/git clone failed/);
+      const shown = [refused.error?.message ?? "", ...refused.lines].join("\n");
+      expect(shown).not.toContain(wrong);
+      expect(refused.error?.cause).toBeUndefined();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("redacts the userinfo of every URL in a text", () => {
+    expect(
+      redactUrlCredentials(
+        "fatal: could not read from https://x-access-token:ghs_abc@github.com/acme/infra.git and http://u@h/x",
+      ),
+    ).toBe(
+      "fatal: could not read from https://***@github.com/acme/infra.git and http://***@h/x",
+    );
+    expect(redactUrlCredentials("/srv/git/acme/infra.git")).toBe(
+      "/srv/git/acme/infra.git",
+    );
   });
 
   it("refuses option-like commits and branches", async () => {

@@ -62,7 +62,29 @@ export async function createRunDirectory(
   return dirs;
 }
 
+/**
+ * `text` with the userinfo of every URL in it replaced by `***`: a clone URL from a VCS
+ * integration carries a token (`https://x-access-token:<token>@github.com/...`).
+ */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
+}
+
+/** The URL without userinfo; unchanged when it is a path or has none. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
 export interface CloneRequest {
+  /** May carry credentials: they never reach an error, a log line or `.git/config`. */
   url: string;
   branch: string;
   commitSha: string | null;
@@ -78,6 +100,8 @@ export interface CloneRequest {
  * Clones `url` into `sourceDir` and checks out `commitSha`, or the head of `branch`
  * (as a local branch of that name) when it is null. Works without network for local
  * paths and file:// URLs. Submodules are not fetched. Returns the checked-out SHA.
+ * Credentials in `url` are dropped from the clone's `origin` remote right after the
+ * clone, so the checkout (and the workspace archived from it) never holds them.
  */
 export async function cloneRepository(req: CloneRequest): Promise<string> {
   if (req.commitSha !== null && !/^[0-9a-f]{4,64}$/i.test(req.commitSha))
@@ -100,6 +124,12 @@ export async function cloneRepository(req: CloneRequest): Promise<string> {
     "git clone",
   );
   const inRepo = ["-C", req.sourceDir, "-c", "advice.detachedHead=false"];
+  const plainUrl = withoutCredentials(req.url);
+  if (plainUrl !== req.url)
+    await git(
+      [...inRepo, "remote", "set-url", "origin", plainUrl],
+      "git remote set-url",
+    );
   if (req.commitSha !== null) {
     await git(
       [...inRepo, "checkout", "--quiet", "--detach", req.commitSha],
@@ -132,16 +162,19 @@ function runGit(
       args,
       { env: req.env, signal: req.signal, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
-        for (const line of stderr.split("\n")) if (line) req.onLine(line);
+        for (const line of stderr.split("\n"))
+          if (line) req.onLine(redactUrlCredentials(line));
         if (!err) return resolve(stdout);
-        if (req.signal.aborted) return reject(err);
+        // The error's message holds the command line, clone URL included: it is
+        // redacted, and the raw error is not kept as the cause.
+        if (req.signal.aborted)
+          return reject(new Error(redactUrlCredentials(err.message)));
         const code = (err as { code?: unknown }).code;
         reject(
           new WorkspaceError(
             typeof code === "number"
               ? `${what} failed with exit code ${code}`
-              : `${what} failed: ${err.message}`,
-            { cause: err },
+              : `${what} failed: ${redactUrlCredentials(err.message)}`,
           ),
         );
       },

@@ -5,12 +5,17 @@ import mercurius, { type IResolvers } from "mercurius";
 import { isAppError, UnauthorizedError } from "../platform/errors.ts";
 import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
+import type { Resolvers } from "./generated/resolvers.ts";
+
+export type { Resolvers } from "./generated/resolvers.ts";
 
 /**
  * The GraphQL edge at /graphql. The schema is the Spacelift-compatible SDL (the
  * operations spacectl and the Terraform provider send validate against it); each module
- * contributes resolvers. Errors are mapped here only: an AppError becomes its message
- * plus `extensions.code`; anything else is logged and shown as "internal error".
+ * contributes a resolver map typed with `Resolvers`, generated from the SDL
+ * (`npm run codegen`, see codegen.ts), so a field, argument or result that does not match
+ * the schema fails type checking. Errors are mapped here only: an AppError becomes its
+ * message plus `extensions.code`; anything else is logged and shown as "internal error".
  */
 export const SCHEMA_SDL = readFileSync(
   new URL("./schema.graphql", import.meta.url),
@@ -29,6 +34,22 @@ declare module "mercurius" {
   interface MercuriusContext extends GraphQLContext {}
 }
 
+/**
+ * `value` as a member of a schema enum whose generated const object is `values`, for
+ * domain fields kept as plain strings. A value outside the enum is a server bug (graphql-js
+ * could not serialize it either) and fails with the enum named.
+ */
+export function schemaEnum<E extends string>(
+  values: Readonly<Record<string, E>>,
+  value: string,
+  enumName: string,
+): E {
+  const found = Object.values(values).find((v) => v === value);
+  if (found === undefined)
+    throw new Error(`${value} is not a value of the GraphQL enum ${enumName}`);
+  return found;
+}
+
 /** Throws the "unauthorized" error spacectl recognises when there is no session. */
 export function requireSession(ctx: GraphQLContext): Session {
   if (!ctx.session) throw new UnauthorizedError("unauthorized");
@@ -39,22 +60,13 @@ export async function registerGraphQL(
   app: FastifyInstance,
   opts: {
     auth: Pick<AuthService, "authenticate">;
-    resolvers: IResolvers[];
+    resolvers: Resolvers[];
     log: Logger;
   },
 ): Promise<void> {
-  const merged: Record<string, Record<string, unknown>> = {};
-  for (const r of opts.resolvers) {
-    for (const [type, fields] of Object.entries(r)) {
-      merged[type] = {
-        ...(merged[type] ?? {}),
-        ...(fields as Record<string, unknown>),
-      };
-    }
-  }
   await app.register(mercurius, {
     schema: SCHEMA_SDL,
-    resolvers: merged as IResolvers,
+    resolvers: mergeResolvers(opts.resolvers),
     path: "/graphql",
     graphiql: false,
     context: async (req): Promise<GraphQLContext> => {
@@ -92,6 +104,29 @@ export async function registerGraphQL(
       };
     },
   });
+}
+
+/**
+ * One resolver map from the modules' maps. A field resolved by two modules is a wiring
+ * mistake (the later one would silently win), so it fails startup instead.
+ */
+export function mergeResolvers(maps: readonly Resolvers[]): IResolvers {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const map of maps) {
+    for (const [type, fields] of Object.entries(map)) {
+      const target = (merged[type] ??= {});
+      for (const [field, resolver] of Object.entries(
+        fields as Record<string, unknown>,
+      )) {
+        if (field in target)
+          throw new Error(`GraphQL field ${type}.${field} is resolved twice`);
+        target[field] = resolver;
+      }
+    }
+  }
+  // The boundary to mercurius, whose resolver type is untyped; each map was checked
+  // against the generated `Resolvers` above.
+  return merged as IResolvers;
 }
 
 function formatError(err: GraphQLError, log: Logger): GraphQLError {

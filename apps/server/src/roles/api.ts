@@ -6,6 +6,7 @@ import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
 import {
   contextResolvers,
   spaceResolvers,
+  stackLoader,
   stackResolvers,
 } from "../modules/stacks/index.ts";
 import {
@@ -14,13 +15,15 @@ import {
   stateOperationResolvers,
   stateResolvers,
 } from "../modules/state/index.ts";
-import { registerGraphQL, type GraphQLContext } from "../api/graphql.ts";
+import { registerGraphQL } from "../api/graphql.ts";
 import {
   registerRunEventsRoute,
   registerRunWorkerRoutes,
   runResolvers,
 } from "../modules/runs/index.ts";
 import { workerResolvers } from "../modules/workers/index.ts";
+import { registerVcsWebhookRoute, vcsResolvers } from "../modules/vcs/index.ts";
+import { policyResolvers } from "../modules/policies/index.ts";
 import type { Role } from "./role.ts";
 
 /** HTTP API, the built-in MQTT broker (when configured) and worker message handling. */
@@ -38,20 +41,18 @@ export async function startApiRole(
     operations: app.stateOps,
     sessions: app.auth,
   });
-  if (app.runs.reports) await registerRunWorkerRoutes(http, app.runs.reports);
+  if (app.runs.reports)
+    await registerRunWorkerRoutes(
+      http,
+      app.runs.reports,
+      app.runs.plans ?? undefined,
+    );
   await registerRunEventsRoute(http, {
     runs: app.runs.service,
     logs: app.runs.logs ?? undefined,
     sessions: app.auth,
   });
   const stackApi = stackResolvers(app.stacks, { stateImport: app.stateOps });
-  const stackQuery = stackApi.Query as {
-    stack: (
-      root: unknown,
-      args: { id: string },
-      ctx: GraphQLContext,
-    ) => Promise<unknown>;
-  };
   await registerGraphQL(http, {
     auth: app.auth,
     log: app.log,
@@ -61,7 +62,8 @@ export async function startApiRole(
       runResolvers({
         runs: app.runs.service,
         logs: app.runs.logs ?? undefined,
-        resolveStack: (id, ctx) => stackQuery.stack(null, { id }, ctx),
+        plans: app.runs.plans ?? undefined,
+        resolveStack: stackLoader(app.stacks),
       }),
       workerResolvers({
         workers: app.workers,
@@ -70,9 +72,26 @@ export async function startApiRole(
       }),
       contextResolvers(app.contexts),
       spaceResolvers(app.spaces),
+      policyResolvers({
+        policies: app.policies.service,
+        findSpace: (session, id) =>
+          app.spaces.findSpace(session, id).catch(() => null),
+      }),
       stateResolvers(app.state),
       stateOperationResolvers(app.stateOps),
+      vcsResolvers({
+        integrations: app.vcs.integrations,
+        events: app.vcs.events,
+      }),
     ],
+  });
+  await registerVcsWebhookRoute(http, {
+    db: app.db,
+    integrations: app.vcs.integrations,
+    adapters: app.vcs.adapters,
+    newEventId: app.vcs.newEventId,
+    clock: () => new Date(),
+    log: app.log,
   });
 
   // The web UI at `/` (SPA fallback), after every API route so none is shadowed.

@@ -12,6 +12,8 @@ export function jobCatalog(app: App): JobCatalog {
     stateJobs(app.state),
     storageJobs(app.storage, app.config.objectStorage),
     app.runs.jobs,
+    app.policyJobs,
+    app.vcs.jobs,
   ];
   const merged: JobCatalog = {};
   for (const catalog of catalogs) {

@@ -3,6 +3,7 @@ import {
   Scheduler,
   type ScheduleEntry,
 } from "../platform/schedule/scheduler.ts";
+import { vcsSchedule } from "../modules/vcs/index.ts";
 import type { Role } from "./role.ts";
 
 /** What the scheduler enqueues, and when (UTC, croner syntax with seconds). */
@@ -22,7 +23,8 @@ export async function startSchedulerRole(app: App): Promise<Role> {
   const scheduler = new Scheduler({
     db: app.db,
     pgPool: app.database.pool,
-    entries: SCHEDULE,
+    // Raw git polling every STACKYARD_VCS_POLL_INTERVAL_SECONDS, and VCS housekeeping.
+    entries: [...SCHEDULE, ...vcsSchedule(app.config.vcs.pollIntervalSeconds)],
     log: app.log,
   });
   await scheduler.start();

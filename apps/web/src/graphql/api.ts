@@ -3,7 +3,13 @@ import {
   ApiError,
   createSessionClient,
   type ApiClient,
+  type GraphQLOperation,
+  type OperationText,
+  type ResultOf,
 } from "@stackyard/api-client";
+
+/** Variables of a generated operation; unchecked when only the result type was given. */
+type VariablesOf<V> = [V] extends [never] ? Record<string, unknown> : V;
 import { navigate } from "../routes/router.tsx";
 import { clearSession, getSession } from "./session.ts";
 
@@ -48,14 +54,31 @@ export interface QueryState<T> {
   reload(): Promise<void>;
 }
 
+interface QueryOptions {
+  pollMs?: number;
+  skip?: boolean;
+}
+
 /**
  * Runs `query` now and whenever its variables change; `pollMs` refreshes it quietly in
- * the background (no loading flicker) while the page is visible.
+ * the background (no loading flicker) while the page is visible. With a generated
+ * operation (`@stackyard/api-client`) the variables and the data are typed from the SDL.
  */
+export function useQuery<T, V extends Record<string, unknown> = never>(
+  query: GraphQLOperation<T, V>,
+  variables?: VariablesOf<V>,
+  opts?: QueryOptions,
+): QueryState<T>;
+/** Plain operation text: `T` is the shape the caller expects back, unchecked. */
+export function useQuery<T>(
+  query: OperationText,
+  variables?: Record<string, unknown>,
+  opts?: QueryOptions,
+): QueryState<T>;
 export function useQuery<T>(
   query: string,
   variables?: Record<string, unknown>,
-  opts: { pollMs?: number; skip?: boolean } = {},
+  opts: QueryOptions = {},
 ): QueryState<T> {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -102,13 +125,31 @@ export function useQuery<T>(
   return { data, error, loading, reload };
 }
 
-/** A mutation with its own pending flag and in-place error. */
-export function useMutation<T>(query: string): {
-  mutate(variables: Record<string, unknown>): Promise<T | null>;
+export interface MutationState<T, V> {
+  mutate(variables: V): Promise<T | null>;
   pending: boolean;
   error: string | null;
   reset(): void;
-} {
+}
+
+/** A mutation with its own pending flag and in-place error. */
+export function useMutation<T, V extends Record<string, unknown> = never>(
+  query: GraphQLOperation<T, V>,
+): MutationState<T, VariablesOf<V>>;
+/**
+ * One of several generated operations chosen at run time (e.g. the stack's or the
+ * context's variant): the data is the union of their results, the variables unchecked.
+ */
+export function useMutation<D extends GraphQLOperation<unknown, never>>(
+  query: D,
+): MutationState<ResultOf<D>, Record<string, unknown>>;
+/** Plain operation text: `T` is the shape the caller expects back, unchecked. */
+export function useMutation<T>(
+  query: OperationText,
+): MutationState<T, Record<string, unknown>>;
+export function useMutation<T>(
+  query: string,
+): MutationState<T, Record<string, unknown>> {
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const mutate = useCallback(

@@ -1,26 +1,23 @@
-import type { IResolvers } from "mercurius";
-import type { GraphQLContext } from "../../api/graphql.ts";
+import type { Resolvers } from "../../api/graphql.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
 import type { AuthService } from "./auth-service.ts";
 
 export function authResolvers(
   auth: Pick<AuthService, "exchangeApiKey">,
-): IResolvers {
+): Resolvers {
   return {
     Query: {
       debugInfo: () => ({ selfHostedVersion: "" }),
-      viewer: (_root: unknown, _args: unknown, ctx: GraphQLContext) =>
+      viewer: (_root, _args, ctx) =>
         ctx.session ? { id: ctx.session.id, name: ctx.session.name } : null,
     },
     Mutation: {
-      apiKeyUser: async (
-        _root: unknown,
-        args: { id: string; secret: string },
-      ) => {
+      apiKeyUser: async (_root, args, ctx) => {
         try {
           const { token, expiresAt } = await auth.exchangeApiKey(
             args.id,
             args.secret,
+            { remoteIp: remoteIpOf(ctx.headers) },
           );
           return {
             id: args.id,
@@ -35,4 +32,11 @@ export function authResolvers(
       },
     },
   };
+}
+
+/** The caller's address for login policies: the first X-Forwarded-For hop, else "". */
+function remoteIpOf(headers: Record<string, string | string[] | undefined>) {
+  const fwd = headers["x-forwarded-for"];
+  const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(",")[0]?.trim();
+  return first ?? "";
 }

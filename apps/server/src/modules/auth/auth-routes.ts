@@ -26,6 +26,7 @@ export function registerAuthRoutes(
     const { token, expiresAt } = await auth.adminLogin(
       parsed.data.username,
       parsed.data.password,
+      { remoteIp: req.ip },
     );
     return { token, expiresAt };
   });

@@ -11,6 +11,52 @@ export interface Session {
   id: string;
   name: string;
   admin: boolean;
+  /**
+   * Space access a login policy granted at login (`roles[space]`), space id → level; it
+   * adds to the key's own access in those spaces and the spaces below them.
+   */
+  policyGrants?: Readonly<Record<string, "READ" | "WRITE" | "ADMIN">>;
+}
+
+/**
+ * LOGIN policies (the policies module answers; wired in app.ts). `noPolicies`: none
+ * exists, and the login keeps its behaviour without policies.
+ */
+export type LoginPolicyPort = (subject: {
+  login: string;
+  name: string;
+  machine: boolean;
+  admin: boolean;
+  remoteIp: string;
+}) => Promise<{
+  noPolicies: boolean;
+  allow: boolean;
+  admin: boolean;
+  /** Space id → role slugs (space-reader, space-writer, space-admin). */
+  roles: Record<string, string[]>;
+  reasons: string[];
+}>;
+
+const ROLE_LEVELS: Record<string, "READ" | "WRITE" | "ADMIN"> = {
+  "space-reader": "READ",
+  "space-writer": "WRITE",
+  "space-admin": "ADMIN",
+};
+const LEVEL_RANK = { READ: 1, WRITE: 2, ADMIN: 3 } as const;
+
+/** The strongest level each space's role slugs give; unknown slugs give nothing. */
+export function levelsOfRoles(
+  roles: Record<string, string[]>,
+): Record<string, "READ" | "WRITE" | "ADMIN"> {
+  const out: Record<string, "READ" | "WRITE" | "ADMIN"> = {};
+  for (const [space, slugs] of Object.entries(roles))
+    for (const slug of slugs) {
+      const level = ROLE_LEVELS[slug];
+      const current = out[space];
+      if (level && (!current || LEVEL_RANK[level] > LEVEL_RANK[current]))
+        out[space] = level;
+    }
+  return out;
 }
 
 export interface IssuedApiKey {
@@ -37,6 +83,13 @@ export function createAuthService(deps: {
   db: Database;
   signer: TokenSigner;
   admin: { username: string | null; password: string | null };
+  loginPolicy?: LoginPolicyPort;
+  /**
+   * The last change to login policies and its author's subject: a token issued in an
+   * earlier second is refused, unless it is the author's (spacelift-reference §2: a
+   * change invalidates all other sessions).
+   */
+  lastLoginPolicyChange?: () => Promise<{ at: Date; by: string } | null>;
 }) {
   const { db, signer } = deps;
 
@@ -130,13 +183,38 @@ export function createAuthService(deps: {
       };
     },
 
+    /**
+     * A session for an API key. Admin keys are administrative and skip login policies
+     * (spacelift-reference §1.8); other keys go through them when any exists: refused
+     * unless a policy allows, made admin by `admin`.
+     */
     async exchangeApiKey(
       id: string,
       secret: string,
+      request: { remoteIp?: string } = {},
     ): Promise<{ token: string; expiresAt: number }> {
       const key = await verifyApiKey(id, secret);
+      let admin = key.is_admin;
+      let spaces: Record<string, "READ" | "WRITE" | "ADMIN"> | undefined;
+      if (!admin && deps.loginPolicy) {
+        const verdict = await deps.loginPolicy({
+          login: key.id,
+          name: key.name,
+          machine: true,
+          admin: false,
+          remoteIp: request.remoteIp ?? "",
+        });
+        if (!verdict.noPolicies) {
+          if (!verdict.allow)
+            throw new UnauthorizedError(
+              `login refused by login policy: ${verdict.reasons.join("; ")}`,
+            );
+          admin = verdict.admin;
+          spaces = levelsOfRoles(verdict.roles);
+        }
+      }
       return signer.sign(
-        { sub: `api_key:${key.id}`, name: key.name, admin: key.is_admin },
+        { sub: `api_key:${key.id}`, name: key.name, admin, spaces },
         SESSION_TTL_SECONDS,
       );
     },
@@ -144,6 +222,7 @@ export function createAuthService(deps: {
     async adminLogin(
       username: string,
       password: string,
+      request: { remoteIp?: string } = {},
     ): Promise<{ token: string; expiresAt: number }> {
       const { username: u, password: p } = deps.admin;
       if (!u || !p)
@@ -155,6 +234,25 @@ export function createAuthService(deps: {
         safeEqual(hashSecret(username), hashSecret(u)) &&
         safeEqual(hashSecret(password), hashSecret(p));
       if (!ok) throw new UnauthorizedError("wrong username or password");
+      // The break-glass login is the way back in when policies lock everyone out: login
+      // policies are evaluated and an explicit `deny` refuses it, but their default
+      // deny and their evaluation errors do not.
+      const verdict = await deps.loginPolicy?.({
+        login: u,
+        name: u,
+        machine: false,
+        admin: true,
+        remoteIp: request.remoteIp ?? "",
+      });
+      if (verdict && !verdict.noPolicies && !verdict.allow) {
+        const explicit = verdict.reasons.filter(
+          (r) => !/default is deny|failed to evaluate/.test(r),
+        );
+        if (explicit.length)
+          throw new UnauthorizedError(
+            `login refused by login policy: ${explicit.join("; ")}`,
+          );
+      }
       return signer.sign(
         { sub: `user:admin:${u}`, name: u, admin: true },
         SESSION_TTL_SECONDS,
@@ -163,6 +261,15 @@ export function createAuthService(deps: {
 
     async authenticate(token: string): Promise<Session> {
       const claims = await signer.verify(token);
+      const change = await deps.lastLoginPolicyChange?.();
+      if (
+        change &&
+        claims.sub !== change.by &&
+        claims.iat < Math.floor(change.at.getTime() / 1000)
+      )
+        throw new UnauthorizedError(
+          "login policies changed after this session began; log in again",
+        );
       const [kind, ...rest] = claims.sub.split(":");
       if (kind === "api_key") {
         const id = rest.join(":");
@@ -173,7 +280,13 @@ export function createAuthService(deps: {
           .where("deleted_at", "is", null)
           .executeTakeFirst();
         if (!live) throw new UnauthorizedError("this API key was deleted");
-        return { kind: "api_key", id, name: claims.name, admin: claims.admin };
+        return {
+          kind: "api_key",
+          id,
+          name: claims.name,
+          admin: claims.admin,
+          ...(claims.spaces ? { policyGrants: claims.spaces } : {}),
+        };
       }
       return {
         kind: "user",

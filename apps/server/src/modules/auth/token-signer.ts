@@ -12,6 +12,8 @@ export interface SessionClaims {
   sub: string;
   name: string;
   admin: boolean;
+  /** Space access granted by login policies (`roles`), space id → level. */
+  spaces?: Readonly<Record<string, "READ" | "WRITE" | "ADMIN">>;
 }
 
 export interface TokenSigner {
@@ -19,7 +21,7 @@ export interface TokenSigner {
     claims: SessionClaims,
     ttlSeconds: number,
   ): Promise<{ token: string; expiresAt: number }>;
-  verify(token: string): Promise<SessionClaims & { exp: number }>;
+  verify(token: string): Promise<SessionClaims & { exp: number; iat: number }>;
   /** The public signing key as a JWK Set, served at /.well-known/jwks. */
   jwks(): Promise<{ keys: JWK[] }>;
 }
@@ -58,6 +60,9 @@ export function createTokenSigner(opts: {
         {
           name: claims.name,
           admin: claims.admin,
+          ...(claims.spaces && Object.keys(claims.spaces).length
+            ? { spaces: claims.spaces }
+            : {}),
           sub: claims.sub,
           iss: opts.issuer,
           aud: opts.audience,
@@ -84,7 +89,11 @@ export function createTokenSigner(opts: {
           sub: payload.sub,
           name: String(payload.name ?? ""),
           admin: payload.admin === true,
+          ...(spacesClaim(payload.spaces)
+            ? { spaces: spacesClaim(payload.spaces) }
+            : {}),
           exp: payload.exp,
+          iat: typeof payload.iat === "number" ? payload.iat : 0,
         };
       } catch (err) {
         throw new UnauthorizedError(
@@ -94,4 +103,16 @@ export function createTokenSigner(opts: {
       }
     },
   };
+}
+
+/** The `spaces` claim if it is a map of space id → READ/WRITE/ADMIN; else undefined. */
+function spacesClaim(
+  value: unknown,
+): Record<string, "READ" | "WRITE" | "ADMIN"> | undefined {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return;
+  const out: Record<string, "READ" | "WRITE" | "ADMIN"> = {};
+  for (const [space, level] of Object.entries(value))
+    if (level === "READ" || level === "WRITE" || level === "ADMIN")
+      out[space] = level;
+  return Object.keys(out).length ? out : undefined;
 }

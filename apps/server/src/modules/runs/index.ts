@@ -1,8 +1,9 @@
 /**
  * Runs: the run lifecycle from trigger to terminal state, the scheduling order, and the
  * execution of runs on workers: dispatch (`run.assign`/`run.stop` on the worker's
- * readonly MQTT topic), the worker API (logs, events, workspace; run-worker-routes.ts)
- * and run logs. Owns tables `runs`, `run_transitions`, `run_reviews`, `run_log_chunks`;
+ * readonly MQTT topic), the worker API (logs, events, workspace, plan document;
+ * run-worker-routes.ts), run logs and plan documents (run-plan.ts: `readPlanDocument`
+ * serves the masked `resource_changes` to the diff view and plan policies). Owns tables `runs`, `run_transitions`, `run_reviews`, `run_log_chunks`;
  * the run-logs and workspaces buckets; jobs `runs.schedule`, `runs.reconcile`,
  * `runs.dispatch`, `runs.archiveLogs`. The stack lock held by runs is the partial unique
  * index `runs_one_active_blocking_per_stack`, not a table.
@@ -15,16 +16,20 @@ import type { KeyObject } from "node:crypto";
 import type { SigningKey } from "../../platform/crypto/index.ts";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import type { Logger } from "../../platform/log/logger.ts";
+import type { JobCatalog } from "../../platform/queue/index.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
 import type { StackService } from "../stacks/index.ts";
 import {
   createRunDispatcher,
+  type CloneUrlPort,
   type StateCredentialIssuer,
   type WorkerSlots,
 } from "./run-dispatch.ts";
 import { runJobs } from "./run-jobs.ts";
 import { createRunLogs } from "./run-logs.ts";
 import { createRunReconciler, type ReconcileLimits } from "./run-reconcile.ts";
+import { createRunPlanDocuments } from "./run-plan.ts";
+import { createRunApproval, type RunPolicyPort } from "./run-policies.ts";
 import { createRunReports } from "./run-reports.ts";
 import { createRunScheduler } from "./run-scheduling.ts";
 import { createRunService, type RunServiceDeps } from "./run-service.ts";
@@ -113,6 +118,7 @@ export {
   type DispatchPassResult,
   type WorkerSlots,
   type StateCredentialIssuer,
+  type CloneUrlPort,
 } from "./run-dispatch.ts";
 export {
   createRunReports,
@@ -139,6 +145,20 @@ export {
   registerRunWorkerRoutes,
   WORKSPACE_BODY_LIMIT_BYTES,
 } from "./run-worker-routes.ts";
+export {
+  createRunApproval,
+  enqueueApprovalEvaluation,
+  EVALUATE_APPROVAL_JOB,
+  type RunApproval,
+  type RunPolicyPort,
+} from "./run-policies.ts";
+export {
+  createRunPlanDocuments,
+  planDocumentKey,
+  type PlanDocument,
+  type PlanResourceChange,
+  type RunPlanDocuments,
+} from "./run-plan.ts";
 
 /** What running runs on workers needs; without it the module schedules but never dispatches. */
 export interface RunExecutionDeps {
@@ -157,14 +177,18 @@ export interface RunExecutionDeps {
   privateKey: KeyObject | SigningKey;
   storage: Pick<BlobStore, "get" | "head" | "put">;
   buckets: { runLogs: string; workspaces: string };
+  /** Clone URLs of GitHub/GitLab stacks through their VCS integration (sealed into run.assign). */
+  cloneUrls?: CloneUrlPort;
 }
 
 /** Builds the run engine's parts around shared deps (composition root helper). */
 export function createRunsModule(
-  deps: Omit<RunServiceDeps, "scheduler" | "notifyStop"> & {
+  deps: Omit<RunServiceDeps, "scheduler" | "notifyStop" | "policies"> & {
     log: Logger;
     limits: ReconcileLimits;
     execution?: RunExecutionDeps;
+    /** Plan and approval policies (run-policies.ts); absent: no policy gates. */
+    policies?: RunPolicyPort;
   },
 ) {
   const scheduler = createRunScheduler(deps);
@@ -186,6 +210,7 @@ export function createRunsModule(
           apiUrl: x.apiUrl,
           runTokens,
           maxDurationSeconds: deps.limits.maxDurationSeconds,
+          cloneUrls: x.cloneUrls,
         })
       : null;
   const reports =
@@ -200,6 +225,7 @@ export function createRunsModule(
           dispatcher,
           storage: x.storage,
           workspacesBucket: x.buckets.workspaces,
+          policies: deps.policies,
         })
       : null;
   const logs = x
@@ -211,11 +237,26 @@ export function createRunsModule(
         log: deps.log,
       })
     : null;
+  const plans = x
+    ? createRunPlanDocuments({
+        storage: x.storage,
+        bucket: x.buckets.runLogs,
+        log: deps.log,
+      })
+    : null;
   const reconciler = createRunReconciler({
     ...deps,
     ...deps.limits,
     workerSlots: x?.workerSlots,
   });
+  const approval = deps.policies
+    ? createRunApproval({
+        db: deps.db,
+        clock: deps.clock,
+        log: deps.log,
+        policies: deps.policies,
+      })
+    : null;
   const service = createRunService({
     ...deps,
     scheduler,
@@ -230,13 +271,19 @@ export function createRunsModule(
     dispatcher,
     reports,
     logs,
+    /** `plans.readPlanDocument(runId)`: the masked plan document (null: none stored). */
+    plans,
     runTokens,
-    jobs: runJobs({
-      scheduler,
-      reconciler,
-      dispatcher: dispatcher ?? undefined,
-      logs: logs ?? undefined,
-    }),
+    approval,
+    jobs: <JobCatalog>{
+      ...runJobs({
+        scheduler,
+        reconciler,
+        dispatcher: dispatcher ?? undefined,
+        logs: logs ?? undefined,
+      }),
+      ...(approval?.jobs ?? {}),
+    },
   };
 }
 export {

@@ -10,7 +10,7 @@ import { createPublicKey, type KeyObject } from "node:crypto";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
-import type { StackService } from "../stacks/index.ts";
+import type { Stack, StackService } from "../stacks/index.ts";
 import { nextState, type RunState } from "./run.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
 import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
@@ -49,6 +49,40 @@ export interface StateCredentialIssuer {
   }): Promise<{ username: string; password: string; address: string }>;
 }
 
+/**
+ * Where a stack is cloned from when a VCS integration decides it (GitHub, GitLab stacks):
+ * implemented by the VCS module, which comes after runs, and injected by the composition
+ * root. null: clone `repositoryUrl ?? repository` as given. The URL may carry a
+ * short-lived token, so the dispatcher only puts it into `run.assign` sealed to the
+ * pool's key (`repository.cloneUrl`); it is never logged, stored or returned. A thrown
+ * error's message (never the URL) becomes the run's failure reason.
+ */
+export interface CloneUrlPort {
+  resolveCloneUrl(
+    stack: Pick<
+      Stack,
+      | "id"
+      | "provider"
+      | "namespace"
+      | "repository"
+      | "repositoryUrl"
+      | "vcsIntegrationId"
+    >,
+  ): Promise<string | null>;
+}
+
+/** The URL without userinfo: what a spec may show in the clear. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.href;
+  } catch {
+    return url.replace(/\/\/[^/@\s]*@/, "//");
+  }
+}
+
 export interface RunDispatchDeps {
   db: Database;
   clock: () => Date;
@@ -67,6 +101,8 @@ export interface RunDispatchDeps {
   runTokens: Pick<RunTokenSigner, "sign">;
   /** Longest a run may take: the TTL of run tokens and state credentials. */
   maxDurationSeconds: number;
+  /** Clone URLs of GitHub/GitLab stacks; absent: every stack clones `repositoryUrl ?? repository`. */
+  cloneUrls?: CloneUrlPort;
 }
 
 /** Runs a dispatch pass looks at; the next pass (or the reconcile job's) takes the rest. */
@@ -129,8 +165,8 @@ class UndispatchableRunError extends Error {}
  * it once no report came for its pickup timeout (60 s), which frees the worker and the
  * stack, and the run can be retried. Nothing waits forever.
  *
- * Secret values (write-only env vars and files, the state password) are sealed to the
- * pool's public key; nothing here logs a spec.
+ * Secret values (write-only env vars and files, the state password, a clone URL from a
+ * VCS integration) are sealed to the pool's public key; nothing here logs a spec.
  */
 export function createRunDispatcher(deps: RunDispatchDeps) {
   const { db, clock } = deps;
@@ -230,6 +266,16 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       secret
         ? { sealed: true, value: seal(publicKey, value) }
         : { sealed: false, value };
+    // The apply phase restores the planned workspace and clones nothing.
+    let cloneUrl: string | null = null;
+    try {
+      if (phaseOf(run) !== "apply")
+        cloneUrl = (await deps.cloneUrls?.resolveCloneUrl(stack)) ?? null;
+    } catch (err) {
+      throw new UndispatchableRunError(
+        `the stack's repository cannot be cloned through its VCS integration: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
     const elements = await deps.stacks.effectiveConfig(run.stackId);
     const environment = elements
       .filter((e) => e.type === "ENVIRONMENT_VARIABLE")
@@ -265,9 +311,13 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       runType: run.type,
       phase: phaseOf(run),
       repository: {
-        url: stack.repositoryUrl ?? stack.repository,
+        url:
+          cloneUrl !== null
+            ? withoutCredentials(cloneUrl)
+            : (stack.repositoryUrl ?? stack.repository),
         commitSha: run.commitSha,
         branch: run.branch,
+        ...(cloneUrl !== null ? { cloneUrl: maybeSeal(cloneUrl, true) } : {}),
       },
       projectRoot: stack.projectRoot,
       tool: { kind: TOOLS[stack.workflowTool], version: stack.toolVersion },

@@ -497,3 +497,41 @@ export async function detachPoolFromEndedRuns(
 }
 
 const TERMINAL_STATE_LIST: RunState[] = [...TERMINAL_STATES];
+
+// Approval policies (run-policies.ts).
+
+/** Sets whether the run waits for its approval policies (`runs.needs_approval`). */
+export async function setNeedsApproval(
+  db: Database,
+  runId: string,
+  needsApproval: boolean,
+): Promise<void> {
+  await db
+    .updateTable("runs")
+    .set({ needs_approval: needsApproval })
+    .where("id", "=", runId)
+    .execute();
+}
+
+/** The run's reviews, oldest first. */
+export async function listReviews(
+  db: Database,
+  runId: string,
+): Promise<RunReviewRecord[]> {
+  const rows = await db
+    .selectFrom("run_reviews")
+    .selectAll()
+    .where("run_id", "=", runId)
+    .orderBy("created_at")
+    .orderBy("id")
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    runId: r.run_id,
+    author: r.author,
+    decision: r.decision,
+    note: r.note,
+    state: r.state as RunState,
+    createdAt: r.created_at,
+  }));
+}

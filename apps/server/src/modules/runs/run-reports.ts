@@ -26,6 +26,10 @@ import * as logRepo from "./run-log-repo.ts";
 import * as repo from "./run-repo.ts";
 import type { RunRecord } from "./run-repo.ts";
 import type { RunTokenClaims, RunTokenSigner } from "./run-token.ts";
+import {
+  enqueueApprovalEvaluation,
+  type RunPolicyPort,
+} from "./run-policies.ts";
 
 /**
  * What workers report over the worker API (run-worker-routes.ts): log chunks, state
@@ -61,6 +65,16 @@ export interface RunReportsDeps {
   dispatcher: Pick<RunDispatcher, "assignHeldRun">;
   storage: Pick<BlobStore, "get" | "head" | "put">;
   workspacesBucket: string;
+  /** Plan and approval policies (run-policies.ts); absent: plans are not judged. */
+  policies?: Pick<RunPolicyPort, "decidePlan" | "approvalRequired">;
+}
+
+/** What the plan policies said about a plan, computed before the report's transaction. */
+interface PlanJudgement {
+  deny: string[];
+  warn: string[];
+  errors: string[];
+  approvalRequired: boolean;
 }
 
 export interface ReportOutcome {
@@ -181,6 +195,49 @@ export function createRunReports(deps: RunReportsDeps) {
     await enqueueDispatch(tx);
   }
 
+  /**
+   * Plan policies for a successful plan result, evaluated before the report's
+   * transaction (an evaluation may take up to its timeout, and must not hold the run
+   * row). A retried report of the same assignment reuses the first evaluation, so the
+   * launcher's retries never evaluate twice; entries expire after 5 minutes.
+   */
+  const judgements = new Map<string, Promise<PlanJudgement | null>>();
+  function judgePlan(
+    runId: string,
+    event: WorkerRunEvent,
+  ): Promise<PlanJudgement | null> {
+    const policies = deps.policies;
+    if (
+      !policies ||
+      event.type !== "result" ||
+      event.phase !== "plan" ||
+      !event.ok
+    )
+      return Promise.resolve(null);
+    const key = `${runId}:${event.assignment}`;
+    let pending = judgements.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const run = await repo.findRun(db, runId);
+        if (
+          !run ||
+          run.workerAssignment !== event.assignment ||
+          isTerminal(run.state)
+        )
+          return null;
+        const [verdict, approvalRequired] = await Promise.all([
+          policies.decidePlan({ ...run, state: "PLANNING" }),
+          policies.approvalRequired(run.stackId),
+        ]);
+        return { ...verdict, approvalRequired };
+      })();
+      judgements.set(key, pending);
+      setTimeout(() => judgements.delete(key), 5 * 60_000).unref();
+      pending.catch(() => judgements.delete(key));
+    }
+    return pending;
+  }
+
   function ignored(run: RunRecord, reason: string): ReportOutcome {
     return { accepted: false, state: run.state, reason };
   }
@@ -190,6 +247,7 @@ export function createRunReports(deps: RunReportsDeps) {
     locked: RunRecord,
     event: ResultEvent,
     workerId: string,
+    judged: PlanJudgement | null,
   ): Promise<{ outcome: ReportOutcome; reassign: RunRecord | null }> {
     let run = locked;
     const now = clock();
@@ -226,6 +284,28 @@ export function createRunReports(deps: RunReportsDeps) {
     }
 
     run = (await enter(tx, run, PHASE_STATE[event.phase], workerId)) ?? run;
+    // Plan policies: a deny or a failed evaluation fails the run, with the messages.
+    if (
+      event.phase === "plan" &&
+      judged &&
+      (judged.deny.length || judged.errors.length)
+    ) {
+      const reason = judged.errors.length
+        ? `plan policy evaluation failed: ${judged.errors.join("; ")}`
+        : `denied by plan policy: ${judged.deny.join("; ")}`;
+      run = await repo.transitionRun(tx, {
+        runId: run.id,
+        expectedStateVersion: run.stateVersion,
+        to: nextState(snapshotOf(run), { type: "failed", reason }),
+        actor: null,
+        note: `Failed: ${reason}`,
+        failureReason: reason,
+        ...(event.plan ? { delta: deltaOf(event.plan) } : {}),
+        now,
+      });
+      await afterTransition(tx, run, workerId);
+      return { outcome: { accepted: true, state: run.state }, reassign: null };
+    }
     let engineEvent: RunEvent;
     let delta: unknown;
     switch (event.phase) {
@@ -235,8 +315,8 @@ export function createRunReports(deps: RunReportsDeps) {
         engineEvent = {
           type: "planned",
           hasChanges,
-          warned: false,
-          reviewRequired: false,
+          warned: (judged?.warn.length ?? 0) > 0,
+          reviewRequired: judged?.approvalRequired ?? false,
           autodeploy: stack?.autodeploy ?? false,
           stackLocked:
             stack?.lockedBy !== null &&
@@ -259,6 +339,17 @@ export function createRunReports(deps: RunReportsDeps) {
     const to = nextState(snapshotOf(run), engineEvent);
     // Autodeploy: the same worker applies; the new version is the new assignment.
     const keepsWorker = event.phase === "plan" && to === "APPLYING";
+    const warnings = judged?.warn.length
+      ? `; plan policy warnings: ${judged.warn.join("; ")}`
+      : "";
+    // Approval policies hold an unconfirmed or pending-review run until they approve.
+    if (
+      judged?.approvalRequired &&
+      (to === "UNCONFIRMED" || to === "PENDING_REVIEW")
+    ) {
+      await repo.setNeedsApproval(tx, run.id, true);
+      await enqueueApprovalEvaluation(tx, run.id);
+    }
     run = await repo.transitionRun(tx, {
       runId: run.id,
       expectedStateVersion: run.stateVersion,
@@ -266,7 +357,7 @@ export function createRunReports(deps: RunReportsDeps) {
       actor: null,
       note: keepsWorker
         ? `Planned on worker ${workerId}; autodeploy applies it on the same worker`
-        : `Reported by worker ${workerId}`,
+        : `Reported by worker ${workerId}${warnings}`,
       ...(delta !== undefined ? { delta } : {}),
       ...(keepsWorker ? { newAssignment: true } : {}),
       now,
@@ -361,6 +452,7 @@ export function createRunReports(deps: RunReportsDeps) {
       event: WorkerRunEvent,
     ): Promise<ReportOutcome> {
       let reassign: RunRecord | null = null;
+      const judged = await judgePlan(claims.run, event);
       const outcome = await db.transaction().execute(async (tx) => {
         const run = await repo.lockRun(tx, claims.run);
         if (!run) throw new RunNotFoundError(claims.run);
@@ -383,7 +475,13 @@ export function createRunReports(deps: RunReportsDeps) {
               );
             return { accepted: true, state: entered.state };
           }
-          const handled = await handleResult(tx, run, event, claims.worker);
+          const handled = await handleResult(
+            tx,
+            run,
+            event,
+            claims.worker,
+            judged,
+          );
           reassign = handled.reassign;
           return handled.outcome;
         } catch (err) {

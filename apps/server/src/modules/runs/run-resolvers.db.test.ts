@@ -9,7 +9,7 @@ import {
   createAuthService,
   createTokenSigner,
 } from "../auth/index.ts";
-import { stackResolvers } from "../stacks/index.ts";
+import { stackLoader, stackResolvers } from "../stacks/index.ts";
 import { createWorkerService, workerResolvers } from "../workers/index.ts";
 import { runResolvers } from "./run-resolvers.ts";
 
@@ -81,9 +81,6 @@ beforeAll(async () => {
     brokerEndpoint: "127.0.0.1:1984",
   });
   const stackApi = stackResolvers(kit.stacks.stacks);
-  const stackQuery = stackApi.Query as {
-    stack: (root: unknown, args: { id: string }, ctx: unknown) => unknown;
-  };
   app = Fastify();
   await registerGraphQL(app, {
     auth,
@@ -93,7 +90,7 @@ beforeAll(async () => {
       stackApi,
       runResolvers({
         runs: kit.runs.service,
-        resolveStack: async (id, ctx) => stackQuery.stack(null, { id }, ctx),
+        resolveStack: stackLoader(kit.stacks.stacks),
       }),
       workerResolvers({
         workers,

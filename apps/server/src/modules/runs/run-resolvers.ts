@@ -1,8 +1,15 @@
-import type { IResolvers } from "mercurius";
-import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
+import {
+  requireSession,
+  type GraphQLContext,
+  type Resolvers,
+} from "../../api/graphql.ts";
+import type { RunType as GraphQLRunType } from "../../api/generated/resolvers.ts";
+import { ValidationError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
+import type { StackNode } from "../stacks/index.ts";
 import { isTerminal, type RunState } from "./run.ts";
 import { LOG_STATES, type RunLogs } from "./run-logs.ts";
+import type { RunPlanDocuments } from "./run-plan.ts";
 import type { RunRecord, RunTransition } from "./run-repo.ts";
 import type { RunService } from "./run-service.ts";
 
@@ -35,13 +42,14 @@ function headerValue(ctx: Ctx, name: string): string | null {
 export interface RunResolverDeps {
   runs: Omit<RunService, "waitingReason" | "pendingRuns">;
   /**
-   * Builds the GraphQL `Stack` object for `runStack` the way the stacks module's own
-   * `stack(id)` does; default: a node with the id only (enough for `{ id name }` only
-   * when the stacks module resolves `name` itself).
+   * The GraphQL `Stack` node for `runStack`, built the way the stacks module's own
+   * `stack(id)` builds it (`stackLoader`), so every `Stack` field resolves.
    */
-  resolveStack?: (stackId: string, ctx: Ctx) => Promise<unknown>;
+  resolveStack: (stackId: string, ctx: Ctx) => Promise<StackNode | null>;
   /** Stored run logs; without it every state answers honestly that it has none. */
   logs?: Pick<RunLogs, "read" | "hasChunks">;
+  /** Stored plan documents; without them the plan views fall back to the delta. */
+  plans?: Pick<RunPlanDocuments, "readPlanDocument">;
 }
 
 interface StoredDelta {
@@ -62,7 +70,24 @@ function changeType(actions: readonly string[]): string {
   return "NOOP";
 }
 
-export function runResolvers(deps: RunResolverDeps): IResolvers {
+const isNoop = (actions: readonly string[]) =>
+  actions.length === 1 && actions[0] === "no-op";
+
+/**
+ * `runTrigger(runType)` accepts any `RunType` on the wire; only deploys (TRACKED) and
+ * previews (PROPOSED) are triggered this way.
+ */
+function triggerableRunType(
+  type: GraphQLRunType | null | undefined,
+): "TRACKED" | "PROPOSED" | null {
+  if (type === undefined || type === null) return null;
+  if (type === "TRACKED" || type === "PROPOSED") return type;
+  throw new ValidationError(
+    `runTrigger runType: ${type} runs cannot be triggered; use TRACKED (deploy) or PROPOSED (preview)${type === "TASK" ? ", or taskCreate for a task" : ""}`,
+  );
+}
+
+export function runResolvers(deps: RunResolverDeps): Resolvers {
   const { runs } = deps;
   const session = (ctx: Ctx): Session => requireSession(ctx);
 
@@ -70,9 +95,7 @@ export function runResolvers(deps: RunResolverDeps): IResolvers {
     Query: {
       runStack: async (_: unknown, args: { runId: string }, ctx: Ctx) => {
         const stackId = await runs.stackIdOfRun(session(ctx), args.runId);
-        return deps.resolveStack
-          ? deps.resolveStack(stackId, ctx)
-          : { id: stackId };
+        return deps.resolveStack(stackId, ctx);
       },
     },
 
@@ -82,7 +105,7 @@ export function runResolvers(deps: RunResolverDeps): IResolvers {
         args: {
           stack: string;
           commitSha?: string | null;
-          runType?: "TRACKED" | "PROPOSED" | null;
+          runType?: GraphQLRunType | null;
           runtimeConfig?: unknown;
         },
         ctx: Ctx,
@@ -90,7 +113,7 @@ export function runResolvers(deps: RunResolverDeps): IResolvers {
         runs.trigger(session(ctx), {
           stackId: args.stack,
           commitSha: args.commitSha,
-          runType: args.runType,
+          runType: triggerableRunType(args.runType),
           runtimeConfig: args.runtimeConfig ?? undefined,
           metadata: headerValue(ctx, METADATA_HEADER),
         }),
@@ -290,19 +313,45 @@ export function runResolvers(deps: RunResolverDeps): IResolvers {
           };
         return deps.logs.read(run, { ...args, left });
       },
-      // One group of the planned resource changes (addresses and kinds, never values).
-      changesV3: (run: RunRecord) => {
-        const changes = (run.delta as StoredDelta | null)?.changes ?? [];
+      // One group of the planned resource changes (addresses and kinds, never values):
+      // from the plan document when stored (it knows moved addresses), else the delta.
+      changesV3: async (run: RunRecord) => {
+        const doc = await deps.plans?.readPlanDocument(run.id);
+        const changes = doc
+          ? doc.resource_changes
+              .filter((rc) => !isNoop(rc.change.actions))
+              .map((rc) => ({
+                address: rc.address,
+                previousAddress: rc.previous_address ?? rc.address,
+                actions: rc.change.actions,
+              }))
+          : ((run.delta as StoredDelta | null)?.changes ?? []).map((c) => ({
+              ...c,
+              previousAddress: c.address,
+            }));
         if (changes.length === 0) return [];
         return [
           {
             resources: changes.map((c) => ({
               address: c.address,
-              previousAddress: c.address,
+              previousAddress: c.previousAddress,
               metadata: { type: changeType(c.actions) },
             })),
           },
         ];
+      },
+      stackyardPlanChanges: async (run: RunRecord) => {
+        const doc = await deps.plans?.readPlanDocument(run.id);
+        return (doc?.resource_changes ?? []).map((rc) => ({
+          address: rc.address,
+          previousAddress: rc.previous_address ?? null,
+          type: rc.type,
+          name: rc.name,
+          providerName: rc.provider_name,
+          actions: rc.change.actions,
+          before: JSON.stringify(rc.change.before ?? null),
+          after: JSON.stringify(rc.change.after ?? null),
+        }));
       },
     },
   };

@@ -34,6 +34,10 @@ import {
 import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
 import { countPendingRuns, findDefaultPoolId } from "./run-queries.ts";
 import * as repo from "./run-repo.ts";
+import {
+  enqueueApprovalEvaluation,
+  type RunPolicyPort,
+} from "./run-policies.ts";
 import type { RunRecord, RunReviewRecord, RunTransition } from "./run-repo.ts";
 import type { RunScheduler } from "./run-scheduling.ts";
 
@@ -50,6 +54,11 @@ export interface RunServiceDeps {
   clock: () => Date;
   newRunId?: () => string;
   newReviewId?: () => string;
+  /**
+   * Approval policies (run-policies.ts): runs of a stack they apply to are created
+   * waiting for them, and reviews are judged by them. Absent: no approval gate.
+   */
+  policies?: Pick<RunPolicyPort, "approvalRequired">;
 }
 
 /** The run lists of a stack (GraphQL `Stack.runs`, `proposedRuns`, `tasks`). */
@@ -179,6 +188,11 @@ export function createRunService(deps: RunServiceDeps) {
       metadata?: string | null;
       retryOf?: string | null;
       note: string;
+      /** The commit as a VCS event reported it (else the stack's tracked commit, if it matches). */
+      commit?: { message: string; author: string; at: Date | null };
+      branch?: string;
+      /** Runs in the insert transaction; a throw rolls the run back. */
+      inTx?: (tx: Database, run: RunRecord) => Promise<void>;
     },
   ): Promise<RunRecord> {
     const stack = await loadStack(session, stackId, "write");
@@ -191,15 +205,18 @@ export function createRunService(deps: RunServiceDeps) {
 
     const tracked = stack.trackedCommit;
     const sha = spec.commitSha?.trim() || tracked?.sha || null;
-    const known = tracked && tracked.sha === sha ? tracked : null;
+    const known =
+      spec.commit ?? (tracked && tracked.sha === sha ? tracked : null);
     const message = known?.message ?? "";
     const title =
       spec.type === "TASK"
         ? (spec.command ?? "")
         : message.split("\n")[0] || `${spec.type} run triggered by ${actor}`;
     const now = clock();
+    const needsApproval =
+      (await deps.policies?.approvalRequired(stack.id)) ?? false;
     return db.transaction().execute(async (tx) => {
-      const run = await repo.insertRun(
+      const inserted = await repo.insertRun(
         tx,
         {
           id: newRunId(),
@@ -211,7 +228,7 @@ export function createRunService(deps: RunServiceDeps) {
           commitMessage: message,
           commitAuthor: known?.author ?? "",
           commitAt: known?.at ?? null,
-          branch: stack.branch,
+          branch: spec.branch ?? stack.branch,
           title,
           command: spec.command ?? null,
           skipInit: spec.skipInit ?? false,
@@ -222,6 +239,15 @@ export function createRunService(deps: RunServiceDeps) {
         },
         { actor, note: spec.note, now },
       );
+      // Approval policies: the run waits in QUEUED until they approve it.
+      const run = needsApproval
+        ? { ...inserted, needsApproval: true }
+        : inserted;
+      if (needsApproval) {
+        await repo.setNeedsApproval(tx, run.id, true);
+        await enqueueApprovalEvaluation(tx, run.id);
+      }
+      await spec.inTx?.(tx, run);
       await enqueueSchedulePass(tx);
       return run;
     });
@@ -306,6 +332,51 @@ export function createRunService(deps: RunServiceDeps) {
         runtimeConfig: input.runtimeConfig,
         metadata: input.metadata,
         note: `Triggered by ${lockHolder(session)}`,
+      });
+    },
+
+    /**
+     * A tracked run started by a trigger policy after another run ended (`note` says
+     * which). `inTx` runs in the insert transaction (the policies module records the
+     * trigger there, so a retried evaluation creating it twice rolls back).
+     */
+    triggerFromPolicy(
+      session: Session,
+      input: { stackId: string; note: string },
+      inTx: (tx: Database, run: RunRecord) => Promise<void>,
+    ): Promise<RunRecord> {
+      return createRun(session, input.stackId, {
+        type: "TRACKED",
+        note: input.note,
+        inTx,
+      });
+    },
+
+    /**
+     * A run caused by a VCS event (push, pull request, raw git poll) on the event's
+     * commit and branch. `session` is the identity the composition root gives VCS;
+     * `inTx` runs in the run's insert transaction (the VCS module records its dedup row
+     * there, so a duplicate rolls the run back).
+     */
+    triggerFromVcs(
+      session: Session,
+      input: {
+        stackId: string;
+        runType: "TRACKED" | "PROPOSED";
+        commitSha: string;
+        commit: { message: string; author: string; at: Date | null };
+        branch: string;
+        note: string;
+      },
+      inTx: (tx: Database, run: RunRecord) => Promise<void>,
+    ): Promise<RunRecord> {
+      return createRun(session, input.stackId, {
+        type: input.runType,
+        commitSha: input.commitSha,
+        commit: input.commit,
+        branch: input.branch,
+        note: input.note,
+        inTx,
       });
     },
 
@@ -474,6 +545,23 @@ export function createRunService(deps: RunServiceDeps) {
       );
       const snapshot = snapshotOf(run);
       assertActionAllowed(snapshot, "review");
+      // With approval policies the review is only recorded; the policies judge it.
+      if (await deps.policies?.approvalRequired(run.stackId)) {
+        const author = lockHolder(session);
+        return db.transaction().execute(async (tx) => {
+          const recorded = await repo.insertReview(tx, {
+            id: newReviewId(),
+            runId: run.id,
+            author,
+            decision: input.decision,
+            note: input.note?.trim() || null,
+            state: run.state,
+            createdAt: clock(),
+          });
+          await enqueueApprovalEvaluation(tx, run.id);
+          return recorded;
+        });
+      }
       const event = { type: "review", decision: input.decision } as const;
       const to = nextState(snapshot, event);
       const author = lockHolder(session);

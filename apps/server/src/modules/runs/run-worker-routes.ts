@@ -1,10 +1,13 @@
 import {
+  PLAN_BODY_LIMIT_BYTES,
+  planDocumentUploadSchema,
   runEventSchema,
   runLogChunkSchema,
   WORKER_API_PREFIX,
 } from "@stackyard/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
+import type { RunPlanDocuments } from "./run-plan.ts";
 import type { RunReports } from "./run-reports.ts";
 
 /** A log chunk is at most 256 KiB of text; JSON escaping can double it. */
@@ -47,6 +50,7 @@ function parseBody<T>(
  * - POST /:runId/logs    RunLogChunk  → 200 { accepted, stored, state, reason? }
  * - POST /:runId/events  RunEvent     → 200 { accepted, state, reason? }
  * - PUT  /:runId/workspace (text)     → 204
+ * - PUT  /:runId/plan PlanDocumentUpload → 200 { stored, reason? } (when `plans` is given)
  * - GET  /:runId/workspace            → 200 text, 404 when none was stored
  * Errors: 401 bad or missing token, 403 token of another run or worker, 400 invalid body
  * (with `issues`), 409 a report the run's state machine refuses.
@@ -57,6 +61,7 @@ export async function registerRunWorkerRoutes(
     RunReports,
     "authorize" | "appendLog" | "handleEvent" | "putWorkspace" | "getWorkspace"
   >,
+  plans?: Pick<RunPlanDocuments, "storePlanDocument">,
 ): Promise<void> {
   await app.register(
     async (scope) => {
@@ -90,6 +95,18 @@ export async function registerRunWorkerRoutes(
           return reports.handleEvent(claims, event);
         },
       );
+
+      if (plans)
+        scope.put<{ Params: { runId: string } }>(
+          "/:runId/plan",
+          { bodyLimit: PLAN_BODY_LIMIT_BYTES },
+          async (req, reply) => {
+            const claims = await authorize(req);
+            const upload = parseBody(planDocumentUploadSchema, req.body, reply);
+            if (!upload) return reply;
+            return plans.storePlanDocument(claims.record, upload);
+          },
+        );
 
       scope.put<{ Params: { runId: string } }>(
         "/:runId/workspace",

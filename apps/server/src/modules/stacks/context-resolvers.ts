@@ -1,12 +1,9 @@
-import type { IResolvers } from "mercurius";
-import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
-import type { ConfigInput, ContextInput } from "./stack-inputs.ts";
+import { requireSession, type Resolvers } from "../../api/graphql.ts";
 import type { ContextService } from "./context-service.ts";
 import {
   presentConfigElement,
   presentContext,
   presentContextStackAttachment,
-  type ContextNode,
 } from "./stack-presenters.ts";
 
 export function contextResolvers(
@@ -25,20 +22,12 @@ export function contextResolvers(
     | "addContextConfig"
     | "deleteContextConfig"
   >,
-): IResolvers {
+): Resolvers {
   return {
     Query: {
-      stackyardContexts: async (
-        _root: unknown,
-        _args: unknown,
-        ctx: GraphQLContext,
-      ) =>
+      stackyardContexts: async (_root, _args, ctx) =>
         (await contexts.listContexts(requireSession(ctx))).map(presentContext),
-      context: async (
-        _root: unknown,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) => {
+      context: async (_root, args, ctx) => {
         const context = await contexts.findContext(
           requireSession(ctx),
           args.id,
@@ -48,19 +37,11 @@ export function contextResolvers(
     },
 
     Context: {
-      config: async (
-        context: ContextNode,
-        _args: unknown,
-        ctx: GraphQLContext,
-      ) =>
+      config: async (context, _args, ctx) =>
         (await contexts.listContextConfig(requireSession(ctx), context.id)).map(
           presentConfigElement,
         ),
-      configElement: async (
-        context: ContextNode,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) => {
+      configElement: async (context, args, ctx) => {
         const el = await contexts.getContextConfigElement(
           requireSession(ctx),
           context.id,
@@ -68,11 +49,7 @@ export function contextResolvers(
         );
         return el ? presentConfigElement(el) : null;
       },
-      attachedStack: async (
-        context: ContextNode,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) => {
+      attachedStack: async (context, args, ctx) => {
         const attachment = await contexts.attachmentOf(
           requireSession(ctx),
           context.id,
@@ -83,19 +60,11 @@ export function contextResolvers(
     },
 
     Mutation: {
-      contextCreateV2: async (
-        _root: unknown,
-        args: { input: ContextInput },
-        ctx: GraphQLContext,
-      ) =>
+      contextCreateV2: async (_root, args, ctx) =>
         presentContext(
           await contexts.createContext(requireSession(ctx), args.input),
         ),
-      contextUpdateV2: async (
-        _root: unknown,
-        args: { id: string; input: ContextInput },
-        ctx: GraphQLContext,
-      ) =>
+      contextUpdateV2: async (_root, args, ctx) =>
         presentContext(
           await contexts.updateContext(
             requireSession(ctx),
@@ -103,19 +72,11 @@ export function contextResolvers(
             args.input,
           ),
         ),
-      contextDelete: async (
-        _root: unknown,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) =>
+      contextDelete: async (_root, args, ctx) =>
         presentContext(
           await contexts.deleteContext(requireSession(ctx), args.id),
         ),
-      contextAttach: async (
-        _root: unknown,
-        args: { id: string; stack: string; priority: number },
-        ctx: GraphQLContext,
-      ) =>
+      contextAttach: async (_root, args, ctx) =>
         presentContextStackAttachment(
           await contexts.attachContext(
             requireSession(ctx),
@@ -124,19 +85,11 @@ export function contextResolvers(
             args.priority,
           ),
         ),
-      contextDetach: async (
-        _root: unknown,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) =>
+      contextDetach: async (_root, args, ctx) =>
         presentContextStackAttachment(
           await contexts.detachContext(requireSession(ctx), args.id),
         ),
-      contextConfigAdd: async (
-        _root: unknown,
-        args: { context: string; config: ConfigInput },
-        ctx: GraphQLContext,
-      ) =>
+      contextConfigAdd: async (_root, args, ctx) =>
         presentConfigElement(
           await contexts.addContextConfig(
             requireSession(ctx),
@@ -144,11 +97,7 @@ export function contextResolvers(
             args.config,
           ),
         ),
-      contextConfigDelete: async (
-        _root: unknown,
-        args: { context: string; id: string },
-        ctx: GraphQLContext,
-      ) => {
+      contextConfigDelete: async (_root, args, ctx) => {
         const el = await contexts.deleteContextConfig(
           requireSession(ctx),
           args.context,
@@ -157,5 +106,5 @@ export function contextResolvers(
         return el ? presentConfigElement(el) : null;
       },
     },
-  } as IResolvers;
+  };
 }

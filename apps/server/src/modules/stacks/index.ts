@@ -11,7 +11,7 @@ import type { Encryptor } from "../../platform/crypto/index.ts";
 import { createContextService } from "./context-service.ts";
 import { createSpaceAccess } from "./space-access.ts";
 import { createSpaceService } from "./space-service.ts";
-import { createStackService } from "./stack-service.ts";
+import { createStackService, type StackServiceDeps } from "./stack-service.ts";
 
 export { createSpaceAccess, type SpaceAccess } from "./space-access.ts";
 export {
@@ -40,9 +40,19 @@ export {
   autoAttaches,
   type ConfigSourceLabel,
 } from "./stack-environment.ts";
-export { stackResolvers, type StackStateImport } from "./stack-resolvers.ts";
+export {
+  stackLoader,
+  stackResolvers,
+  type StackStateImport,
+} from "./stack-resolvers.ts";
 export { contextResolvers } from "./context-resolvers.ts";
 export { spaceResolvers } from "./space-resolvers.ts";
+export type {
+  ContextNode,
+  SpaceNode,
+  StackIntegrationsNode,
+  StackNode,
+} from "./stack-presenters.ts";
 export {
   HOOK_NAMES,
   slugify,
@@ -75,6 +85,8 @@ export function createStacksModule(deps: {
   db: Database;
   encryptor: Pick<Encryptor, "encrypt" | "decrypt">;
   clock: () => Date;
+  /** Checks `vcsIntegrationId` on stack create/update (StackServiceDeps). */
+  vcsIntegrations?: StackServiceDeps["vcsIntegrations"];
 }) {
   const access = createSpaceAccess(deps.db);
   return {

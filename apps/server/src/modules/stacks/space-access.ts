@@ -12,7 +12,8 @@ import { AccessDeniedError, SpaceNotFoundError } from "./stack-errors.ts";
  *   Users only exist as break-glass admins, so every user session is an admin.
  * - A non-admin API key has one space and one access level (`api_keys.access_level`).
  *   It holds that level in its space and every space below it, and NONE elsewhere
- *   (ancestors included).
+ *   (ancestors included). Login policies may add levels in other spaces (and those below
+ *   them) at login (`session.policyGrants`); the strongest level per space wins.
  *
  * Callers turn NONE into a NotFoundError (so a hidden resource's existence does not
  * leak) and READ-on-a-write into a ForbiddenError.
@@ -53,13 +54,31 @@ type Grant =
   | { admin: true }
   | {
       admin: false;
-      level: AccessLevel;
       homeSpaceId: string | null;
-      spaces: ReadonlySet<string>;
+      /** Space id → level: the key's space and those below it, plus login-policy grants. */
+      levels: ReadonlyMap<string, AccessLevel>;
     };
+
+const RANK: Record<AccessLevel, number> = {
+  NONE: 0,
+  READ: 1,
+  WRITE: 2,
+  ADMIN: 3,
+};
 
 export function createSpaceAccess(db: Database): SpaceAccess {
   const grants = new WeakMap<Session, Promise<Grant>>();
+
+  async function spacesBelow(spaceId: string): Promise<string[]> {
+    const { rows } = await sql<{ id: string }>`
+      with recursive below(id) as (
+        select id from spaces where id = ${spaceId}
+        union
+        select s.id from spaces s join below b on s.parent_space_id = b.id
+      )
+      select id from below`.execute(db);
+    return rows.map((r) => r.id);
+  }
 
   async function loadGrant(session: Session): Promise<Grant> {
     if (session.admin || session.kind === "user") return { admin: true };
@@ -69,27 +88,18 @@ export function createSpaceAccess(db: Database): SpaceAccess {
       .where("id", "=", session.id)
       .where("deleted_at", "is", null)
       .executeTakeFirst();
-    if (!key)
-      return {
-        admin: false,
-        level: "NONE",
-        homeSpaceId: null,
-        spaces: new Set(),
-      };
+    if (!key) return { admin: false, homeSpaceId: null, levels: new Map() };
     if (key.is_admin) return { admin: true };
-    const { rows } = await sql<{ id: string }>`
-      with recursive below(id) as (
-        select id from spaces where id = ${key.space_id}
-        union
-        select s.id from spaces s join below b on s.parent_space_id = b.id
-      )
-      select id from below`.execute(db);
-    return {
-      admin: false,
-      level: key.access_level,
-      homeSpaceId: key.space_id,
-      spaces: new Set(rows.map((r) => r.id)),
+    const levels = new Map<string, AccessLevel>();
+    const grant = async (spaceId: string, level: AccessLevel) => {
+      for (const id of await spacesBelow(spaceId))
+        if (RANK[level] > RANK[levels.get(id) ?? "NONE"]) levels.set(id, level);
     };
+    await grant(key.space_id, key.access_level);
+    // Login policies' `roles` (carried in the session token) add to the key's own access.
+    for (const [spaceId, level] of Object.entries(session.policyGrants ?? {}))
+      await grant(spaceId, level);
+    return { admin: false, homeSpaceId: key.space_id, levels };
   }
 
   function grantOf(session: Session): Promise<Grant> {
@@ -109,7 +119,7 @@ export function createSpaceAccess(db: Database): SpaceAccess {
   ): Promise<AccessLevel> {
     const grant = await grantOf(session);
     if (grant.admin) return "ADMIN";
-    return grant.spaces.has(spaceId) ? grant.level : "NONE";
+    return grant.levels.get(spaceId) ?? "NONE";
   }
 
   async function assertAtLeast(
@@ -138,7 +148,7 @@ export function createSpaceAccess(db: Database): SpaceAccess {
       assertAtLeast(session, spaceId, "ADMIN", whenHidden),
     async visibleSpaces(session) {
       const grant = await grantOf(session);
-      return grant.admin ? "all" : [...grant.spaces];
+      return grant.admin ? "all" : [...grant.levels.keys()];
     },
     async homeSpace(session) {
       const grant = await grantOf(session);

@@ -1,3 +1,8 @@
+import { schemaEnum } from "../../api/graphql.ts";
+import {
+  StackState as GraphQLStackState,
+  VcsProvider,
+} from "../../api/generated/resolvers.ts";
 import type {
   ConfigElement,
   Context,
@@ -91,14 +96,14 @@ export function presentVendorConfig(s: StackView) {
   };
   if (s.workflowTool === "OPEN_TOFU") {
     return {
-      __typename: "StackConfigVendorOpenTofu",
+      __typename: "StackConfigVendorOpenTofu" as const,
       ...common,
       concise: false,
-      workflowTool: "OPENTOFU",
+      workflowTool: "OPENTOFU" as const,
     };
   }
   return {
-    __typename: "StackConfigVendorTerraform",
+    __typename: "StackConfigVendorTerraform" as const,
     ...common,
     workflowTool: s.workflowTool,
   };
@@ -120,7 +125,7 @@ export function presentStack(s: StackView, opts: { deleted?: boolean } = {}) {
     repository: s.repository,
     repositoryURL: s.repositoryUrl,
     namespace: s.namespace,
-    provider: s.provider,
+    provider: schemaEnum(VcsProvider, s.provider, "VCSProvider"),
     vcsIntegration: s.vcsIntegrationId
       ? { id: s.vcsIntegrationId, isDefault: false }
       : null,
@@ -141,7 +146,8 @@ export function presentStack(s: StackView, opts: { deleted?: boolean } = {}) {
     deleted: opts.deleted ?? false,
     deleting: false,
     lockedBy: s.lockedBy,
-    state: s.state,
+    // stack-queries.ts maps the run states StackState lacks onto ones it has.
+    state: schemaEnum(GraphQLStackState, s.state, "StackState"),
     stateSetAt: s.stateSetAt ? unix(s.stateSetAt) : null,
     trackedCommit: s.trackedCommit
       ? {
@@ -184,5 +190,8 @@ export function presentStack(s: StackView, opts: { deleted?: boolean } = {}) {
   };
 }
 
+/** The parents of the `Stack`, `Context`, `Space` and `StackIntegrations` field resolvers. */
 export type StackNode = ReturnType<typeof presentStack>;
 export type ContextNode = ReturnType<typeof presentContext>;
+export type SpaceNode = ReturnType<typeof presentSpace>;
+export type StackIntegrationsNode = StackNode["integrations"];

@@ -220,6 +220,34 @@ export async function searchStackViews(
   };
 }
 
+/** Largest number of folders `listStackFolders` returns. */
+export const MAX_STACK_FOLDERS = 1000;
+
+/**
+ * The folders among the stacks in `spaces`: labels `folder:<path>`, without the prefix,
+ * distinct and sorted, at most MAX_STACK_FOLDERS. One pass over the visible stacks'
+ * labels, so a list of 10,000 stacks offers every folder without loading a page of it.
+ */
+export async function listStackFolders(
+  db: Database,
+  spaces: readonly string[] | "all",
+): Promise<string[]> {
+  if (spaces !== "all" && spaces.length === 0) return [];
+  let q = db
+    .selectFrom(
+      sql<{
+        label: string;
+        space_id: string;
+      }>`(select unnest(labels) as label, space_id from stacks)`.as("l"),
+    )
+    .select(sql<string>`substr(l.label, 8)`.as("folder"))
+    .distinct()
+    .where(sql<boolean>`l.label like 'folder:_%'`);
+  if (spaces !== "all") q = q.where("l.space_id", "in", [...spaces]);
+  const rows = await q.orderBy("folder").limit(MAX_STACK_FOLDERS).execute();
+  return rows.map((r) => r.folder);
+}
+
 export async function workerPoolExists(
   db: Database,
   id: string,

@@ -1,9 +1,10 @@
-import type { IResolvers } from "mercurius";
-import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
+import {
+  requireSession,
+  type GraphQLContext,
+  type Resolvers,
+} from "../../api/graphql.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
-import type { ConfigInput, StackInput } from "./stack-inputs.ts";
-import type { SearchInputArg } from "./stack-search.ts";
 import type { StackService } from "./stack-service.ts";
 import {
   presentConfigElement,
@@ -33,6 +34,7 @@ export function stackResolvers(
     | "findStack"
     | "listStacks"
     | "searchStacks"
+    | "listStackFolders"
     | "canWrite"
     | "listStackConfig"
     | "getStackConfigElement"
@@ -50,26 +52,21 @@ export function stackResolvers(
     | "deleteStackConfig"
   >,
   opts: { stateImport?: StackStateImport } = {},
-): IResolvers {
+): Resolvers {
+  const loadStack = stackLoader(stacks);
   return {
     Query: {
-      stack: async (
-        _root: unknown,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) => {
-        const stack = await stacks.findStack(requireSession(ctx), args.id);
-        return stack ? presentStack(stack) : null;
-      },
-      stacks: async (_root: unknown, _args: unknown, ctx: GraphQLContext) =>
+      stack: (_root, args, ctx) => loadStack(args.id, ctx),
+      stacks: async (_root, _args, ctx) =>
         (await stacks.listStacks(requireSession(ctx))).map((s) =>
           presentStack(s),
         ),
-      searchStacks: async (
+      stackyardStackFolders: (
         _root: unknown,
-        args: { input: SearchInputArg },
+        _args: unknown,
         ctx: GraphQLContext,
-      ) => {
+      ) => stacks.listStackFolders(requireSession(ctx)),
+      searchStacks: async (_root, args, ctx) => {
         const page = await stacks.searchStacks(requireSession(ctx), args.input);
         return {
           edges: page.edges.map((e) => ({
@@ -86,17 +83,13 @@ export function stackResolvers(
     },
 
     Stack: {
-      canWrite: (stack: StackNode, _args: unknown, ctx: GraphQLContext) =>
+      canWrite: (stack, _args, ctx) =>
         stacks.canWrite(requireSession(ctx), stack),
-      config: async (stack: StackNode, _args: unknown, ctx: GraphQLContext) =>
+      config: async (stack, _args, ctx) =>
         (await stacks.listStackConfig(requireSession(ctx), stack.id)).map(
           presentConfigElement,
         ),
-      configElement: async (
-        stack: StackNode,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) => {
+      configElement: async (stack, args, ctx) => {
         const el = await stacks.getStackConfigElement(
           requireSession(ctx),
           stack.id,
@@ -104,19 +97,11 @@ export function stackResolvers(
         );
         return el ? presentConfigElement(el) : null;
       },
-      attachedContexts: async (
-        stack: StackNode,
-        _args: unknown,
-        ctx: GraphQLContext,
-      ) =>
+      attachedContexts: async (stack, _args, ctx) =>
         (await stacks.attachedContexts(requireSession(ctx), stack.id)).map(
           presentStackContextAttachment,
         ),
-      runtimeConfig: async (
-        stack: StackNode,
-        _args: unknown,
-        ctx: GraphQLContext,
-      ) =>
+      runtimeConfig: async (stack, _args, ctx) =>
         (await stacks.runtimeConfig(requireSession(ctx), stack.id)).map(
           (entry) => ({
             context: entry.context
@@ -127,21 +112,8 @@ export function stackResolvers(
         ),
     },
 
-    StackConfigVendor: {
-      resolveType: (vendor: { __typename: string }) => vendor.__typename,
-    },
-
     Mutation: {
-      stackCreate: async (
-        _root: unknown,
-        args: {
-          input: StackInput;
-          manageState: boolean;
-          stackObjectID?: string | null;
-          slug?: string | null;
-        },
-        ctx: GraphQLContext,
-      ) => {
+      stackCreate: async (_root, args, ctx) => {
         const session = requireSession(ctx);
         const objectId = args.stackObjectID;
         const stateImport = opts.stateImport;
@@ -174,62 +146,32 @@ export function stackResolvers(
         }
         return presentStack(stack);
       },
-      stackUpdate: async (
-        _root: unknown,
-        args: { id: string; input: StackInput },
-        ctx: GraphQLContext,
-      ) =>
+      stackUpdate: async (_root, args, ctx) =>
         presentStack(
           await stacks.updateStack(requireSession(ctx), args.id, args.input),
         ),
-      stackDelete: async (
-        _root: unknown,
-        args: { id: string; destroyResources?: boolean | null },
-        ctx: GraphQLContext,
-      ) =>
+      stackDelete: async (_root, args, ctx) =>
         presentStack(
           await stacks.deleteStack(requireSession(ctx), args.id, {
             destroyResources: args.destroyResources,
           }),
           { deleted: true },
         ),
-      stackLock: async (
-        _root: unknown,
-        args: { id: string; note?: string | null },
-        ctx: GraphQLContext,
-      ) =>
+      stackLock: async (_root, args, ctx) =>
         presentStack(
           await stacks.lockStack(requireSession(ctx), args.id, args.note),
         ),
-      stackUnlock: async (
-        _root: unknown,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) => presentStack(await stacks.unlockStack(requireSession(ctx), args.id)),
-      stackEnable: async (
-        _root: unknown,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) => presentStack(await stacks.enableStack(requireSession(ctx), args.id)),
-      stackDisable: async (
-        _root: unknown,
-        args: { id: string },
-        ctx: GraphQLContext,
-      ) =>
+      stackUnlock: async (_root, args, ctx) =>
+        presentStack(await stacks.unlockStack(requireSession(ctx), args.id)),
+      stackEnable: async (_root, args, ctx) =>
+        presentStack(await stacks.enableStack(requireSession(ctx), args.id)),
+      stackDisable: async (_root, args, ctx) =>
         presentStack(await stacks.disableStack(requireSession(ctx), args.id)),
-      stackSetCurrentCommit: async (
-        _root: unknown,
-        args: { id: string; sha: string },
-        ctx: GraphQLContext,
-      ) =>
+      stackSetCurrentCommit: async (_root, args, ctx) =>
         presentStack(
           await stacks.setCurrentCommit(requireSession(ctx), args.id, args.sha),
         ),
-      stackConfigAdd: async (
-        _root: unknown,
-        args: { stack: string; config: ConfigInput },
-        ctx: GraphQLContext,
-      ) =>
+      stackConfigAdd: async (_root, args, ctx) =>
         presentConfigElement(
           await stacks.addStackConfig(
             requireSession(ctx),
@@ -237,11 +179,7 @@ export function stackResolvers(
             args.config,
           ),
         ),
-      stackConfigDelete: async (
-        _root: unknown,
-        args: { stack: string; id: string },
-        ctx: GraphQLContext,
-      ) => {
+      stackConfigDelete: async (_root, args, ctx) => {
         const el = await stacks.deleteStackConfig(
           requireSession(ctx),
           args.stack,
@@ -250,5 +188,19 @@ export function stackResolvers(
         return el ? presentConfigElement(el) : null;
       },
     },
-  } as IResolvers;
+  };
+}
+
+/**
+ * `stack(id)` as a function: the `Stack` node the caller may read, or null. Other
+ * modules' resolvers that return a stack (e.g. `runStack`) use it so the node is the one
+ * the stacks module's field resolvers expect.
+ */
+export function stackLoader(
+  stacks: Pick<StackService, "findStack">,
+): (stackId: string, ctx: GraphQLContext) => Promise<StackNode | null> {
+  return async (stackId, ctx) => {
+    const stack = await stacks.findStack(requireSession(ctx), stackId);
+    return stack ? presentStack(stack) : null;
+  };
 }

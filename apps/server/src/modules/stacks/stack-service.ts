@@ -54,6 +54,12 @@ export interface StackServiceDeps {
   encryptor: Pick<Encryptor, "encrypt" | "decrypt">;
   clock: () => Date;
   access: SpaceAccess;
+  /**
+   * Whether a VCS integration exists, for `vcsIntegrationId` (implemented by the VCS
+   * module, which comes after stacks; injected by the composition root). Absent: the id
+   * is not checked.
+   */
+  vcsIntegrations?: { exists(id: string): Promise<boolean> };
 }
 
 /** One element of a stack's effective environment, as the run engine receives it. */
@@ -149,6 +155,20 @@ export function createStackService(deps: StackServiceDeps) {
   async function requireWorkerPool(id: string | null): Promise<void> {
     if (id !== null && !(await queries.workerPoolExists(db, id)))
       throw new WorkerPoolNotFoundForStackError(id);
+  }
+
+  async function requireVcsIntegration(
+    label: string,
+    id: string | null,
+  ): Promise<void> {
+    if (
+      id !== null &&
+      deps.vcsIntegrations &&
+      !(await deps.vcsIntegrations.exists(id))
+    )
+      throw new ValidationError(
+        `${label}.vcsIntegrationId: VCS integration ${id} does not exist; pass the id of an existing integration (stackyardVcsIntegrations lists them), or null to use the provider's default integration`,
+      );
   }
 
   /**
@@ -261,6 +281,11 @@ export function createStackService(deps: StackServiceDeps) {
       return queries.listStackViews(db, await access.visibleSpaces(session));
     },
 
+    /** The folders (`folder:<path>` labels) of the stacks the caller can read. */
+    async listStackFolders(session: Session): Promise<string[]> {
+      return queries.listStackFolders(db, await access.visibleSpaces(session));
+    },
+
     async searchStacks(session: Session, input: SearchInputArg) {
       const search = parseStackSearch(input);
       const { edges, hasNextPage } = await queries.searchStackViews(
@@ -285,6 +310,10 @@ export function createStackService(deps: StackServiceDeps) {
       const spaceId = settings.spaceId ?? (await access.homeSpace(session));
       await requireTargetSpace(session, spaceId);
       await requireWorkerPool(settings.workerPoolId);
+      await requireVcsIntegration(
+        "stackCreate input",
+        settings.vcsIntegrationId,
+      );
       const now = clock();
       const insert = (id: string) =>
         stacks.insertStackIfAbsent(db, {
@@ -323,6 +352,10 @@ export function createStackService(deps: StackServiceDeps) {
       const spaceId = settings.spaceId ?? stack.spaceId;
       if (spaceId !== stack.spaceId) await requireTargetSpace(session, spaceId);
       await requireWorkerPool(settings.workerPoolId);
+      await requireVcsIntegration(
+        "stackUpdate input",
+        settings.vcsIntegrationId,
+      );
       await stacks.updateStackSettings(
         db,
         id,

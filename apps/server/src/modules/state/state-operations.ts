@@ -300,7 +300,7 @@ export function createStateOperations(deps: StateOperationsDeps) {
     async listVersions(
       session: Session,
       stackId: string,
-      opts: { limit?: number } = {},
+      opts: { limit?: number; after?: string | null } = {},
     ): Promise<{ versions: StateVersionView[]; lock: StateLockView | null }> {
       await stackFor(session, stackId, "READ");
       const [versions, lock] = await Promise.all([

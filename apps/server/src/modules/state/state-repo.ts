@@ -94,16 +94,28 @@ export function createStateRepo(db: Database) {
       return row && { id: row.id, objectKey: row.object_key };
     },
 
-    /** Newest first. */
+    /** Newest first; with `after`, only versions older than it (keyset paging). */
     async listVersions(
       stackId: string,
       limit: number,
       q: Q = db,
+      after: Pick<StateVersion, "id" | "createdAt"> | null = null,
     ): Promise<StateVersion[]> {
-      const rows = await q
+      let query = q
         .selectFrom("state_versions")
         .selectAll()
-        .where("stack_id", "=", stackId)
+        .where("stack_id", "=", stackId);
+      if (after)
+        query = query.where((eb) =>
+          eb.or([
+            eb("created_at", "<", after.createdAt),
+            eb.and([
+              eb("created_at", "=", after.createdAt),
+              eb("id", "<", after.id),
+            ]),
+          ]),
+        );
+      const rows = await query
         .orderBy("created_at", "desc")
         .orderBy("id", "desc")
         .limit(limit)

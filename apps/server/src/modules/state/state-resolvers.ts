@@ -1,6 +1,10 @@
-import type { IResolvers } from "mercurius";
-import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
-import type { StateOperations } from "./state-operations.ts";
+import {
+  requireSession,
+  type GraphQLContext,
+  type Resolvers,
+} from "../../api/graphql.ts";
+import { ValidationError } from "../../platform/errors.ts";
+import type { StateOperations, StateVersionView } from "./state-operations.ts";
 import type { StateService } from "./state-service.ts";
 
 /**
@@ -9,7 +13,7 @@ import type { StateService } from "./state-service.ts";
  */
 export function stateResolvers(
   state: Pick<StateService, "outputs">,
-): IResolvers {
+): Resolvers {
   return {
     Stack: {
       outputs: async (stack: { id: string }) => {
@@ -26,16 +30,93 @@ export function stateResolvers(
   };
 }
 
+/** Largest page of `Stack.stackyardStateVersions`. */
+const STATE_VERSIONS_MAX_PAGE = 100;
+
+function presentStateVersion(v: StateVersionView) {
+  return {
+    id: v.id,
+    serial: v.serial,
+    lineage: v.lineage,
+    createdAt: Math.floor(Date.parse(v.createdAt) / 1000),
+    runId: v.runId,
+    createdBy: v.createdBy,
+    size: v.size,
+    restoredFromId: v.restoredFromId,
+    isCurrent: v.isCurrent,
+  };
+}
+
 /**
  * `stateDownloadUrl` (spacectl `stack state pull`, graphql-compat S42) and
  * `stateUploadUrl` (the Terraform provider's import_state, P07). Both URLs are fetched
  * without a bearer token, so they carry a signed, 5-minute transfer token.
+ *
+ * Stackyard extensions for the web UI's state history, with the permission checks of
+ * the REST routes (state-operations.ts): `Stack.stackyardStateVersions` (READ),
+ * `stackyardStateVersionDownloadUrl` (WRITE), `stackyardStateRollback` (ADMIN, the stack
+ * locked by the caller, no unfinished runs).
  */
 export function stateOperationResolvers(
-  ops: Pick<StateOperations, "downloadUrl" | "uploadUrl">,
-): IResolvers {
+  ops: Pick<
+    StateOperations,
+    "downloadUrl" | "uploadUrl" | "listVersions" | "rollback"
+  >,
+): Resolvers {
   return {
+    Stack: {
+      stackyardStateVersions: async (
+        stack: { id: string },
+        args: { first?: number | null; after?: string | null },
+        ctx: GraphQLContext,
+      ) => {
+        const first = args.first ?? 20;
+        if (
+          !Number.isInteger(first) ||
+          first < 1 ||
+          first > STATE_VERSIONS_MAX_PAGE
+        )
+          throw new ValidationError(
+            `stackyardStateVersions: first must be an integer from 1 to ${STATE_VERSIONS_MAX_PAGE}`,
+          );
+        // One more than asked tells whether another page follows.
+        const { versions } = await ops.listVersions(
+          requireSession(ctx),
+          stack.id,
+          { limit: first + 1, after: args.after ?? null },
+        );
+        const page = versions.slice(0, first);
+        return {
+          nodes: page.map(presentStateVersion),
+          pageInfo: {
+            endCursor: page.at(-1)?.id ?? null,
+            hasNextPage: versions.length > first,
+            hasPreviousPage: Boolean(args.after),
+          },
+        };
+      },
+    },
     Mutation: {
+      stackyardStateRollback: async (
+        _root: unknown,
+        args: { stack: string; version: string },
+        ctx: GraphQLContext,
+      ) =>
+        presentStateVersion(
+          await ops.rollback(requireSession(ctx), args.stack, args.version),
+        ),
+      stackyardStateVersionDownloadUrl: async (
+        _root: unknown,
+        args: { stack: string; version: string },
+        ctx: GraphQLContext,
+      ) => {
+        const { url } = await ops.downloadUrl(
+          requireSession(ctx),
+          args.stack,
+          args.version,
+        );
+        return { url };
+      },
       stateDownloadUrl: async (
         _root: unknown,
         args: { input: { stackId: string } },

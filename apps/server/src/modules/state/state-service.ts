@@ -608,11 +608,22 @@ export function createStateService(deps: StateServiceDeps) {
     },
 
     /** History, newest first. */
+    /** Newest first; `after` (a version id of this stack) pages to older versions. */
     async listVersions(
       stackId: string,
-      opts: { limit?: number } = {},
+      opts: { limit?: number; after?: string | null } = {},
     ): Promise<StateVersion[]> {
-      return repo.listVersions(stackId, Math.min(opts.limit ?? 100, 1000));
+      const after = opts.after
+        ? await repo.findVersion(stackId, opts.after)
+        : null;
+      if (opts.after && !after)
+        throw new StateVersionNotFoundError(stackId, opts.after);
+      return repo.listVersions(
+        stackId,
+        Math.min(opts.limit ?? 100, 1000),
+        undefined,
+        after ?? null,
+      );
     },
 
     async getCurrentVersion(stackId: string): Promise<StateVersion | null> {

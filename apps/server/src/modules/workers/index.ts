@@ -17,7 +17,11 @@ export {
 } from "./worker-service.ts";
 export { workerJobs } from "./worker-jobs.ts";
 export { claimIdleWorker, releaseWorker } from "./worker-repo.ts";
-export { workerResolvers } from "./worker-resolvers.ts";
+export {
+  workerResolvers,
+  type WorkerNode,
+  type WorkerPoolNode,
+} from "./worker-resolvers.ts";
 export {
   WorkerNotFoundError,
   WorkerPoolInUseError,

@@ -30,6 +30,7 @@ function toWorker(row: Selectable<WorkersTable>): Worker {
     lastHeartbeatAt: row.last_heartbeat_at,
     goneAt: row.gone_at,
     goneReason: row.gone_reason,
+    currentRunId: row.current_run_id,
   };
 }
 

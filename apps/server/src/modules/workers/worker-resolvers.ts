@@ -1,8 +1,11 @@
-import type { IResolvers } from "mercurius";
-import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
+import {
+  requireSession,
+  type GraphQLContext,
+  type Resolvers,
+} from "../../api/graphql.ts";
 import type { RunService } from "../runs/index.ts";
 import type { SpaceAccess } from "../stacks/index.ts";
-import { ValidationError } from "../../platform/errors.ts";
+import { NotFoundError, ValidationError } from "../../platform/errors.ts";
 import { WorkerPoolNotFoundError } from "./worker-errors.ts";
 import type { WorkerService } from "./worker-service.ts";
 import type { Worker, WorkerPool } from "./worker.ts";
@@ -22,8 +25,25 @@ interface PoolNode {
   config?: string;
 }
 
+/**
+ * The parent of the `WorkerPool` field resolvers: what `presentPool` builds and what the
+ * stacks module puts in `Stack.workerPool` (without a token).
+ */
+export interface WorkerPoolNode {
+  id: string;
+  name: string;
+  description: string | null;
+  labels: string[];
+  space: string;
+  /** The pool token, only right after it was issued (create, reset). */
+  config?: string;
+  driftDetectionRunLimit?: number | null;
+}
+/** The parent of the `Worker` field resolvers. */
+export type WorkerNode = ReturnType<typeof presentWorker>;
+
 /** `config` is the pool token, shown only when it is issued (create, reset). */
-function presentPool(pool: WorkerPool, token?: string) {
+function presentPool(pool: WorkerPool, token?: string): WorkerPoolNode {
   return {
     id: pool.id,
     name: pool.name,
@@ -43,6 +63,7 @@ function presentWorker(w: Worker) {
     // spacectl json.Unmarshal's it into an object (graphql-compat §0.5.7).
     metadata: JSON.stringify(w.metadata ?? {}),
     status: w.status,
+    currentRunId: w.currentRunId,
   };
 }
 
@@ -65,7 +86,7 @@ export function workerResolvers(deps: {
     | "resetPoolToken"
     | "deletePool"
   >;
-  runs: Pick<RunService, "pendingRuns">;
+  runs: Pick<RunService, "pendingRuns" | "stackIdOfRun" | "getRun">;
   access: Pick<
     SpaceAccess,
     | "assertCanRead"
@@ -74,7 +95,7 @@ export function workerResolvers(deps: {
     | "visibleSpaces"
     | "homeSpace"
   >;
-}): IResolvers {
+}): Resolvers {
   const { workers, access } = deps;
 
   async function pool(
@@ -226,6 +247,31 @@ export function workerResolvers(deps: {
       workerPoolDelete: async (_: unknown, args: { id: string }, ctx: Ctx) => {
         await pool(ctx, args.id, "admin");
         return presentPool(await workers.deletePool(args.id));
+      },
+    },
+
+    Worker: {
+      // The run is shown only to callers who may read its stack (it can be in another
+      // space than the pool); for anyone else the worker just looks busy.
+      stackyardCurrentRun: async (
+        w: { currentRunId?: string | null },
+        _: unknown,
+        ctx: Ctx,
+      ) => {
+        if (!w.currentRunId) return null;
+        const session = requireSession(ctx);
+        let stackId: string;
+        try {
+          stackId = await deps.runs.stackIdOfRun(session, w.currentRunId);
+        } catch (err) {
+          if (err instanceof NotFoundError) return null;
+          throw err;
+        }
+        const run = await deps.runs.getRun(session, {
+          stackId,
+          runId: w.currentRunId,
+        });
+        return run ? { id: run.id, stackId, state: run.state } : null;
       },
     },
 

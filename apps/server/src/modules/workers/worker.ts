@@ -29,4 +29,6 @@ export interface Worker {
   lastHeartbeatAt: Date;
   goneAt: Date | null;
   goneReason: string | null;
+  /** The run the worker holds (set when a run is handed to it, cleared when freed). */
+  currentRunId: string | null;
 }

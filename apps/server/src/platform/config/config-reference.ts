@@ -547,6 +547,50 @@ export const settings: readonly Setting[] = [
     description:
       "A run held by a worker that reports no activity (logs, state changes) for this many seconds is failed (30-86400).",
   },
+  {
+    key: "vcs.pollIntervalSeconds",
+    env: ["STACKYARD_VCS_POLL_INTERVAL_SECONDS"],
+    json: ["vcs.poll_interval_seconds"],
+    default: "60",
+    description:
+      "How often the tracked branches of raw git stacks are polled for new commits, in seconds (1-86400).",
+  },
+  // Policies.
+  {
+    key: "policies.opaUrl",
+    env: ["STACKYARD_OPA_URL"],
+    json: ["policies.opa_url"],
+    default: "none: OPA runs as a child process on 127.0.0.1",
+    description:
+      "URL of an OPA server (v1.x, started with --v0-compatible) that Stackyard pushes policies to and evaluates them on; unset runs the opa binary from the toolchain.",
+  },
+  ...(
+    [
+      ["plan", "PLAN", "45s"],
+      ["login", "LOGIN", "5s"],
+      ["push", "PUSH", "10s"],
+      ["approval", "APPROVAL", "5s"],
+      ["trigger", "TRIGGER", "5s"],
+      ["notification", "NOTIFICATION", "10s"],
+      ["intent", "INTENT", "5s"],
+    ] as const
+  ).map(
+    ([key, name, dflt]): Setting => ({
+      key: `policies.timeoutsMs.${key}`,
+      env: [`POLICY_REGO_TIMEOUT_${name}`],
+      json: [`policies.rego_timeout_${key}`],
+      default: dflt,
+      description: `Time one ${name} policy may take to evaluate ("45s", "500ms", "2m"; 100ms-10m); past it the evaluation fails.`,
+    }),
+  ),
+  {
+    key: "policies.timeoutsMs.combined",
+    env: ["POLICY_REGO_EVALUATION_COMBINED_TIMEOUT"],
+    json: ["policies.rego_evaluation_combined_timeout"],
+    default: "5m",
+    description:
+      "Time all policies of one event may take together; policies not evaluated by then fail.",
+  },
 ];
 
 /**

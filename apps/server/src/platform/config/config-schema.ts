@@ -165,13 +165,55 @@ export interface ConfigData {
   queue: { concurrency: number; pollIntervalMs: number };
   workers: { heartbeatTimeoutSeconds: number };
   runs: { maxDurationSeconds: number; logSilenceTimeoutSeconds: number };
+  /** VCS: how often raw git stacks' tracked branches are polled. */
+  vcs: { pollIntervalSeconds: number };
+  /**
+   * Policies: `opaUrl` null runs OPA as a child process of the server (loopback only);
+   * timeouts are milliseconds per evaluation of one policy type, and for all policies of
+   * one event together (`combined`).
+   */
+  policies: {
+    opaUrl: string | null;
+    timeoutsMs: Record<PolicyTimeoutType, number> & { combined: number };
+  };
 }
+
+/** The policy types with their own evaluation timeout (POLICY_REGO_TIMEOUT_<TYPE>). */
+export const POLICY_TIMEOUT_TYPES = [
+  "plan",
+  "login",
+  "push",
+  "approval",
+  "trigger",
+  "notification",
+  "intent",
+] as const;
+export type PolicyTimeoutType = (typeof POLICY_TIMEOUT_TYPES)[number];
 
 /** Deeply readonly and frozen at runtime. */
 export type Config = DeepReadonly<ConfigData>;
 
 const nullable = <T extends z.ZodType>(schema: T) =>
   schema.nullable().default(null);
+
+/**
+ * A policy timeout: a Go-style duration ("45s", "500ms", "2m") or bare seconds ("45"),
+ * as milliseconds between 100 ms and 10 min.
+ */
+const policyTimeout = z.preprocess(
+  (v) => {
+    if (typeof v !== "string") return v;
+    const m = /^\s*(\d+)\s*(ms|s|m)?\s*$/.exec(v);
+    if (!m) return v;
+    const n = Number(m[1]);
+    return m[2] === "ms" ? n : m[2] === "m" ? n * 60_000 : n * 1000;
+  },
+  z
+    .number({ error: 'expected a duration such as "45s", "500ms" or "2m"' })
+    .int()
+    .min(100, { error: "must be at least 100ms" })
+    .max(600_000, { error: "must be at most 10m" }),
+);
 
 const bucketDefaults: Record<BucketName, string> = {
   runLogs: "run-logs",
@@ -304,6 +346,23 @@ export const configSchema = z.strictObject({
   runs: z.strictObject({
     maxDurationSeconds: integer(60, 604_800).default(4200),
     logSilenceTimeoutSeconds: integer(30, 86_400).default(420),
+  }),
+  vcs: z.strictObject({
+    pollIntervalSeconds: integer(1, 86_400).default(60),
+  }),
+  // Policies.
+  policies: z.strictObject({
+    opaUrl: nullable(httpUrl),
+    timeoutsMs: z.strictObject({
+      plan: policyTimeout.default(45_000),
+      login: policyTimeout.default(5_000),
+      push: policyTimeout.default(10_000),
+      approval: policyTimeout.default(5_000),
+      trigger: policyTimeout.default(5_000),
+      notification: policyTimeout.default(10_000),
+      intent: policyTimeout.default(5_000),
+      combined: policyTimeout.default(300_000),
+    }),
   }),
 });
 

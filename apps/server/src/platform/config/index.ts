@@ -38,6 +38,7 @@ export {
   type ConfigReferenceEntry,
 } from "./config-reference.ts";
 export type { BucketName, Config, Role, SsoConfig } from "./config-schema.ts";
+export type { PolicyTimeoutType } from "./config-schema.ts";
 export type { ConfigSources } from "./config-sources.ts";
 
 const settingsByKey = new Map(settings.map((s) => [s.key, s]));

@@ -300,6 +300,133 @@ export interface StateLocksTable {
   created_at: Timestamp;
 }
 
+// ---- VCS (migration 0009) ----
+
+export interface VcsIntegrationsTable {
+  id: string;
+  name: string;
+  provider: "GITHUB" | "GITLAB" | "RAW_GIT";
+  space_id: string;
+  is_default: Generated<boolean>;
+  labels: Generated<string[]>;
+  description: string | null;
+  settings: Json<Record<string, unknown>>;
+  secrets_encrypted: string | null;
+  checks: Generated<"INDIVIDUAL" | "AGGREGATED">;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface VcsDeliveriesTable {
+  integration_id: string;
+  delivery_id: string;
+  event_name: string;
+  received_at: Timestamp;
+}
+
+export interface VcsEventsTable {
+  id: string;
+  integration_id: string | null;
+  source: "WEBHOOK" | "POLL";
+  delivery_id: string | null;
+  kind: string;
+  repository: Generated<string>;
+  branch: string | null;
+  tag: string | null;
+  sha: string | null;
+  pr_number: number | null;
+  note: string | null;
+  received_at: Timestamp;
+}
+
+export interface VcsEventOutcomesTable {
+  event_id: string;
+  stack_id: string;
+  outcome: "TRACKED" | "PROPOSED" | "IGNORED";
+  run_id: string | null;
+  reason: string;
+  created_at: Timestamp;
+}
+
+export interface VcsPollCursorsTable {
+  stack_id: string;
+  repository: string;
+  branch: string;
+  sha: string;
+  updated_at: Timestamp;
+}
+
+export interface VcsRunLinksTable {
+  run_id: string;
+  stack_id: string;
+  commit_sha: string;
+  run_type: string;
+  integration_id: string | null;
+  repository: string;
+  pr_number: number | null;
+  pr_labels: Generated<string[]>;
+  event_id: string | null;
+  reported_status: string | null;
+  created_at: Timestamp;
+}
+
+// Policies (migration 0010)
+export interface PoliciesTable {
+  id: string;
+  name: string;
+  description: Generated<string>;
+  type: string;
+  body: string;
+  labels: Generated<string[]>;
+  space_id: string;
+  engine_type: "REGO_V0" | "REGO_V1";
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PolicyAttachmentsTable {
+  id: string;
+  policy_id: string;
+  stack_id: string;
+  created_at: Timestamp;
+}
+
+export interface PolicySamplesTable {
+  policy_id: string;
+  key: string;
+  outcome: string;
+  created_at: Timestamp;
+}
+
+export interface RunPolicyFlagsTable {
+  run_id: string;
+  flags: Generated<string[]>;
+  updated_at: Timestamp;
+}
+
+export interface PolicyTriggeredRunsTable {
+  source_run_id: string;
+  stack_id: string;
+  run_id: string;
+  created_at: Timestamp;
+}
+
+export interface LoginPolicyChangesTable {
+  id: Generated<boolean>;
+  changed_at: Timestamp;
+  changed_by: string;
+}
+
+export interface PolicyNotificationsTable {
+  id: string;
+  policy_id: string | null;
+  run_id: string | null;
+  state_version: number | null;
+  kind: "inbox" | "slack" | "webhook" | "pull_request";
+  payload: Json;
+  created_at: Timestamp;
+}
+
 export interface DB {
   system_settings: SystemSettingsTable;
   encryption_keys: EncryptionKeysTable;
@@ -320,4 +447,19 @@ export interface DB {
   queue_dead_letters: QueueDeadLettersTable;
   state_versions: StateVersionsTable;
   state_locks: StateLocksTable;
+  // VCS (migration 0009)
+  vcs_integrations: VcsIntegrationsTable;
+  vcs_deliveries: VcsDeliveriesTable;
+  vcs_events: VcsEventsTable;
+  vcs_event_outcomes: VcsEventOutcomesTable;
+  vcs_poll_cursors: VcsPollCursorsTable;
+  vcs_run_links: VcsRunLinksTable;
+  // Policies (migration 0010)
+  policies: PoliciesTable;
+  policy_attachments: PolicyAttachmentsTable;
+  policy_samples: PolicySamplesTable;
+  run_policy_flags: RunPolicyFlagsTable;
+  policy_notifications: PolicyNotificationsTable;
+  policy_triggered_runs: PolicyTriggeredRunsTable;
+  login_policy_changes: LoginPolicyChangesTable;
 }

@@ -9,6 +9,11 @@ export interface ScheduleEntry {
   cron: string;
   job: string;
   payload?: unknown;
+  /**
+   * Enqueue only on slots (Unix seconds) that are a multiple of this: an interval in
+   * seconds on top of a per-second cron, for intervals cron cannot express.
+   */
+  everySeconds?: number;
 }
 
 // Any constant works; it names "the scheduler" among advisory locks in this database.
@@ -50,6 +55,7 @@ export class Scheduler {
   async tick(now: Date, entries = this.opts.entries): Promise<void> {
     for (const entry of entries) {
       const slot = Math.floor(now.getTime() / 1000);
+      if (entry.everySeconds && slot % entry.everySeconds !== 0) continue;
       await enqueue(this.opts.db, entry.job, entry.payload ?? {}, {
         jobKey: `${entry.job}@${slot}`,
         maxAttempts: 3,

@@ -21,6 +21,7 @@ import {
   allowedRunActions,
   type RunAction,
 } from "./run-actions.ts";
+import { PlanDiff } from "./PlanDiff.tsx";
 import { RunLogs, type PhaseLog } from "./RunLogs.tsx";
 import { RunTimeline } from "./RunTimeline.tsx";
 import { canStreamRunEvents, streamRunEvents } from "./run-events.ts";
@@ -265,6 +266,10 @@ export function RunPage({
           </section>
         </aside>
       </div>
+      <section aria-labelledby="diff-title" className="card run-diff">
+        <h2 id="diff-title">Resource changes</h2>
+        <PlanDiff stackId={stack.id} runId={run.id} version={state} />
+      </section>
     </>
   );
 }

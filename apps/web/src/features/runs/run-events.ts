@@ -46,7 +46,7 @@ export function streamRunEvents(
     });
     source.addEventListener("log", (e) => {
       const m = JSON.parse((e as MessageEvent<string>).data) as {
-        state: string;
+        state: RunTransition["state"];
         stateVersion: number;
         message: string;
       };

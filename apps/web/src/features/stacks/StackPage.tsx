@@ -1,3 +1,4 @@
+import { useEffect, useState } from "react";
 import {
   RUN_TRIGGER,
   STACK_LOCK,
@@ -15,6 +16,87 @@ import { Link, navigate, paths } from "../../routes/router.tsx";
 import { EnvironmentPanel } from "./EnvironmentPanel.tsx";
 import { StackContextsPanel } from "./StackContextsPanel.tsx";
 import { StateDownloadButton } from "./StateDownloadButton.tsx";
+import { StateHistoryPanel } from "./StateHistoryPanel.tsx";
+
+const TABS = [
+  { id: "overview", label: "Overview" },
+  { id: "state", label: "State" },
+] as const;
+type TabId = (typeof TABS)[number]["id"];
+
+/**
+ * The stack page's tabs (WAI-ARIA tabs pattern: arrow keys, Home and End move between
+ * tabs; only the selected tab is in the Tab order). The selection is kept in the URL
+ * hash (`#state`), so a tab can be linked to.
+ */
+function StackTabs({
+  selected,
+  onSelect,
+}: {
+  selected: TabId;
+  onSelect(id: TabId): void;
+}) {
+  function onKeyDown(e: React.KeyboardEvent<HTMLDivElement>) {
+    const i = TABS.findIndex((t) => t.id === selected);
+    const next =
+      e.key === "ArrowRight"
+        ? (i + 1) % TABS.length
+        : e.key === "ArrowLeft"
+          ? (i - 1 + TABS.length) % TABS.length
+          : e.key === "Home"
+            ? 0
+            : e.key === "End"
+              ? TABS.length - 1
+              : null;
+    if (next === null) return;
+    e.preventDefault();
+    const tab = TABS[next];
+    if (!tab) return;
+    onSelect(tab.id);
+    document.getElementById(`stack-tab-${tab.id}`)?.focus();
+  }
+  return (
+    <div
+      className="tabs stack-tabs"
+      role="tablist"
+      aria-label="Stack sections"
+      onKeyDown={onKeyDown}
+    >
+      {TABS.map((t) => (
+        <button
+          key={t.id}
+          id={`stack-tab-${t.id}`}
+          type="button"
+          role="tab"
+          className="tab"
+          aria-selected={selected === t.id}
+          aria-controls={`stack-panel-${t.id}`}
+          tabIndex={selected === t.id ? 0 : -1}
+          onClick={() => onSelect(t.id)}
+        >
+          {t.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+function useTabFromHash(): [TabId, (id: TabId) => void] {
+  const read = (): TabId =>
+    window.location.hash === "#state" ? "state" : "overview";
+  const [tab, setTab] = useState<TabId>(read);
+  useEffect(() => {
+    const onHash = () => setTab(read());
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+  const select = (id: TabId) => {
+    setTab(id);
+    const url = `${window.location.pathname}${window.location.search}${id === "overview" ? "" : `#${id}`}`;
+    window.history.replaceState(window.history.state, "", url);
+  };
+  return [tab, select];
+}
 
 /** One stack: trigger, lock, runs, outputs, environment, contexts and settings. */
 export function StackPage({ stackId }: { stackId: string }) {
@@ -24,6 +106,7 @@ export function StackPage({ stackId }: { stackId: string }) {
     { pollMs: 4000 },
   );
   const trigger = useMutation<RunTriggerResult>(RUN_TRIGGER);
+  const [tab, selectTab] = useTabFromHash();
   const stack = q.data?.stack;
 
   if (q.loading && !q.data) return <Loading what="the stack" />;
@@ -86,97 +169,121 @@ export function StackPage({ stackId }: { stackId: string }) {
       <ErrorNote>{trigger.error}</ErrorNote>
       {q.error && <ErrorNote>{q.error}</ErrorNote>}
 
-      <div className="stack-grid">
-        <section aria-labelledby="runs-title" className="card">
-          <h2 id="runs-title">Runs</h2>
-          <RunsTable stack={stack} />
-        </section>
-
-        <section aria-labelledby="outputs-title" className="card">
-          <h2 id="outputs-title">Outputs</h2>
-          {stack.outputs.length === 0 ? (
-            <p className="muted">
-              {stack.managesStateFile
-                ? "No outputs yet. They appear after the first applied run."
-                : "This stack's state is not managed by Stackyard."}
-            </p>
-          ) : (
-            <table className="table compact" data-testid="stack-outputs">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Value</th>
-                </tr>
-              </thead>
-              <tbody>
-                {stack.outputs.map((o) => (
-                  <tr key={o.id}>
-                    <td className="mono">{o.id}</td>
-                    <td className="mono break">
-                      {o.sensitive ? (
-                        <span className="tag">sensitive</span>
-                      ) : (
-                        o.value
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
-        </section>
-
-        <section aria-labelledby="env-title" className="card">
-          <h2 id="env-title">Environment</h2>
-          <EnvironmentPanel
-            owner={{ kind: "stack", id: stack.id }}
-            config={stack.config}
-            canWrite={stack.canWrite}
-            onChange={() => void q.reload()}
+      <StackTabs selected={tab} onSelect={selectTab} />
+      {tab === "state" ? (
+        <section
+          id="stack-panel-state"
+          role="tabpanel"
+          aria-labelledby="stack-tab-state"
+          className="card"
+        >
+          <h2>State history</h2>
+          <StateHistoryPanel
+            stackId={stack.id}
+            onChanged={() => void q.reload()}
           />
         </section>
+      ) : (
+        <div
+          className="stack-grid"
+          id="stack-panel-overview"
+          role="tabpanel"
+          aria-labelledby="stack-tab-overview"
+        >
+          <section aria-labelledby="runs-title" className="card">
+            <h2 id="runs-title">Runs</h2>
+            <RunsTable stack={stack} />
+          </section>
 
-        <section aria-labelledby="contexts-title" className="card">
-          <h2 id="contexts-title">Contexts</h2>
-          <StackContextsPanel stack={stack} onChange={() => void q.reload()} />
-        </section>
+          <section aria-labelledby="outputs-title" className="card">
+            <h2 id="outputs-title">Outputs</h2>
+            {stack.outputs.length === 0 ? (
+              <p className="muted">
+                {stack.managesStateFile
+                  ? "No outputs yet. They appear after the first applied run."
+                  : "This stack's state is not managed by Stackyard."}
+              </p>
+            ) : (
+              <table className="table compact" data-testid="stack-outputs">
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Value</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {stack.outputs.map((o) => (
+                    <tr key={o.id}>
+                      <td className="mono">{o.id}</td>
+                      <td className="mono break">
+                        {o.sensitive ? (
+                          <span className="tag">sensitive</span>
+                        ) : (
+                          o.value
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </section>
 
-        <section aria-labelledby="settings-title" className="card">
-          <h2 id="settings-title">Settings</h2>
-          <LockControl stack={stack} onChange={() => void q.reload()} />
-          <dl className="settings">
-            <dt>Stack id</dt>
-            <dd className="mono">{stack.id}</dd>
-            <dt>Autodeploy</dt>
-            <dd>
-              {stack.autodeploy ? "On" : "Off (runs wait for a confirmation)"}
-            </dd>
-            <dt>Worker pool</dt>
-            <dd>{stack.workerPool?.name ?? "Default"}</dd>
-            <dt>State</dt>
-            <dd>
-              {stack.managesStateFile ? "Managed by Stackyard" : "External"}
-              {stack.managesStateFile && stack.canWrite && (
-                <StateDownloadButton stackId={stack.id} />
-              )}
-            </dd>
-            <dt>Tracked commit</dt>
-            <dd className="mono">
-              {stack.trackedCommit?.hash.slice(0, 8) ?? "—"}
-            </dd>
-            <dt>Labels</dt>
-            <dd>
-              {stack.labels.length
-                ? stack.labels.map((l) => (
-                    <span className="tag" key={l}>
-                      {l}
-                    </span>
-                  ))
-                : "—"}
-            </dd>
-          </dl>
-        </section>
-      </div>
+          <section aria-labelledby="env-title" className="card">
+            <h2 id="env-title">Environment</h2>
+            <EnvironmentPanel
+              owner={{ kind: "stack", id: stack.id }}
+              config={stack.config}
+              canWrite={stack.canWrite}
+              onChange={() => void q.reload()}
+            />
+          </section>
+
+          <section aria-labelledby="contexts-title" className="card">
+            <h2 id="contexts-title">Contexts</h2>
+            <StackContextsPanel
+              stack={stack}
+              onChange={() => void q.reload()}
+            />
+          </section>
+
+          <section aria-labelledby="settings-title" className="card">
+            <h2 id="settings-title">Settings</h2>
+            <LockControl stack={stack} onChange={() => void q.reload()} />
+            <dl className="settings">
+              <dt>Stack id</dt>
+              <dd className="mono">{stack.id}</dd>
+              <dt>Autodeploy</dt>
+              <dd>
+                {stack.autodeploy ? "On" : "Off (runs wait for a confirmation)"}
+              </dd>
+              <dt>Worker pool</dt>
+              <dd>{stack.workerPool?.name ?? "Default"}</dd>
+              <dt>State</dt>
+              <dd>
+                {stack.managesStateFile ? "Managed by Stackyard" : "External"}
+                {stack.managesStateFile && stack.canWrite && (
+                  <StateDownloadButton stackId={stack.id} />
+                )}
+              </dd>
+              <dt>Tracked commit</dt>
+              <dd className="mono">
+                {stack.trackedCommit?.hash.slice(0, 8) ?? "—"}
+              </dd>
+              <dt>Labels</dt>
+              <dd>
+                {stack.labels.length
+                  ? stack.labels.map((l) => (
+                      <span className="tag" key={l}>
+                        {l}
+                      </span>
+                    ))
+                  : "—"}
+              </dd>
+            </dl>
+          </section>
+        </div>
+      )}
     </>
   );
 }

@@ -4,10 +4,13 @@ import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { StateBadge } from "../../components/StateBadge.tsx";
 import { formatRelative } from "../../components/time.ts";
 import { useQuery } from "../../graphql/api.ts";
+import {
+  STACK_FOLDERS,
+  type StackFoldersResult,
+} from "../../graphql/operations.ts";
 import { Link, paths } from "../../routes/router.tsx";
 import {
   STATE_FILTERS,
-  folderLabel,
   folderOfLabel,
   foldersOf,
   stacksSearchInput,
@@ -25,23 +28,28 @@ function useDebounced<T>(value: T, ms: number): T {
   return v;
 }
 
-/** All stacks, paged by the server (keyset cursors), filtered by state, label and text. */
+/**
+ * All stacks, paged by the server (keyset cursors), filtered on the server by state,
+ * folder, label and text.
+ */
 export function StacksPage() {
   const [filter, setFilter] = useState<StateFilterId>("all");
   const [searchText, setSearchText] = useState("");
   const [labelText, setLabelText] = useState("");
+  const [folder, setFolder] = useState("");
   const search = useDebounced(searchText, 250);
   const label = useDebounced(labelText, 250);
   // cursors[i] is the `after` of page i; page 0 starts at null.
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const page = cursors.length - 1;
 
-  useEffect(() => setCursors([null]), [filter, search, label]);
+  useEffect(() => setCursors([null]), [filter, search, label, folder]);
 
   const input = stacksSearchInput({
     filter,
     search,
     label,
+    folder,
     after: cursors[page] ?? null,
     pageSize: PAGE_SIZE,
   });
@@ -52,18 +60,22 @@ export function StacksPage() {
   );
   const stacks = q.data?.searchStacks.edges.map((e) => e.node) ?? [];
   const pageInfo = q.data?.searchStacks.pageInfo;
-  const filtered = filter !== "all" || search.trim() || label.trim();
-  // Folders are `folder:<x>` labels; the list grows with every page seen, and picking
-  // one filters by that label on the server (so it works across every page).
-  const [folders, setFolders] = useState<string[]>([]);
-  const pageFolders = foldersOf(
+  const filtered =
+    filter !== "all" || search.trim() || label.trim() || folder !== "";
+  // Folders are `folder:<x>` labels. The server lists every folder of the stacks the
+  // caller can see; labels of the page shown are merged in so a new one appears at once.
+  const folderList = useQuery<StackFoldersResult>(STACK_FOLDERS, undefined, {
+    pollMs: 30000,
+  });
+  const folders = foldersOf(
     stacks.map((st) => st.labels),
-    folders,
+    folderList.data?.stackyardStackFolders ?? [],
   );
-  useEffect(() => {
-    if (pageFolders.length !== folders.length) setFolders(pageFolders);
-  }, [pageFolders, folders.length]);
-  const folder = folderOfLabel(labelText);
+  const pickLabel = (l: string) => {
+    const f = folderOfLabel(l);
+    if (f) setFolder(f);
+    else setLabelText(l);
+  };
 
   return (
     <>
@@ -98,21 +110,17 @@ export function StacksPage() {
               onChange={(e) => setSearchText(e.target.value)}
             />
           </label>
-          {(pageFolders.length > 0 || folder) && (
+          {(folders.length > 0 || folder) && (
             <label className="inline-field">
               <span>Folder</span>
               <select
                 value={folder}
-                onChange={(e) =>
-                  setLabelText(
-                    e.target.value ? folderLabel(e.target.value) : "",
-                  )
-                }
+                onChange={(e) => setFolder(e.target.value)}
               >
                 <option value="">All folders</option>
-                {(folder && !pageFolders.includes(folder)
-                  ? [...pageFolders, folder]
-                  : pageFolders
+                {(folder && !folders.includes(folder)
+                  ? [...folders, folder]
+                  : folders
                 ).map((f) => (
                   <option key={f} value={f}>
                     {f}
@@ -125,7 +133,7 @@ export function StacksPage() {
             <span>Label</span>
             <input
               type="search"
-              placeholder="e.g. folder:prod"
+              placeholder="e.g. team:network"
               value={labelText}
               onChange={(e) => setLabelText(e.target.value)}
             />
@@ -196,7 +204,7 @@ export function StacksPage() {
                         key={l}
                         type="button"
                         className="tag tag-button"
-                        onClick={() => setLabelText(l)}
+                        onClick={() => pickLabel(l)}
                         title={`Show stacks labelled ${l}`}
                       >
                         {l}

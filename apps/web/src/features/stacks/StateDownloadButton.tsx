@@ -5,6 +5,10 @@ import {
 } from "@stackyard/api-client";
 import { ErrorNote } from "../../components/Notice.tsx";
 import { api, friendlyError } from "../../graphql/api.ts";
+import {
+  STATE_VERSION_DOWNLOAD_URL,
+  type StateVersionDownloadUrlResult,
+} from "../../graphql/operations.ts";
 
 function saveBlob(blob: Blob, filename: string): void {
   const href = URL.createObjectURL(blob);
@@ -18,10 +22,17 @@ function saveBlob(blob: Blob, filename: string): void {
 }
 
 /**
- * Downloads the stack's current state file. The signed URL from `stateDownloadUrl` is
- * fetched without the session's bearer token (it carries its own short-lived token).
+ * Downloads the stack's current state file, or one version of it (`version`). The
+ * signed URL from `stateDownloadUrl` (`stackyardStateVersionDownloadUrl`) is fetched
+ * without the session's bearer token (it carries its own short-lived token).
  */
-export function StateDownloadButton({ stackId }: { stackId: string }) {
+export function StateDownloadButton({
+  stackId,
+  version,
+}: {
+  stackId: string;
+  version?: { id: string; serial: number };
+}) {
   const [phase, setPhase] = useState<"idle" | "signing" | "downloading">(
     "idle",
   );
@@ -34,10 +45,19 @@ export function StateDownloadButton({ stackId }: { stackId: string }) {
     setPhase("signing");
     let url: string;
     try {
-      const r = await api.request<StateDownloadUrlResult>(STATE_DOWNLOAD_URL, {
-        input: { stackId },
-      });
-      url = r.stateDownloadUrl.url;
+      if (version) {
+        const r = await api.request<StateVersionDownloadUrlResult>(
+          STATE_VERSION_DOWNLOAD_URL,
+          { stack: stackId, version: version.id },
+        );
+        url = r.stackyardStateVersionDownloadUrl.url;
+      } else {
+        const r = await api.request<StateDownloadUrlResult>(
+          STATE_DOWNLOAD_URL,
+          { input: { stackId } },
+        );
+        url = r.stateDownloadUrl.url;
+      }
     } catch (err) {
       setError(
         /has no state/i.test(friendlyError(err))
@@ -59,7 +79,13 @@ export function StateDownloadButton({ stackId }: { stackId: string }) {
       const named = /filename="?([^";]+)"?/i.exec(
         res.headers.get("content-disposition") ?? "",
       )?.[1];
-      saveBlob(await res.blob(), named ?? `${stackId}.tfstate`);
+      saveBlob(
+        await res.blob(),
+        named ??
+          (version
+            ? `${stackId}-serial-${version.serial}.tfstate`
+            : `${stackId}.tfstate`),
+      );
       setDone("State downloaded.");
     } catch (err) {
       // Another origin (the server's public URL) may refuse fetch() without CORS. The
@@ -85,13 +111,18 @@ export function StateDownloadButton({ stackId }: { stackId: string }) {
         type="button"
         className="button small"
         disabled={phase !== "idle"}
+        aria-label={
+          version ? `Download state serial ${version.serial}` : undefined
+        }
         onClick={() => void download()}
       >
         {phase === "signing"
           ? "Preparing download…"
           : phase === "downloading"
             ? "Downloading…"
-            : "Download current state"}
+            : version
+              ? "Download"
+              : "Download current state"}
       </button>
       <span className="muted" role="status">
         {done}

@@ -34,11 +34,16 @@ export interface QueryPredicate {
   exclude: boolean;
 }
 
-/** The `SearchInput` of one page of the stacks list. */
+/**
+ * The `SearchInput` of one page of the stacks list. The folder and the label are two
+ * `label` predicates (Spacelift's field name), which the server ANDs, so both filter
+ * every page on the server.
+ */
 export function stacksSearchInput(opts: {
   filter: StateFilterId;
   search: string;
   label: string;
+  folder?: string;
   after: string | null;
   pageSize: number;
 }): Record<string, unknown> {
@@ -50,10 +55,17 @@ export function stacksSearchInput(opts: {
       constraint: { enumEquals: [...filter.states] },
       exclude: false,
     });
+  const folder = opts.folder?.trim();
+  if (folder)
+    predicates.push({
+      field: "label",
+      constraint: { stringMatches: [folderLabel(folder)] },
+      exclude: false,
+    });
   const label = opts.label.trim();
   if (label)
     predicates.push({
-      field: "labels",
+      field: "label",
       constraint: { stringMatches: [label] },
       exclude: false,
     });

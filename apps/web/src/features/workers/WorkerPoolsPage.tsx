@@ -3,7 +3,6 @@ import {
   WORKER_DRAIN_SET,
   WORKER_POOL_CREATE,
   WORKER_POOL_CYCLE,
-  WORKER_POOLS,
   type WorkerPoolCreateResult,
   type WorkerPoolCycleResult,
   type WorkerPoolView,
@@ -11,6 +10,12 @@ import {
   type WorkerView,
 } from "@stackyard/api-client";
 import { CopyField } from "../../components/CopyField.tsx";
+import { humanState } from "../../components/StateBadge.tsx";
+import {
+  WORKER_POOLS_WITH_RUNS,
+  type WorkerCurrentRun,
+} from "../../graphql/operations.ts";
+import { Link, paths } from "../../routes/router.tsx";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import {
   api,
@@ -44,7 +49,7 @@ const STATUS_TONE: Record<string, string> = {
 
 /** Worker pools and their workers: status, tags, what they are doing; drain and undrain. */
 export function WorkerPoolsPage() {
-  const q = useQuery<WorkerPoolsResult>(WORKER_POOLS, undefined, {
+  const q = useQuery<WorkerPoolsResult>(WORKER_POOLS_WITH_RUNS, undefined, {
     pollMs: 3000,
   });
   const [creating, setCreating] = useState(false);
@@ -385,7 +390,7 @@ function WorkerRow({
   onChange,
 }: {
   poolId: string;
-  worker: WorkerView;
+  worker: WorkerView & { stackyardCurrentRun?: WorkerCurrentRun | null };
   onChange(): void;
 }) {
   const [pending, setPending] = useState(false);
@@ -428,7 +433,29 @@ function WorkerRow({
           </span>
         ))}
       </td>
-      <td className="muted">{worker.busy ? "Running a run" : "—"}</td>
+      <td>
+        {worker.stackyardCurrentRun ? (
+          <Link
+            to={paths.run(
+              worker.stackyardCurrentRun.stackId,
+              worker.stackyardCurrentRun.id,
+            )}
+            data-testid="worker-current-run"
+          >
+            <span className="mono">
+              {worker.stackyardCurrentRun.stackId} /{" "}
+              {worker.stackyardCurrentRun.id.slice(-8)}
+            </span>{" "}
+            <span className="muted">
+              ({humanState(worker.stackyardCurrentRun.state).toLowerCase()})
+            </span>
+          </Link>
+        ) : (
+          <span className="muted">
+            {worker.busy ? "A run you cannot see" : "—"}
+          </span>
+        )}
+      </td>
       <td className="right">
         {!gone && (
           <button

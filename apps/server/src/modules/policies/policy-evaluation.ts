@@ -1,0 +1,309 @@
+import { monotonicFactory } from "ulid";
+import type { Database } from "../../platform/db/index.ts";
+import type { Logger } from "../../platform/log/logger.ts";
+import type { BlobStore } from "../../platform/storage/index.ts";
+import type { PolicyTimeoutType } from "../../platform/config/index.ts";
+import type { Stack } from "../stacks/index.ts";
+import type { OpaClient, OpaModule } from "./opa-client.ts";
+import {
+  applyFlags,
+  isTrue,
+  packageOf,
+  policyAutoAttaches,
+  rewriteSource,
+  stringsOf,
+  type Policy,
+  type PolicyResult,
+  type PolicyType,
+} from "./policy.ts";
+import * as repo from "./policy-repo.ts";
+
+/** Samples kept per policy, and for how long (spacelift-reference §2, "sample"). */
+export const SAMPLES_KEPT = 100;
+export const SAMPLE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+const TIMEOUT_KEY: Partial<Record<PolicyType, PolicyTimeoutType>> = {
+  PLAN: "plan",
+  LOGIN: "login",
+  GIT_PUSH: "push",
+  APPROVAL: "approval",
+  TRIGGER: "trigger",
+  NOTIFICATION: "notification",
+  INTENT: "intent",
+};
+
+/** What one policy decided, for the run's notes, samples and notification inputs. */
+export interface PolicyReceipt {
+  policyId: string;
+  policyName: string;
+  type: PolicyType;
+  /** Type-specific summary ("deny", "warn", "allow", "approve", "undecided", "error", ...). */
+  outcome: string;
+  /** The package document OPA returned; `{}` on error. */
+  result: PolicyResult;
+  /** Why the evaluation failed (runtime error, timeout, engine unavailable). */
+  error: string | null;
+  /** Key of the stored sample when the policy's `sample` rule was true. */
+  sampleKey: string | null;
+}
+
+export interface Evaluation {
+  type: PolicyType;
+  receipts: PolicyReceipt[];
+  /** Receipts that failed: a caller must never treat these as a pass. */
+  errors: PolicyReceipt[];
+  /** The run's flags after every policy's `flag` / `reset_flag` (when a run was given). */
+  flags: string[];
+}
+
+/** The summary of one policy's result, by type (also the sample's `outcome`). */
+export function outcomeOf(type: PolicyType, r: PolicyResult): string {
+  switch (type) {
+    case "PLAN":
+      return stringsOf(r.deny).length
+        ? "deny"
+        : stringsOf(r.warn).length
+          ? "warn"
+          : "allow";
+    case "LOGIN":
+      return stringsOf(r.deny).length || isTrue(r.deny)
+        ? "deny"
+        : isTrue(r.admin)
+          ? "admin"
+          : isTrue(r.allow)
+            ? "allow"
+            : "undecided";
+    case "APPROVAL":
+      return isTrue(r.reject)
+        ? "reject"
+        : isTrue(r.approve)
+          ? "approve"
+          : "undecided";
+    case "TRIGGER":
+      return stringsOf(r.trigger).length ? "trigger" : "undecided";
+    case "GIT_PUSH":
+      return isTrue(r.fail) || stringsOf(r.fail).length
+        ? "fail"
+        : stringsOf(r.ignore).length || isTrue(r.ignore)
+          ? "ignore"
+          : stringsOf(r.track).length || isTrue(r.track)
+            ? "track"
+            : stringsOf(r.propose).length || isTrue(r.propose)
+              ? "propose"
+              : "undecided";
+    case "NOTIFICATION":
+      return ["inbox", "slack", "webhook", "pull_request"].some(
+        (k) => stringsOf(r[k]).length || (Array.isArray(r[k]) && r[k].length),
+      )
+        ? "notify"
+        : "undecided";
+    default:
+      return stringsOf(r.deny).length ? "deny" : "allow";
+  }
+}
+
+export interface PolicyEvaluationDeps {
+  db: Database;
+  opa: Pick<OpaClient, "evaluate">;
+  stacks: { loadStack(id: string): Promise<Stack | null> };
+  storage: Pick<BlobStore, "put" | "delete">;
+  samplesBucket: string;
+  timeoutsMs: Readonly<Record<PolicyTimeoutType, number>> & {
+    readonly combined: number;
+  };
+  clock: () => Date;
+  log: Logger;
+}
+
+export const moduleOf = (policy: Policy): OpaModule => ({
+  id: `p_${policy.id}`,
+  pkg: packageOf(policy.id),
+  source: rewriteSource(policy.body, packageOf(policy.id), policy.engineType),
+});
+
+/**
+ * Evaluates the policies of one type for one event.
+ *
+ * - Which policies: LOGIN (and NOTIFICATION, which is space-level) are global: every
+ *   policy of the type. Others are those attached to the stack, explicitly or by an
+ *   `autoattach:` label of a policy in the stack's space or an ancestor.
+ * - Each policy is evaluated separately, in id order, with the type's timeout and within
+ *   the combined budget for the event; the caller combines the results (deny wins).
+ * - A failed evaluation (runtime error, timeout, engine unavailable) is a receipt with
+ *   outcome "error", listed in `errors`: callers fail closed on it.
+ * - `sample` true stores {input, body, result} in the policy-inputs bucket and an index
+ *   row, keeping the newest 100 per policy for 7 days; a failure to store a sample is
+ *   logged and never fails the evaluation.
+ * - With a run, `flag`/`reset_flag` of each policy update the run's flags, stored before
+ *   returning, so a later policy type on the same run reads them as `run.flags`.
+ */
+export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
+  const { db, clock } = deps;
+  const log = deps.log.child({ module: "policies" });
+  const ulid = monotonicFactory();
+
+  function timeoutOf(type: PolicyType): number {
+    const key = TIMEOUT_KEY[type];
+    return key ? deps.timeoutsMs[key] : 5_000;
+  }
+
+  /** The policies of `type` that apply to the stack (attached or auto-attached). */
+  async function policiesForStack(
+    stackId: string,
+    type: PolicyType,
+  ): Promise<Policy[]> {
+    const stack = await deps.stacks.loadStack(stackId);
+    if (!stack) return [];
+    const lineage = await repo.spaceLineage(db, stack.spaceId);
+    const [attached, candidates] = await Promise.all([
+      repo.attachedToStack(db, stackId),
+      repo.autoattachCandidates(db, lineage),
+    ]);
+    const byId = new Map<string, Policy>();
+    for (const a of attached) byId.set(a.policy.id, a.policy);
+    for (const c of candidates)
+      if (
+        !byId.has(c.id) &&
+        policyAutoAttaches(c, { labels: stack.labels, spaceLineage: lineage })
+      )
+        byId.set(c.id, c);
+    return [...byId.values()]
+      .filter((p) => p.type === type)
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  async function storeSample(
+    policy: Policy,
+    input: unknown,
+    result: PolicyResult,
+    outcome: string,
+  ): Promise<string | null> {
+    const now = clock();
+    const key = ulid(now.getTime()).toLowerCase();
+    try {
+      await deps.storage.put(
+        deps.samplesBucket,
+        `${policy.id}/${key}.json`,
+        JSON.stringify({ input, body: policy.body, result }),
+        { contentType: "application/json" },
+      );
+      await repo.insertSample(db, {
+        policyId: policy.id,
+        key,
+        outcome,
+        at: now,
+      });
+      const dropped = await repo.trimSamples(
+        db,
+        policy.id,
+        SAMPLES_KEPT,
+        new Date(now.getTime() - SAMPLE_TTL_MS),
+      );
+      for (const k of dropped)
+        await deps.storage.delete(deps.samplesBucket, `${policy.id}/${k}.json`);
+      return key;
+    } catch (err) {
+      log.error(
+        { err, policyId: policy.id },
+        "could not store a policy sample",
+      );
+      return null;
+    }
+  }
+
+  async function evaluatePolicies(
+    type: PolicyType,
+    policies: readonly Policy[],
+    input: unknown,
+    opts: { runId?: string | null } = {},
+  ): Promise<Evaluation> {
+    const receipts: PolicyReceipt[] = [];
+    let flags = opts.runId ? await repo.runFlags(db, opts.runId) : [];
+    const deadline = Date.now() + deps.timeoutsMs.combined;
+    for (const policy of policies) {
+      const left = deadline - Date.now();
+      const timeout = Math.min(timeoutOf(type), left);
+      let result: PolicyResult = {};
+      let error: string | null = null;
+      if (timeout <= 0) {
+        error = `not evaluated: the ${deps.timeoutsMs.combined} ms budget for all policies of this event was used up`;
+      } else {
+        try {
+          result = await deps.opa.evaluate(moduleOf(policy), input, timeout);
+        } catch (err) {
+          error = (err as Error).message;
+        }
+      }
+      const outcome = error ? "error" : outcomeOf(type, result);
+      const sampleKey =
+        !error && isTrue(result.sample)
+          ? await storeSample(policy, input, result, outcome)
+          : null;
+      if (!error && opts.runId) flags = applyFlags(flags, result);
+      if (error)
+        log.warn(
+          { policyId: policy.id, type, error },
+          "policy evaluation failed",
+        );
+      receipts.push({
+        policyId: policy.id,
+        policyName: policy.name,
+        type,
+        outcome,
+        result,
+        error,
+        sampleKey,
+      });
+    }
+    if (opts.runId && policies.length > 0)
+      await repo.setRunFlags(db, opts.runId, flags, clock());
+    return {
+      type,
+      receipts,
+      errors: receipts.filter((r) => r.error !== null),
+      flags,
+    };
+  }
+
+  return {
+    policiesForStack,
+    timeoutOf,
+
+    /** The run's flags so far (`run.flags` in inputs). */
+    flagsOf: (runId: string) => repo.runFlags(db, runId),
+
+    /**
+     * Evaluates every policy of `type` that applies: global for LOGIN and NOTIFICATION,
+     * else those of `stackId` (none without a stack).
+     */
+    async evaluate(
+      type: PolicyType,
+      target: { stackId?: string | null; runId?: string | null },
+      input: unknown,
+    ): Promise<Evaluation> {
+      const global = type === "LOGIN" || type === "NOTIFICATION";
+      const policies = global
+        ? await repo.policiesOfType(db, type)
+        : target.stackId
+          ? await policiesForStack(target.stackId, type)
+          : [];
+      return evaluatePolicies(type, policies, input, { runId: target.runId });
+    },
+
+    evaluatePolicies,
+
+    /** Whether any policy of `type` applies (global types: exists at all). */
+    async hasPolicies(
+      type: PolicyType,
+      stackId?: string | null,
+    ): Promise<boolean> {
+      if (type === "LOGIN" || type === "NOTIFICATION")
+        return (await repo.countPoliciesOfType(db, type)) > 0;
+      return stackId
+        ? (await policiesForStack(stackId, type)).length > 0
+        : false;
+    },
+  };
+}
+
+export type PolicyEvaluation = ReturnType<typeof createPolicyEvaluation>;

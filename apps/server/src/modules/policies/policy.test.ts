@@ -1,0 +1,187 @@
+import { describe, expect, it } from "vitest";
+import {
+  applyFlags,
+  canonicalType,
+  packageOf,
+  policyAutoAttaches,
+  rewriteSource,
+} from "./policy.ts";
+import { outcomeOf } from "./policy-evaluation.ts";
+import { combinePush } from "./policy-push.ts";
+import { approvalInput } from "./policy-inputs.ts";
+
+describe("policy source rewrite", () => {
+  it("gives each policy its own package on the same line, keeping every row", () => {
+    const body = '# header\npackage spacelift\n\ndeny contains "x" if true\n';
+    const out = rewriteSource(body, packageOf("my-policy"), "REGO_V1");
+    expect(out.split("\n")).toEqual([
+      "# header",
+      "package spacelift.p_my_policy import rego.v1",
+      "",
+      'deny contains "x" if true',
+      "",
+    ]);
+  });
+
+  it("does not import rego.v1 twice, nor into a v0 body", () => {
+    const v1 = "package spacelift\n\nimport rego.v1\n\nallow if true\n";
+    expect(rewriteSource(v1, "spacelift.p_a", "REGO_V1")).toBe(
+      "package spacelift.p_a\n\nimport rego.v1\n\nallow if true\n",
+    );
+    const v0 = "package spacelift\n\nallow { true }\n";
+    expect(rewriteSource(v0, "spacelift.p_a", "REGO_V0")).toBe(
+      "package spacelift.p_a\n\nallow { true }\n",
+    );
+  });
+
+  it("maps deprecated type names", () => {
+    expect(canonicalType("TERRAFORM_PLAN")).toBe("PLAN");
+    expect(canonicalType("STACK_ACCESS")).toBe("ACCESS");
+    expect(canonicalType("TASK_RUN")).toBe("TASK");
+    expect(canonicalType("NOPE")).toBeNull();
+  });
+});
+
+describe("auto-attachment", () => {
+  const stack = { labels: ["prod"], spaceLineage: ["team", "root"] };
+  it("attaches by label or *, from the stack's space or an ancestor", () => {
+    const p = (labels: string[], spaceId = "root", type = "PLAN" as const) => ({
+      labels,
+      spaceId,
+      type,
+    });
+    expect(policyAutoAttaches(p(["autoattach:prod"]), stack)).toBe(true);
+    expect(policyAutoAttaches(p(["autoattach:*"], "team"), stack)).toBe(true);
+    expect(policyAutoAttaches(p(["autoattach:dev"]), stack)).toBe(false);
+    expect(policyAutoAttaches(p(["prod"]), stack)).toBe(false);
+    expect(policyAutoAttaches(p(["autoattach:*"], "other"), stack)).toBe(false);
+  });
+  it("never auto-attaches login policies", () => {
+    expect(
+      policyAutoAttaches(
+        { labels: ["autoattach:*"], spaceId: "root", type: "LOGIN" },
+        stack,
+      ),
+    ).toBe(false);
+  });
+});
+
+describe("results", () => {
+  it("resets then adds flags, sorted and unique", () => {
+    expect(
+      applyFlags(["a", "b"], { reset_flag: ["a"], flag: ["c", "b"] }),
+    ).toEqual(["b", "c"]);
+  });
+
+  it("summarises each type's outcome, deny first", () => {
+    expect(outcomeOf("PLAN", { deny: ["x"], warn: ["y"] })).toBe("deny");
+    expect(outcomeOf("PLAN", { warn: ["y"] })).toBe("warn");
+    expect(outcomeOf("PLAN", {})).toBe("allow");
+    expect(outcomeOf("LOGIN", { allow: true, deny: true })).toBe("deny");
+    expect(outcomeOf("LOGIN", { admin: true })).toBe("admin");
+    expect(outcomeOf("APPROVAL", { approve: true, reject: true })).toBe(
+      "reject",
+    );
+    expect(outcomeOf("APPROVAL", {})).toBe("undecided");
+  });
+
+  it("combines push policies: ignore wins, ignore_track proposes, default ignore", () => {
+    const r = (
+      result: Record<string, unknown>,
+      error: string | null = null,
+    ) => ({
+      policyName: "p",
+      result,
+      error,
+    });
+    expect(combinePush([r({ track: true }), r({ ignore: true })]).action).toBe(
+      "ignore",
+    );
+    expect(combinePush([r({ track: true, ignore_track: true })]).action).toBe(
+      "propose",
+    );
+    expect(combinePush([r({ track: true })]).action).toBe("track");
+    expect(combinePush([r({ propose: true })]).action).toBe("propose");
+    expect(combinePush([r({})]).action).toBe("ignore");
+    const failed = combinePush([r({ track: true }), r({}, "timed out")]);
+    expect(failed.action).toBe("ignore");
+    expect(failed.reason).toContain("failed to evaluate: timed out");
+    expect(
+      combinePush([r({ track: true, cancel: ["run_1"], lock: "me" })]),
+    ).toMatchObject({ cancel: ["run_1"], lock: "me" });
+  });
+});
+
+describe("approval input", () => {
+  it("counts only each author's newest review, split by the current state", () => {
+    const at = (s: number) => new Date(1_000_000 + s * 1000);
+    const input = approvalInput({
+      run: {
+        id: "run_1",
+        stackId: "s",
+        type: "TRACKED",
+        state: "UNCONFIRMED",
+        commitSha: null,
+        commitMessage: "",
+        commitAuthor: "",
+        commitAt: null,
+        branch: "main",
+        command: null,
+        triggeredBy: null,
+        driftDetection: false,
+        runtimeConfig: null,
+        userMetadata: [],
+        createdAt: at(0),
+        updatedAt: at(0),
+      },
+      stack: {
+        id: "s",
+        name: "s",
+        description: "",
+        labels: [],
+        spaceId: "root",
+        administrative: false,
+        autodeploy: false,
+        autoretry: false,
+        branch: "main",
+        lockedBy: null,
+        namespace: "",
+        projectRoot: "",
+        repository: "r",
+        toolVersion: null,
+        trackedCommit: null,
+        workerPoolId: null,
+      } as never,
+      space: null,
+      flags: [],
+      reviews: [
+        {
+          author: "a",
+          decision: "REJECT",
+          note: null,
+          state: "QUEUED",
+          createdAt: at(1),
+        },
+        {
+          author: "a",
+          decision: "APPROVE",
+          note: null,
+          state: "UNCONFIRMED",
+          createdAt: at(5),
+        },
+        {
+          author: "b",
+          decision: "APPROVE",
+          note: null,
+          state: "QUEUED",
+          createdAt: at(2),
+        },
+      ],
+      stateSince: at(4),
+      now: at(6),
+    });
+    expect(input.reviews.current.approvals.map((r) => r.author)).toEqual(["a"]);
+    expect(input.reviews.current.rejections).toEqual([]);
+    expect(input.reviews.older.map((r) => r.author)).toEqual(["b"]);
+  });
+});
