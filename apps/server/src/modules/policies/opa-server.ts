@@ -61,6 +61,11 @@ function freeLoopbackPort(): Promise<number> {
 const HEALTH_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const MAX_RESTART_DELAY_MS = 30_000;
+/** util-linux setpriv on Linux; elsewhere OPA is spawned directly. */
+const PDEATHSIG_WRAPPER =
+  process.platform === "linux"
+    ? (["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p)) ?? null)
+    : null;
 
 /**
  * OPA as a child process of the server: `opa run --server --v0-compatible` on a free
@@ -112,21 +117,29 @@ export class EmbeddedOpa implements OpaEndpoint {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const port = await freeLoopbackPort();
     const url = `http://127.0.0.1:${port}`;
-    const child = spawn(
-      this.opts.binary,
-      [
-        "run",
-        "--server",
-        "--v0-compatible",
-        "--addr",
-        `127.0.0.1:${port}`,
-        "--log-level",
-        "error",
-        "--skip-version-check",
-        ...(this.opts.args ?? []),
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
+    const opaArgs = [
+      "run",
+      "--server",
+      "--v0-compatible",
+      "--addr",
+      `127.0.0.1:${port}`,
+      "--log-level",
+      "error",
+      "--skip-version-check",
+      ...(this.opts.args ?? []),
+    ];
+    // With setpriv (util-linux), the kernel kills OPA when this process dies, even by
+    // SIGKILL, so a crashed server never leaves an engine behind; setpriv execs OPA, so
+    // the pid is OPA's.
+    const child = PDEATHSIG_WRAPPER
+      ? spawn(
+          PDEATHSIG_WRAPPER,
+          ["--pdeathsig", "KILL", "--", this.opts.binary, ...opaArgs],
+          { stdio: ["ignore", "ignore", "pipe"] },
+        )
+      : spawn(this.opts.binary, opaArgs, {
+          stdio: ["ignore", "ignore", "pipe"],
+        });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
