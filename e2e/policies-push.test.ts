@@ -7,7 +7,9 @@ import { git, startUp, waitForRunState, type Stackyard } from "./run-kit.ts";
 
 // A GIT_PUSH policy replaces the default push behaviour on real pushes: `stackyard up`
 // polling a local git repository every second; the policy reads the commit message to
-// track, propose or ignore, and the stack's VCS events record its decision.
+// track, propose or ignore, and the stack's VCS events record its decision. A second
+// push policy's side rules (notrigger, fail + message, cancel, prioritize) take effect
+// on the same real pushes.
 
 const PUSH_POLICY = `package spacelift
 
@@ -21,6 +23,34 @@ track if {
 propose if contains(input.push.message, "[preview]")
 
 ignore if contains(input.push.message, "[skip]")
+`;
+
+// Side rules, also keyed on the commit message; combined with the policy above.
+const SIDE_RULES_POLICY = `package spacelift
+
+import rego.v1
+
+notrigger if contains(input.push.message, "[notrigger]")
+
+prioritize if contains(input.push.message, "[prio]")
+
+cancel contains run.id if {
+  contains(input.push.message, "[cancel]")
+  some run in input.in_progress
+  run.state == "QUEUED"
+}
+
+fail if contains(input.push.message, "[fail]")
+
+message := "Deploys are frozen this week" if contains(input.push.message, "[fail]")
+`;
+
+// Holds runs in QUEUED until someone approves them: a run that stays cancellable.
+const APPROVAL_POLICY = `package spacelift
+
+import rego.v1
+
+approve if count(input.reviews.current.approvals) > 0
 `;
 
 const tf = (input: string) => `
@@ -110,6 +140,17 @@ describe("push policies on real pushes", () => {
     await sy?.stop();
   });
 
+  async function attachPolicy(name: string, type: string, body: string) {
+    const policy = await sy.client.request<{ policyCreatev2: { id: string } }>(
+      `mutation($input: PolicyCreateInput!){policyCreatev2(input: $input){id}}`,
+      { input: { name, type, body, labels: [] } },
+    );
+    await sy.client.request(
+      `mutation($id: ID!, $stack: ID!){policyAttach(id: $id, stack: $stack){id}}`,
+      { id: policy.policyCreatev2.id, stack: stackId },
+    );
+  }
+
   it("ignores, proposes and tracks as the push policy decides", async () => {
     // Affects the stack, so the default would track it; the policy ignores it.
     const skipped = await eventFor(await commit("[skip] not now", "v1"));
@@ -140,5 +181,48 @@ describe("push policies on real pushes", () => {
     await waitForRunState(sy.client, stackId, tracked.runId ?? "", [
       "FINISHED",
     ]);
+  }, 300_000);
+  it("acts on notrigger, fail, cancel and prioritize from a push policy", async () => {
+    await attachPolicy("Side rules", "GIT_PUSH", SIDE_RULES_POLICY);
+
+    // notrigger: no run, but the tracked commit moves to the pushed sha.
+    const quiet = await commit("[deploy] [notrigger] record only", "v5");
+    const recorded = await eventFor(quiet);
+    expect(recorded).toMatchObject({ outcome: "NOTRIGGER", runId: null });
+    expect(recorded.reason).toContain("push policy notrigger");
+    expect(recorded.reason).toContain(
+      `tracked commit moved to ${quiet.slice(0, 12)}`,
+    );
+    const stack = await sy.client.request<{
+      stack: { trackedCommit: { hash: string } | null };
+    }>(`query($id: ID!){stack(id: $id){trackedCommit{hash}}}`, {
+      id: stackId,
+    });
+    expect(stack.stack.trackedCommit?.hash).toBe(quiet);
+
+    // fail + message: no run, the reason carries the policy's message.
+    const frozen = await eventFor(await commit("[deploy] [fail] hotfix", "v6"));
+    expect(frozen).toMatchObject({ outcome: "FAILED", runId: null });
+    expect(frozen.reason).toContain("Deploys are frozen this week");
+
+    // cancel + prioritize: a proposed run held in QUEUED by an approval policy is
+    // canceled by the next push, whose tracked run is prioritized, then approved and run.
+    await attachPolicy("Approve on review", "APPROVAL", APPROVAL_POLICY);
+    const held = await eventFor(await commit("[preview] held back", "v7"));
+    expect(held.outcome).toBe("PROPOSED");
+    const heldRun = held.runId ?? "";
+    const go = await eventFor(
+      await commit("[deploy] [cancel] [prio] go now", "v8"),
+    );
+    expect(go.outcome).toBe("TRACKED");
+    expect(go.reason).toContain(`canceled run ${heldRun}`);
+    expect(go.reason).toContain("run prioritized");
+    expect(go.reason).toContain("rules: track, cancel, prioritize");
+    await waitForRunState(sy.client, stackId, heldRun, ["CANCELED"]);
+    await sy.client.request(
+      `mutation($stack: ID!, $run: ID!){runReview(stack: $stack, run: $run, decision: APPROVE, note: "ship"){id}}`,
+      { stack: stackId, run: go.runId },
+    );
+    await waitForRunState(sy.client, stackId, go.runId ?? "", ["FINISHED"]);
   }, 300_000);
 });

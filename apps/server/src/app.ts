@@ -40,9 +40,13 @@ import {
   createStateOperations,
   createStateService,
 } from "./modules/state/index.ts";
-import { createStacksModule } from "./modules/stacks/index.ts";
+import {
+  createStacksModule,
+  type StackService,
+} from "./modules/stacks/index.ts";
 import {
   createPoliciesModule,
+  createPushFlagRecorder,
   createPushPolicyDecider,
   type TriggerRunPort,
 } from "./modules/policies/index.ts";
@@ -55,6 +59,7 @@ import {
   decidePush,
   type VcsProviderAdapters,
   type VcsRunsPort,
+  type VcsStacksPort,
 } from "./modules/vcs/index.ts";
 import {
   createGithubAdapter,
@@ -311,6 +316,10 @@ export async function createApp(
     webhooksEndpoint: config.server.webhooksEndpoint,
     // GIT_PUSH policies attached to a stack replace the default push behaviour.
     pushDecider: createPushPolicyDecider(policies.evaluation, decidePush),
+    // Push policy rules: lock/unlock and notrigger's tracked commit through the stacks
+    // module, `flag` into the policies module's run flags (in the run's insert tx).
+    stacks: vcsStacksPort(stacks),
+    recordRunFlags: createPushFlagRecorder(() => new Date()),
   });
 
   return {
@@ -366,7 +375,10 @@ export type App = Awaited<ReturnType<typeof createApp>>;
  * alone once it is past both (applying, finished).
  */
 export function vcsRunsPort(
-  service: Pick<RunService, "triggerFromVcs" | "cancel" | "stop">,
+  service: Pick<
+    RunService,
+    "triggerFromVcs" | "cancel" | "stop" | "prioritize"
+  >,
 ): VcsRunsPort {
   const identity = (name: string) =>
     ({ kind: "user", id: "vcs", name, admin: true }) as const;
@@ -381,10 +393,21 @@ export function vcsRunsPort(
           commit: input.commit,
           branch: input.branch,
           note: input.note,
+          lockId: input.lockId,
         },
         (tx, created) => inTx(tx, created.id),
       );
       return { id: run.id };
+    },
+    // Push policy `cancel` / `prioritize`: the runs module's own actions and rules.
+    async cancelRun(ref, note) {
+      await service.cancel(identity("vcs/push-policy"), { ...ref, note });
+    },
+    async prioritizeRun(ref) {
+      await service.prioritize(identity("vcs/push-policy"), {
+        ...ref,
+        prioritize: true,
+      });
     },
     async stopRun(ref, note) {
       const session = identity("vcs");
@@ -399,6 +422,31 @@ export function vcsRunsPort(
       } catch (err) {
         if (!(err instanceof RunActionNotAllowedError)) throw err;
       }
+    },
+  };
+}
+
+/**
+ * The stacks module's actions as the VCS push pipeline needs them for push policy rules:
+ * system locks held by the policy's lock id, and the tracked commit set as the VCS
+ * identity (`vcs/<provider>/<author>`).
+ */
+export function vcsStacksPort(
+  stacks: Pick<
+    StackService,
+    "lockForSystem" | "unlockForSystem" | "setCurrentCommit"
+  >,
+): VcsStacksPort {
+  return {
+    lock: (stackId, holder, note) =>
+      stacks.lockForSystem(stackId, holder, note),
+    unlock: (stackId, holder) => stacks.unlockForSystem(stackId, holder),
+    async setTrackedCommit(stackId, sha, setBy) {
+      await stacks.setCurrentCommit(
+        { kind: "user", id: "vcs", name: setBy, admin: true },
+        stackId,
+        sha,
+      );
     },
   };
 }

@@ -3,6 +3,9 @@ import { Layout } from "./components/Layout.tsx";
 import { ContextPage } from "./features/contexts/ContextPage.tsx";
 import { ContextsPage } from "./features/contexts/ContextsPage.tsx";
 import { LoginPage } from "./features/auth/LoginPage.tsx";
+import { PoliciesPage } from "./features/policies/PoliciesPage.tsx";
+import { PolicyPage } from "./features/policies/PolicyPage.tsx";
+import { IntegrationsPage } from "./features/vcs/IntegrationsPage.tsx";
 import { RunPage } from "./features/runs/RunPage.tsx";
 import { CreateStackPage } from "./features/stacks/CreateStackPage.tsx";
 import { StackPage } from "./features/stacks/StackPage.tsx";
@@ -89,6 +92,24 @@ export function App() {
           <ContextPage key={route.contextId} contextId={route.contextId} />
         </Layout>
       );
+    case "policies":
+      return (
+        <Layout section="policies">
+          <PoliciesPage />
+        </Layout>
+      );
+    case "policy":
+      return (
+        <Layout section="policies">
+          <PolicyPage key={route.policyId} policyId={route.policyId} />
+        </Layout>
+      );
+    case "integrations":
+      return (
+        <Layout section="integrations">
+          <IntegrationsPage />
+        </Layout>
+      );
     case "notFound":
       return (
         <Layout section={null}>
@@ -111,5 +132,8 @@ const TITLES: Record<ReturnType<typeof parseRoute>["name"], string> = {
   workerPools: "Worker pools",
   contexts: "Contexts",
   context: "Context",
+  policies: "Policies",
+  policy: "Policy",
+  integrations: "VCS integrations",
   notFound: "Not found",
 };

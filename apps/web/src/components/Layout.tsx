@@ -30,7 +30,13 @@ export function Layout({
   section,
   children,
 }: {
-  section: "stacks" | "contexts" | "workerPools" | null;
+  section:
+    | "stacks"
+    | "contexts"
+    | "workerPools"
+    | "policies"
+    | "integrations"
+    | null;
   children: ReactNode;
 }) {
   const viewer = useQuery<ViewerResult>(VIEWER);
@@ -62,6 +68,18 @@ export function Layout({
             aria-current={section === "workerPools" ? "page" : undefined}
           >
             Worker pools
+          </Link>
+          <Link
+            to={paths.policies()}
+            aria-current={section === "policies" ? "page" : undefined}
+          >
+            Policies
+          </Link>
+          <Link
+            to={paths.integrations()}
+            aria-current={section === "integrations" ? "page" : undefined}
+          >
+            VCS
           </Link>
         </nav>
         <div className="topbar-end">

@@ -17,6 +17,9 @@ export type Route =
   | { name: "workerPools" }
   | { name: "contexts" }
   | { name: "context"; contextId: string }
+  | { name: "policies" }
+  | { name: "policy"; policyId: string }
+  | { name: "integrations" }
   | { name: "notFound"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -40,6 +43,12 @@ export function parseRoute(pathname: string): Route {
   if (a === "contexts" && parts.length === 1) return { name: "contexts" };
   if (a === "context" && b && parts.length === 2)
     return { name: "context", contextId: b };
+  // Policies and VCS integrations.
+  if (a === "policies" && parts.length === 1) return { name: "policies" };
+  if (a === "policy" && b && parts.length === 2)
+    return { name: "policy", policyId: b };
+  if (a === "vcs-integrations" && parts.length === 1)
+    return { name: "integrations" };
   return { name: "notFound", path: pathname };
 }
 
@@ -53,6 +62,9 @@ export const paths = {
   contexts: () => "/contexts",
   context: (id: string) => `/context/${encodeURIComponent(id)}`,
   login: () => "/login",
+  policies: () => "/policies",
+  policy: (id: string) => `/policy/${encodeURIComponent(id)}`,
+  integrations: () => "/vcs-integrations",
 };
 
 const CHANGE = "stackyard:navigate";

@@ -89,7 +89,9 @@ export { policyResolvers } from "./policy-resolvers.ts";
 export { policyJobs, POLICY_JOBS, type TriggerRunPort } from "./policy-jobs.ts";
 export {
   createPushPolicyDecider,
+  createPushFlagRecorder,
   type PushPolicyDecision,
+  type PushPolicyRules,
 } from "./policy-push.ts";
 
 /** Builds the module around one OPA endpoint (embedded unless `opaUrl` is set). */

@@ -108,7 +108,100 @@ describe("results", () => {
     expect(failed.reason).toContain("failed to evaluate: timed out");
     expect(
       combinePush([r({ track: true, cancel: ["run_1"], lock: "me" })]),
-    ).toMatchObject({ cancel: ["run_1"], lock: "me" });
+    ).toMatchObject({
+      action: "track",
+      rules: {
+        cancel: ["run_1"],
+        lock: "me",
+        fired: ["track", "cancel", "lock"],
+      },
+    });
+  });
+
+  it("combines the side rules of every push policy and reports which fired", () => {
+    const r = (policyName: string, result: Record<string, unknown>) => ({
+      policyName,
+      result,
+      error: null,
+    });
+    const d = combinePush([
+      r("a", {
+        track: true,
+        cancel: ["run_1", "run_2"],
+        prioritize: true,
+        flag: ["seen", "old"],
+        message: "first",
+        unlock: ["zed", "amy"],
+      }),
+      r("b", {
+        cancel: ["run_2", "run_3"],
+        notrigger: true,
+        fail: true,
+        message: "second",
+        lock: "pr-owner",
+        reset_flag: ["old"],
+        flag: "b-flag",
+      }),
+    ]);
+    expect(d.action).toBe("track");
+    expect(d.rules).toEqual({
+      notrigger: true,
+      cancel: ["run_1", "run_2", "run_3"],
+      prioritize: true,
+      lock: "pr-owner",
+      // A set's first member in sorted order.
+      unlock: "amy",
+      fail: true,
+      message: "first; second",
+      // Policy by policy: b's reset_flag removes a's "old".
+      flags: ["b-flag", "seen"],
+      fired: [
+        "track",
+        "notrigger",
+        "cancel",
+        "prioritize",
+        "lock",
+        "unlock",
+        "fail",
+        "flag",
+      ],
+    });
+    // ignore still wins over track, and the side rules stay.
+    const ignored = combinePush([
+      r("a", { track: true }),
+      r("b", { ignore: true, cancel: ["run_9"] }),
+    ]);
+    expect(ignored).toMatchObject({
+      action: "ignore",
+      rules: { cancel: ["run_9"], fired: ["track", "ignore", "cancel"] },
+    });
+    // false and empty values fire nothing.
+    expect(
+      combinePush([
+        r("a", { propose: true, notrigger: false, lock: "", cancel: [] }),
+      ]).rules.fired,
+    ).toEqual(["propose"]);
+  });
+
+  it("acts on no side rule when a push policy fails to evaluate", () => {
+    const d = combinePush([
+      {
+        policyName: "good",
+        result: { track: true, cancel: ["run_1"], lock: "x", fail: true },
+        error: null,
+      },
+      { policyName: "broken", result: {}, error: "timed out" },
+    ]);
+    expect(d.action).toBe("ignore");
+    expect(d.reason).toContain("broken failed to evaluate: timed out");
+    expect(d.rules).toMatchObject({
+      cancel: [],
+      lock: "",
+      fail: false,
+      notrigger: false,
+      flags: [],
+      fired: [],
+    });
   });
 });
 

@@ -193,12 +193,18 @@ export function createRunService(deps: RunServiceDeps) {
       branch?: string;
       /** Runs in the insert transaction; a throw rolls the run back. */
       inTx?: (tx: Database, run: RunRecord) => Promise<void>;
+      /** A lock holder the run acts for besides its actor (a VCS push policy's lock id). */
+      lockId?: string | null;
     },
   ): Promise<RunRecord> {
     const stack = await loadStack(session, stackId, "write");
     if (stack.isDisabled) throw new StackDisabledError(stack.id);
     const actor = lockHolder(session);
-    if (stack.lockedBy !== null && stack.lockedBy !== actor)
+    if (
+      stack.lockedBy !== null &&
+      stack.lockedBy !== actor &&
+      stack.lockedBy !== (spec.lockId || null)
+    )
       throw new StackLockedError(stack.id, stack.lockedBy);
     const poolId = stack.workerPoolId ?? (await findDefaultPoolId(db));
     if (!poolId) throw new NoWorkerPoolError(stack.id);
@@ -356,7 +362,8 @@ export function createRunService(deps: RunServiceDeps) {
      * A run caused by a VCS event (push, pull request, raw git poll) on the event's
      * commit and branch. `session` is the identity the composition root gives VCS;
      * `inTx` runs in the run's insert transaction (the VCS module records its dedup row
-     * there, so a duplicate rolls the run back).
+     * there, so a duplicate rolls the run back). `lockId`: a push policy's lock id; the
+     * run may start while the stack is locked by exactly that id.
      */
     triggerFromVcs(
       session: Session,
@@ -367,6 +374,7 @@ export function createRunService(deps: RunServiceDeps) {
         commit: { message: string; author: string; at: Date | null };
         branch: string;
         note: string;
+        lockId?: string | null;
       },
       inTx: (tx: Database, run: RunRecord) => Promise<void>,
     ): Promise<RunRecord> {
@@ -377,6 +385,7 @@ export function createRunService(deps: RunServiceDeps) {
         branch: input.branch,
         note: input.note,
         inTx,
+        lockId: input.lockId,
       });
     },
 

@@ -432,6 +432,28 @@ export function createStackService(deps: StackServiceDeps) {
       return view(id);
     },
 
+    // ---- Locks taken by the system (VCS push policy `lock` / `unlock`). No session: the
+    // caller acts for an event already accepted for the stack. The holder is the lock id
+    // as given, like a user lock's holder name, so that user may unlock it.
+
+    /** Locks for `holder` unless another holder has it (atomic; relocking keeps it). */
+    async lockForSystem(
+      id: string,
+      holder: string,
+      note: string,
+    ): Promise<{ locked: boolean; lockedBy: string | null }> {
+      const locked = await stacks.takeLock(db, id, holder, note, clock());
+      if (locked) return { locked: true, lockedBy: holder };
+      const current = await stacks.findStack(db, id);
+      if (!current) throw new StackNotFoundError(id);
+      return { locked: false, lockedBy: current.lockedBy };
+    },
+
+    /** Unlocks only if `holder` holds the lock (atomic); false otherwise. */
+    async unlockForSystem(id: string, holder: string): Promise<boolean> {
+      return (await stacks.releaseLock(db, id, holder, clock())) !== null;
+    },
+
     async enableStack(session: Session, id: string): Promise<StackView> {
       await writable(session, id);
       await stacks.setDisabled(db, id, false, clock());

@@ -31,7 +31,13 @@ import {
 } from "./vcs-integration-service.ts";
 import { vcsJobs } from "./vcs-jobs.ts";
 import { createVcsPoller } from "./vcs-poller.ts";
-import { createPushPipeline, type VcsRunsPort } from "./vcs-push-pipeline.ts";
+import {
+  createPushPipeline,
+  type PushPipelineDeps,
+  type VcsRunsPort,
+  type VcsStacksPort,
+} from "./vcs-push-pipeline.ts";
+import { createPushFailureReporter } from "./vcs-push-feedback.ts";
 import { findStack } from "./vcs-stack-query.ts";
 import { createWebhookHandler } from "./vcs-webhook-handler.ts";
 
@@ -44,6 +50,7 @@ export {
   type PushAction,
   type PushDecider,
   type PushDecision,
+  type PushRules,
   type PushPolicyInput,
   type PushPolicyCommit,
   type PushPolicyPullRequest,
@@ -73,7 +80,12 @@ export type {
   VcsIntegrationService,
   VcsSpaceAccess,
 } from "./vcs-integration-service.ts";
-export type { VcsRunsPort, PushPipeline } from "./vcs-push-pipeline.ts";
+export type {
+  VcsRunsPort,
+  VcsStacksPort,
+  PushPipeline,
+} from "./vcs-push-pipeline.ts";
+export { PUSH_FAILURE_JOB, type PushFailureJob } from "./vcs-push-feedback.ts";
 export {
   registerVcsWebhookRoute,
   parseWebhookBody,
@@ -106,6 +118,10 @@ export function createVcsModule(deps: {
   webhooksEndpoint: string;
   /** Replaces `decidePush` (a push policy engine); the default behaviour otherwise. */
   pushDecider?: PushDecider;
+  /** Stack lock and tracked commit for push policy rules (lock, unlock, notrigger). */
+  stacks?: VcsStacksPort;
+  /** Stores push policy flags on the created run (the policies module's flag storage). */
+  recordRunFlags?: PushPipelineDeps["recordRunFlags"];
   git?: GitRunner;
 }) {
   const { db, clock, log } = deps;
@@ -125,6 +141,8 @@ export function createVcsModule(deps: {
     log,
     clock,
     pushDecider: deps.pushDecider,
+    stacks: deps.stacks,
+    recordRunFlags: deps.recordRunFlags,
   });
   const handleWebhook = createWebhookHandler({
     db,
@@ -138,6 +156,13 @@ export function createVcsModule(deps: {
   const poller = createVcsPoller({ db, pipeline, git, log, clock });
   const feedback = createVcsFeedback({
     db,
+    integrations,
+    adapters: deps.adapters,
+    publicUrl: deps.publicUrl,
+    log,
+  });
+  /** `vcs.reportPushFailure`: a push policy's `fail` as the stack's failed commit status. */
+  const reportPushFailure = createPushFailureReporter({
     integrations,
     adapters: deps.adapters,
     publicUrl: deps.publicUrl,
@@ -177,7 +202,15 @@ export function createVcsModule(deps: {
     handleWebhook,
     adapters: deps.adapters,
     newEventId: pipeline.newEventId,
-    jobs: vcsJobs({ db, handleWebhook, poller, feedback, clock }),
+    reportPushFailure,
+    jobs: vcsJobs({
+      db,
+      handleWebhook,
+      poller,
+      feedback,
+      reportPushFailure,
+      clock,
+    }),
   };
 }
 

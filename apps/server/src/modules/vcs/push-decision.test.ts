@@ -207,6 +207,16 @@ describe("decidePush", () => {
   it("ignores an input with neither push nor pull request", () => {
     expect(decidePush({ ...pushInput(), push: null }).action).toBe("ignore");
   });
+
+  it("sets no push policy rules: the default never cancels, locks, fails or skips runs", () => {
+    const inputs = [
+      pushInput(),
+      pushInput({ branch: "feature" }),
+      pushInput({ tag: "v1.0.0" }),
+      { ...pushInput(), push: null },
+    ];
+    for (const input of inputs) expect(decidePush(input).rules).toBeUndefined();
+  });
 });
 
 describe("affectingRule", () => {

@@ -90,6 +90,31 @@ export interface PushDecision {
   action: PushAction;
   /** Why, in a sentence a user reads in the stack's VCS event list. */
   reason: string;
+  /**
+   * The GIT_PUSH rules beyond the action (spacelift-reference §2), set by push policies;
+   * absent means unset. The push pipeline acts on them (see `vcs-push-pipeline.ts`):
+   * - `notrigger`: no run; a tracked push still moves the stack's tracked commit;
+   * - `cancel`: ids of the stack's runs to cancel while they are still queued;
+   * - `prioritize`: the created run is prioritized;
+   * - `lock` / `unlock`: lock ids: lock the stack for the id, or unlock it when that id
+   *   holds it (unlock is applied first);
+   * - `fail` + `message`: no run, and the stack's commit status fails with the message;
+   * - `flags`: stored on the created run, read by later policy types as `run.flags`.
+   */
+  rules?: PushRules;
+}
+
+export interface PushRules {
+  notrigger: boolean;
+  cancel: string[];
+  prioritize: boolean;
+  lock: string;
+  unlock: string;
+  fail: boolean;
+  message: string;
+  flags: string[];
+  /** The names of the rules that fired (for the event record), e.g. ["track", "cancel"]. */
+  fired: string[];
 }
 
 /**

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Database } from "../../platform/db/index.ts";
 
 /**
@@ -67,7 +68,17 @@ export async function insertEvent(db: Database, e: NewVcsEvent): Promise<void> {
     .execute();
 }
 
-export type Outcome = "TRACKED" | "PROPOSED" | "IGNORED";
+/**
+ * TRACKED / PROPOSED: a run was created; IGNORED: nothing ran; NOTRIGGER: a push
+ * policy's `notrigger` kept the run from being created; FAILED: a push policy's `fail`
+ * refused it (the stack's commit status fails).
+ */
+export type Outcome =
+  | "TRACKED"
+  | "PROPOSED"
+  | "IGNORED"
+  | "NOTRIGGER"
+  | "FAILED";
 
 /** One outcome per (event, stack); a repeat (redelivered job) keeps the first. */
 export async function recordOutcome(
@@ -78,6 +89,10 @@ export async function recordOutcome(
     outcome: Outcome;
     runId: string | null;
     reason: string;
+    /** The GIT_PUSH rules that fired (push policies only). */
+    rules?: readonly string[];
+    /** What acting on the side rules did, one sentence each. */
+    actions?: readonly string[];
     now: Date;
   },
 ): Promise<void> {
@@ -89,9 +104,27 @@ export async function recordOutcome(
       outcome: o.outcome,
       run_id: o.runId,
       reason: o.reason,
+      rules: [...(o.rules ?? [])],
+      actions: [...(o.actions ?? [])],
       created_at: o.now,
     })
     .onConflict((oc) => oc.columns(["event_id", "stack_id"]).doNothing())
+    .execute();
+}
+
+/** Adds what was done after the outcome was recorded (e.g. prioritizing its run). */
+export async function appendOutcomeActions(
+  db: Database,
+  o: { eventId: string; stackId: string; actions: string[]; reason: string },
+): Promise<void> {
+  await db
+    .updateTable("vcs_event_outcomes")
+    .set((eb) => ({
+      actions: sql<string[]>`${eb.ref("actions")} || ${o.actions}::text[]`,
+      reason: o.reason,
+    }))
+    .where("event_id", "=", o.eventId)
+    .where("stack_id", "=", o.stackId)
     .execute();
 }
 
@@ -108,6 +141,8 @@ export interface StackVcsEvent {
   outcome: Outcome;
   runId: string | null;
   reason: string;
+  rules: string[];
+  actions: string[];
 }
 
 /** A stack's recent VCS events and what each did to it, newest first. */
@@ -132,6 +167,8 @@ export async function listStackEvents(
       "o.outcome",
       "o.run_id",
       "o.reason",
+      "o.rules",
+      "o.actions",
     ])
     .where("o.stack_id", "=", stackId)
     .orderBy("o.created_at", "desc")
@@ -151,6 +188,8 @@ export async function listStackEvents(
     outcome: r.outcome,
     runId: r.run_id,
     reason: r.reason,
+    rules: r.rules,
+    actions: r.actions,
   }));
 }
 

@@ -5,6 +5,11 @@ import type { ScheduleEntry } from "../../platform/schedule/scheduler.ts";
 import { deleteEventsBefore } from "./vcs-event-repo.ts";
 import type { VcsFeedback } from "./vcs-feedback.ts";
 import type { VcsPoller } from "./vcs-poller.ts";
+import {
+  PUSH_FAILURE_JOB,
+  pushFailureJobSchema,
+  type PushFailureJob,
+} from "./vcs-push-feedback.ts";
 import type { WebhookJob } from "./vcs-webhook-route.ts";
 
 /** VCS events, their outcomes and webhook deliveries are kept this long. */
@@ -30,6 +35,7 @@ const feedbackJobSchema = z.object({
  * - `vcs.poll`: raw git branches (enqueued by the scheduler every poll interval);
  * - `vcs.reportStatus`, `vcs.commentPullRequest`: feedback to the provider (retried, 3
  *   receives);
+ * - `vcs.reportPushFailure`: a push policy's `fail` as a failed commit status (3 receives);
  * - `vcs.collectEvents`: deletes events and deliveries older than 7 days.
  */
 export function vcsJobs(deps: {
@@ -37,6 +43,7 @@ export function vcsJobs(deps: {
   handleWebhook: (job: WebhookJob) => Promise<void>;
   poller: VcsPoller;
   feedback: VcsFeedback;
+  reportPushFailure: (job: PushFailureJob) => Promise<void>;
   clock: () => Date;
 }): JobCatalog {
   return {
@@ -56,6 +63,11 @@ export function vcsJobs(deps: {
     "vcs.commentPullRequest": defineJob(
       feedbackJobSchema,
       (job) => deps.feedback.commentPullRequest(job),
+      { maxAttempts: 3 },
+    ),
+    [PUSH_FAILURE_JOB]: defineJob(
+      pushFailureJobSchema,
+      (job) => deps.reportPushFailure(job),
       { maxAttempts: 3 },
     ),
     "vcs.collectEvents": defineJob(

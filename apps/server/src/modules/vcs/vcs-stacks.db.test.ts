@@ -100,6 +100,8 @@ describe("stacks and their VCS integration", () => {
       runs: {
         createRun: () => Promise.reject(new Error("no runs here")),
         stopRun: () => Promise.reject(new Error("no runs here")),
+        cancelRun: () => Promise.reject(new Error("no runs here")),
+        prioritizeRun: () => Promise.reject(new Error("no runs here")),
       },
       adapters: {},
       log: silentLog,

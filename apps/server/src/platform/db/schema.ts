@@ -342,10 +342,13 @@ export interface VcsEventsTable {
 export interface VcsEventOutcomesTable {
   event_id: string;
   stack_id: string;
-  outcome: "TRACKED" | "PROPOSED" | "IGNORED";
+  outcome: "TRACKED" | "PROPOSED" | "IGNORED" | "NOTRIGGER" | "FAILED";
   run_id: string | null;
   reason: string;
   created_at: Timestamp;
+  /** Migration 0011: the GIT_PUSH rules that fired, and what acting on them did. */
+  rules: Generated<string[]>;
+  actions: Generated<string[]>;
 }
 
 export interface VcsPollCursorsTable {

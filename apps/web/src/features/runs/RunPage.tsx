@@ -21,6 +21,7 @@ import {
   allowedRunActions,
   type RunAction,
 } from "./run-actions.ts";
+import { RunReviewPanel } from "../policies/RunReviewPanel.tsx";
 import { PlanDiff } from "./PlanDiff.tsx";
 import { RunLogs, type PhaseLog } from "./RunLogs.tsx";
 import { RunTimeline } from "./RunTimeline.tsx";
@@ -210,6 +211,14 @@ export function RunPage({
           them or discard the run.
         </p>
       )}
+
+      {/* Policy decisions and approval reviews (features/policies). */}
+      <RunReviewPanel
+        stackId={stack.id}
+        runId={run.id}
+        state={state}
+        onReviewed={() => void q.reload()}
+      />
 
       <div className="run-grid">
         <section aria-labelledby="logs-title" className="run-logs">

@@ -15,6 +15,8 @@ import { useMutation, useQuery } from "../../graphql/api.ts";
 import { Link, navigate, paths } from "../../routes/router.tsx";
 import { EnvironmentPanel } from "./EnvironmentPanel.tsx";
 import { StackContextsPanel } from "./StackContextsPanel.tsx";
+import { StackPoliciesPanel } from "../policies/StackPoliciesPanel.tsx";
+import { StackVcsEventsPanel } from "../vcs/StackVcsEventsPanel.tsx";
 import { StateDownloadButton } from "./StateDownloadButton.tsx";
 import { StateHistoryPanel } from "./StateHistoryPanel.tsx";
 
@@ -245,6 +247,16 @@ export function StackPage({ stackId }: { stackId: string }) {
               stack={stack}
               onChange={() => void q.reload()}
             />
+          </section>
+
+          {/* Policies and VCS triggers (features/policies, features/vcs). */}
+          <section aria-labelledby="policies-title" className="card">
+            <h2 id="policies-title">Policies</h2>
+            <StackPoliciesPanel stackId={stack.id} />
+          </section>
+          <section aria-labelledby="source-title" className="card">
+            <h2 id="source-title">Source events</h2>
+            <StackVcsEventsPanel stackId={stack.id} />
           </section>
 
           <section aria-labelledby="settings-title" className="card">
