@@ -172,6 +172,7 @@ const config: CodegenConfig = {
           Run: "../../modules/runs/index.ts#RunRecord",
           WorkerPool: "../../modules/workers/index.ts#WorkerPoolNode",
           Worker: "../../modules/workers/index.ts#WorkerNode",
+          Policy: "../../modules/policies/index.ts#PolicyNode",
         },
       },
     },

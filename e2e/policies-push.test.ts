@@ -60,13 +60,15 @@ resource "terraform_data" "marker" {
 `;
 
 const STACK_CREATE = `mutation($input: StackInput!){stackCreate(input: $input, manageState: true){id}}`;
-const VCS_EVENTS = `query($stack: ID!){stackyardVcsEvents(stack: $stack){id source kind sha branch outcome runId reason}}`;
+const VCS_EVENTS = `query($stack: ID!){stackyardVcsEvents(stack: $stack){id source kind sha branch outcome runId reason rules actions}}`;
 
 interface VcsEvent {
   sha: string | null;
   outcome: string;
   runId: string | null;
   reason: string;
+  rules: string[];
+  actions: string[];
 }
 
 describe("push policies on real pushes", () => {
@@ -189,6 +191,7 @@ describe("push policies on real pushes", () => {
     const quiet = await commit("[deploy] [notrigger] record only", "v5");
     const recorded = await eventFor(quiet);
     expect(recorded).toMatchObject({ outcome: "NOTRIGGER", runId: null });
+    expect(recorded.rules).toContain("notrigger");
     expect(recorded.reason).toContain("push policy notrigger");
     expect(recorded.reason).toContain(
       `tracked commit moved to ${quiet.slice(0, 12)}`,

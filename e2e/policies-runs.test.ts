@@ -259,6 +259,25 @@ describe("policies on stackyard up", () => {
       }
     });
     await waitForRunState(sy.client, stack, run, ["FINISHED"]);
+    // Every review stays listed on the run, oldest first: two in QUEUED, two in UNCONFIRMED.
+    const reviews = await sy.client.request<{
+      stack: {
+        run: {
+          stackyardReviews: Array<{ decision: string; state: string }>;
+        };
+      };
+    }>(
+      `query($stack: ID!, $run: ID!){stack(id: $stack){run(id: $run){stackyardReviews{decision state}}}}`,
+      { stack, run },
+    );
+    expect(
+      reviews.stack.run.stackyardReviews.map((r) => `${r.decision}@${r.state}`),
+    ).toEqual([
+      "APPROVE@QUEUED",
+      "APPROVE@QUEUED",
+      "APPROVE@UNCONFIRMED",
+      "APPROVE@UNCONFIRMED",
+    ]);
 
     // A rejection fails the run at once.
     const rejected = await triggerRun(sy.client, stack);

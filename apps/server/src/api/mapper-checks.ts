@@ -1,5 +1,6 @@
 import type {
   ContextResolvers,
+  PolicyResolvers,
   RunResolvers,
   SpaceResolvers,
   StackIntegrationsResolvers,
@@ -13,6 +14,7 @@ import type {
   StackIntegrationsNode,
   StackNode,
 } from "../modules/stacks/index.ts";
+import type { PolicyNode } from "../modules/policies/index.ts";
 import type { RunRecord } from "../modules/runs/index.ts";
 import type { WorkerNode, WorkerPoolNode } from "../modules/workers/index.ts";
 
@@ -48,6 +50,7 @@ export type PresenterChecks = [
   // `config` (the token, present only when just issued) has its own resolver.
   Expect<MismatchedFields<Omit<WorkerPoolResolvers, "config">, WorkerPoolNode>>,
   Expect<MismatchedFields<WorkerResolvers, WorkerNode>>,
+  Expect<MismatchedFields<PolicyResolvers, PolicyNode>>,
 ];
 
 /**

@@ -4,6 +4,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import type { StackNode, StackIntegrationsNode, ContextNode, SpaceNode } from '../../modules/stacks/index.ts';
 import type { RunRecord } from '../../modules/runs/index.ts';
 import type { WorkerPoolNode, WorkerNode } from '../../modules/workers/index.ts';
+import type { PolicyNode } from '../../modules/policies/index.ts';
 import type { GraphQLContext } from '../graphql.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -1311,6 +1312,8 @@ export type Run = {
   needsApproval: Scalars['Boolean']['output'];
   /** Stackyard extension: the plan's per-resource changes (no-ops included), values masked on the worker; empty when no plan document is stored. */
   stackyardPlanChanges: Array<StackyardResourceChange>;
+  /** Stackyard extension: every review of the run, oldest first (approval policies count only each author's newest). */
+  stackyardReviews: Array<RunReview>;
   state: RunState;
   title: Scalars['String']['output'];
   triggeredBy?: Maybe<Scalars['String']['output']>;
@@ -1921,11 +1924,13 @@ export type StackyardVcsChecks = typeof StackyardVcsChecks[keyof typeof Stackyar
 /** A VCS event (webhook or raw git poll) and what it did to one stack. */
 export type StackyardVcsEvent = {
   __typename?: 'StackyardVcsEvent';
+  /** What acting on the push policy's side rules did, one sentence each. */
+  actions: Array<Scalars['String']['output']>;
   branch?: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   /** push or pull_request. */
   kind: Scalars['String']['output'];
-  /** TRACKED or PROPOSED (a run was created) or IGNORED. */
+  /** TRACKED or PROPOSED (a run was created), IGNORED, NOTRIGGER (push policy: no run, tracked commit moved) or FAILED (push policy fail). */
   outcome: Scalars['String']['output'];
   pullRequest?: Maybe<Scalars['Int']['output']>;
   /** Why: the matching rule, or why nothing ran. */
@@ -1933,6 +1938,8 @@ export type StackyardVcsEvent = {
   /** Unix seconds. */
   receivedAt: Scalars['Int']['output'];
   repository: Scalars['String']['output'];
+  /** The GIT_PUSH policy rules that fired (empty under the default push behaviour). */
+  rules: Array<Scalars['String']['output']>;
   runId?: Maybe<Scalars['ID']['output']>;
   sha?: Maybe<Scalars['String']['output']>;
   /** WEBHOOK or POLL. */
@@ -2394,7 +2401,7 @@ export type ResolversTypes = {
   OpenTofuWorkflowTool: OpenTofuWorkflowTool;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PoliciesConnection: ResolverTypeWrapper<Omit<PoliciesConnection, 'edges'> & { edges: Array<ResolversTypes['PolicyEdge']> }>;
-  Policy: ResolverTypeWrapper<Omit<Policy, 'spaceDetails'> & { spaceDetails: ResolversTypes['Space'] }>;
+  Policy: ResolverTypeWrapper<PolicyNode>;
   PolicyCreateInput: PolicyCreateInput;
   PolicyEdge: ResolverTypeWrapper<Omit<PolicyEdge, 'node'> & { node: ResolversTypes['Policy'] }>;
   PolicyEngineType: PolicyEngineType;
@@ -2565,7 +2572,7 @@ export type ResolversParentTypes = {
   OpenTofuInput: OpenTofuInput;
   PageInfo: PageInfo;
   PoliciesConnection: Omit<PoliciesConnection, 'edges'> & { edges: Array<ResolversParentTypes['PolicyEdge']> };
-  Policy: Omit<Policy, 'spaceDetails'> & { spaceDetails: ResolversParentTypes['Space'] };
+  Policy: PolicyNode;
   PolicyCreateInput: PolicyCreateInput;
   PolicyEdge: Omit<PolicyEdge, 'node'> & { node: ResolversParentTypes['Policy'] };
   PolicyEvaluationRecord: PolicyEvaluationRecord;
@@ -3159,6 +3166,7 @@ export type RunResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   logs?: Resolver<Maybe<ResolversTypes['RunLogs']>, ParentType, ContextType, RequireFields<RunLogsArgs, 'state'>>;
   needsApproval?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   stackyardPlanChanges?: Resolver<Array<ResolversTypes['StackyardResourceChange']>, ParentType, ContextType>;
+  stackyardReviews?: Resolver<Array<ResolversTypes['RunReview']>, ParentType, ContextType>;
   state?: Resolver<ResolversTypes['RunState'], ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   triggeredBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -3498,6 +3506,7 @@ export type StackyardStateVersionConnectionResolvers<ContextType = GraphQLContex
 };
 
 export type StackyardVcsEventResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['StackyardVcsEvent'] = ResolversParentTypes['StackyardVcsEvent']> = {
+  actions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   branch?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -3506,6 +3515,7 @@ export type StackyardVcsEventResolvers<ContextType = GraphQLContext, ParentType 
   reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   receivedAt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   repository?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  rules?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   runId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   sha?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;

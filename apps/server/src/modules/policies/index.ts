@@ -85,7 +85,7 @@ export type {
   ReviewFacts,
   PlanDocumentFacts,
 } from "./policy-inputs.ts";
-export { policyResolvers } from "./policy-resolvers.ts";
+export { policyResolvers, type PolicyNode } from "./policy-resolvers.ts";
 export { policyJobs, POLICY_JOBS, type TriggerRunPort } from "./policy-jobs.ts";
 export {
   createPushPolicyDecider,

@@ -1,7 +1,10 @@
-import type { IResolvers } from "mercurius";
-import { requireSession, type GraphQLContext } from "../../api/graphql.ts";
+import {
+  requireSession,
+  type GraphQLContext,
+  type Resolvers,
+} from "../../api/graphql.ts";
 import type { Session } from "../auth/index.ts";
-import type { Space } from "../stacks/index.ts";
+import { SpaceNotFoundError, type Space } from "../stacks/index.ts";
 import type { Policy, PolicyAttachment } from "./policy.ts";
 import type {
   PolicyInput,
@@ -11,7 +14,8 @@ import type {
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 
-type PolicyNode = ReturnType<typeof presentPolicy>;
+/** The parent of the `Policy` field resolvers (the `mappers` entry in codegen.ts). */
+export type PolicyNode = ReturnType<typeof presentPolicy>;
 
 function presentPolicy(p: Policy) {
   return {
@@ -42,7 +46,7 @@ export function policyResolvers(deps: {
   policies: PolicyService;
   /** `Policy.spaceDetails`: the space (readable by the caller, who can read the policy). */
   findSpace: (session: Session, spaceId: string) => Promise<Space | null>;
-}): IResolvers {
+}): Resolvers {
   const { policies } = deps;
   return {
     Query: {
@@ -123,16 +127,16 @@ export function policyResolvers(deps: {
     Policy: {
       spaceDetails: async (p: PolicyNode, _a: unknown, ctx: GraphQLContext) => {
         const s = await deps.findSpace(requireSession(ctx), p.space);
-        return s
-          ? {
-              id: s.id,
-              name: s.name,
-              description: s.description,
-              inheritEntities: s.inheritEntities,
-              parentSpace: s.parentSpaceId,
-              labels: s.labels,
-            }
-          : null;
+        // `spaceDetails` is non-null: a space that cannot be read is an error naming it.
+        if (!s) throw new SpaceNotFoundError(p.space);
+        return {
+          id: s.id,
+          name: s.name,
+          description: s.description,
+          inheritEntities: s.inheritEntities,
+          parentSpace: s.parentSpaceId,
+          labels: s.labels,
+        };
       },
       evaluationRecords: async (
         p: PolicyNode,

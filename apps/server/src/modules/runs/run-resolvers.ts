@@ -10,7 +10,7 @@ import type { StackNode } from "../stacks/index.ts";
 import { isTerminal, type RunState } from "./run.ts";
 import { LOG_STATES, type RunLogs } from "./run-logs.ts";
 import type { RunPlanDocuments } from "./run-plan.ts";
-import type { RunRecord, RunTransition } from "./run-repo.ts";
+import type { RunRecord, RunReviewRecord, RunTransition } from "./run-repo.ts";
 import type { RunService } from "./run-service.ts";
 
 type Ctx = GraphQLContext;
@@ -19,6 +19,15 @@ interface StackParent {
 }
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
+
+const presentReview = (review: RunReviewRecord) => ({
+  id: review.id,
+  author: review.author,
+  decision: review.decision,
+  note: review.note,
+  state: review.state,
+  timestamp: unix(review.createdAt),
+});
 
 function presentTransition(t: RunTransition, hasLogs: boolean) {
   return {
@@ -185,14 +194,7 @@ export function runResolvers(deps: RunResolverDeps): Resolvers {
           decision: args.decision,
           note: args.note,
         });
-        return {
-          id: review.id,
-          author: review.author,
-          decision: review.decision,
-          note: review.note,
-          state: review.state,
-          timestamp: unix(review.createdAt),
-        };
+        return presentReview(review);
       },
       runPromote: (
         _: unknown,
@@ -340,6 +342,8 @@ export function runResolvers(deps: RunResolverDeps): Resolvers {
           },
         ];
       },
+      stackyardReviews: async (run: RunRecord) =>
+        (await runs.reviews(run)).map(presentReview),
       stackyardPlanChanges: async (run: RunRecord) => {
         const doc = await deps.plans?.readPlanDocument(run.id);
         return (doc?.resource_changes ?? []).map((rc) => ({

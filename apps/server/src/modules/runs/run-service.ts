@@ -695,6 +695,11 @@ export function createRunService(deps: RunServiceDeps) {
      * entry's note also says why, computed now (run-scheduling.ts `waitingReason`).
      * Callers pass a run they have already authorised.
      */
+    /** The run's reviews, oldest first; the caller already read the run through its stack. */
+    reviews(run: RunRecord): Promise<RunReviewRecord[]> {
+      return repo.listReviews(db, run.id);
+    },
+
     async history(run: RunRecord): Promise<RunTransition[]> {
       const transitions = await repo.listTransitions(db, run.id);
       const [newest] = transitions;

@@ -41,6 +41,8 @@ function presentEvent(e: StackVcsEvent) {
     outcome: e.outcome,
     runId: e.runId,
     reason: e.reason,
+    rules: e.rules,
+    actions: e.actions,
   };
 }
 

@@ -48,7 +48,6 @@ export function RunReviewPanel({
   );
   const review = useMutation<RunReviewResult>(RUN_REVIEW);
   const [note, setNote] = useState("");
-  const [given, setGiven] = useState<RunReviewRecord[]>([]);
   const reload = q.reload;
   useEffect(() => {
     void reload();
@@ -63,6 +62,7 @@ export function RunReviewPanel({
 
   if (!run) return q.error ? <ErrorNote>{q.error}</ErrorNote> : null;
   const decisions = policyDecisions([...run.history].reverse());
+  const given: RunReviewRecord[] = run.stackyardReviews;
   if (!waiting && decisions.length === 0 && given.length === 0) return null;
 
   async function decide(decision: "APPROVE" | "REJECT") {
@@ -73,7 +73,6 @@ export function RunReviewPanel({
       note: note.trim() || null,
     });
     if (r) {
-      setGiven((g) => [...g, r.runReview]);
       setNote("");
       onReviewed();
       void reload();

@@ -114,7 +114,7 @@ export interface ReviewTransition {
   timestamp: number;
   username: string | null;
 }
-export const RUN_APPROVAL = `query($stack:ID!$run:ID!){stack(id: $stack){id,canWrite,run(id: $run){id,type,state,needsApproval,history{state,stateVersion,note,timestamp,username}}}}`;
+export const RUN_APPROVAL = `query($stack:ID!$run:ID!){stack(id: $stack){id,canWrite,run(id: $run){id,type,state,needsApproval,history{state,stateVersion,note,timestamp,username},stackyardReviews{id,author,decision,note,state,timestamp}}}}`;
 export interface RunApprovalResult {
   stack: {
     id: string;
@@ -125,6 +125,8 @@ export interface RunApprovalResult {
       state: string;
       needsApproval: boolean;
       history: ReviewTransition[];
+      /** Every review of the run, oldest first. */
+      stackyardReviews: RunReviewRecord[];
     } | null;
   } | null;
 }
