@@ -1,7 +1,8 @@
 /**
  * Policies: Rego documents evaluated by OPA (spacelift-reference §2). Owns tables
  * `policies`, `policy_attachments`, `policy_samples`, `run_policy_flags`,
- * `policy_notifications`, `policy_triggered_runs`, `login_policy_changes`; the
+ * `policy_notifications`, `policy_triggered_runs`, `login_policy_changes`,
+ * `run_policy_receipts` (migration 0012); the
  * policy-inputs bucket (samples); the embedded OPA process; job
  * `policies.runTransitioned` (enqueued by a trigger on `run_transitions`, migration
  * 0010). It decides (plan deny/warn, approval, trigger targets, login grants, push actions,

@@ -75,10 +75,12 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
   const { db, evaluation, clock } = deps;
   const ulid = monotonicFactory();
 
+  /** The stack and the facts its `stack` input object needs. */
   async function stackAndSpace(stackId: string) {
     const stack = await deps.stacks.loadStack(stackId);
     if (!stack) return null;
-    return { stack, space: await repo.spaceFacts(db, stack.spaceId) };
+    const facts = (await repo.stackFacts(db, [stackId])).get(stackId) ?? null;
+    return { stack, facts };
   }
 
   return {
@@ -99,7 +101,7 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
         run,
         previousRun: await repo.previousRunOf(db, run),
         stack: ctx.stack,
-        space: ctx.space,
+        facts: ctx.facts,
         flags: await evaluation.flagsOf(run.id),
         plan: plan ?? { terraform_version: "", resource_changes: [] },
         now: clock(),
@@ -139,9 +141,10 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
       const input = approvalInput({
         run,
         stack: ctx.stack,
-        space: ctx.space,
+        facts: ctx.facts,
         flags: await evaluation.flagsOf(run.id),
         reviews,
+        history: await repo.runHistory(db, run.id),
         stateSince,
         now: clock(),
       });
@@ -184,18 +187,29 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
       if (policies.length === 0) return { stackIds: [], errors: [] };
       const queued = await repo.queuedRunsByStack(db);
       const stackIds = await repo.allStackIds(db);
-      const stacks: Array<{ stack: Stack; queuedRuns: number }> = [];
+      const facts = await repo.stackFacts(db, stackIds);
+      const stacks: Array<{
+        stack: Stack;
+        facts: repo.StackFactsRow | null;
+        queuedRuns: number;
+      }> = [];
       for (const id of stackIds) {
         const s = await deps.stacks.loadStack(id);
-        if (s) stacks.push({ stack: s, queuedRuns: queued.get(id) ?? 0 });
+        if (s)
+          stacks.push({
+            stack: s,
+            facts: facts.get(id) ?? null,
+            queuedRuns: queued.get(id) ?? 0,
+          });
       }
       const input = triggerInput({
         run,
         history: await repo.runHistory(db, run.id),
         stack: ctx.stack,
-        space: ctx.space,
+        facts: ctx.facts,
         flags: await evaluation.flagsOf(run.id),
         stacks,
+        workflow: await repo.workflowOf(db, run.id),
       });
       const result = await evaluation.evaluatePolicies(
         "TRIGGER",
@@ -311,13 +325,28 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
       if (!(await evaluation.hasPolicies("NOTIFICATION"))) return 0;
       const ctx = await stackAndSpace(args.run.stackId);
       if (!ctx) return 0;
+      const receipts = await repo.runReceipts(db, args.run.id);
+      const lastPlan = receipts.filter((r) => r.type === "PLAN").at(-1);
+      const planBatch = lastPlan
+        ? receipts.filter(
+            (r) =>
+              r.type === "PLAN" &&
+              r.createdAt.getTime() === lastPlan.createdAt.getTime(),
+          )
+        : [];
       const input = notificationInput({
         run: args.run,
         stack: ctx.stack,
-        space: ctx.space,
+        facts: ctx.facts,
         flags: await evaluation.flagsOf(args.run.id),
         note: args.note,
         username: args.username,
+        history: await repo.runHistory(db, args.run.id, args.stateVersion),
+        receipts,
+        planDecision: {
+          deny: planBatch.flatMap((r) => r.deny),
+          warn: planBatch.flatMap((r) => r.warn),
+        },
         publicUrl: deps.publicUrl,
       });
       const result = await evaluation.evaluate("NOTIFICATION", {}, input);

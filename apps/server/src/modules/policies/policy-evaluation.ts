@@ -16,6 +16,7 @@ import {
   type PolicyResult,
   type PolicyType,
 } from "./policy.ts";
+import { runInput, stackInput } from "./policy-inputs.ts";
 import * as repo from "./policy-repo.ts";
 
 /** Samples kept per policy, and for how long (spacelift-reference §2, "sample"). */
@@ -135,7 +136,10 @@ export const moduleOf = (policy: Policy): OpaModule => ({
  *   row, keeping the newest 100 per policy for 7 days; a failure to store a sample is
  *   logged and never fails the evaluation.
  * - With a run, `flag`/`reset_flag` of each policy update the run's flags, stored before
- *   returning, so a later policy type on the same run reads them as `run.flags`.
+ *   returning, so a later policy type on the same run reads them as `run.flags`; and
+ *   each policy's receipt (name, type, outcome, the flags it set, plan deny/warn
+ *   messages) is appended to the run's receipts (`policy_receipts` of notification
+ *   inputs). A retried evaluation appends again, as Spacelift lists every evaluation.
  */
 export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
   const { db, clock } = deps;
@@ -255,8 +259,24 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
         sampleKey,
       });
     }
-    if (opts.runId && policies.length > 0)
-      await repo.setRunFlags(db, opts.runId, flags, clock());
+    if (opts.runId && policies.length > 0) {
+      const now = clock();
+      await repo.setRunFlags(db, opts.runId, flags, now);
+      await repo.insertRunReceipts(
+        db,
+        opts.runId,
+        receipts.map((r) => ({
+          policyId: r.policyId,
+          policyName: r.policyName,
+          type: r.type,
+          outcome: r.outcome,
+          flags: stringsOf(r.result.flag),
+          deny: type === "PLAN" ? stringsOf(r.result.deny) : [],
+          warn: type === "PLAN" ? stringsOf(r.result.warn) : [],
+        })),
+        now,
+      );
+    }
     return {
       type,
       receipts,
@@ -291,6 +311,25 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
     },
 
     evaluatePolicies,
+
+    /**
+     * The `stack` object every input uses, for inputs built outside this module (the
+     * VCS module's push input); null when the stack is gone.
+     */
+    async stackDocument(stackId: string) {
+      const stack = await deps.stacks.loadStack(stackId);
+      if (!stack) return null;
+      const facts = (await repo.stackFacts(db, [stackId])).get(stackId) ?? null;
+      return stackInput(stack, facts);
+    },
+
+    /** The `run` object every input uses (flags included); null when the run is gone. */
+    async runDocument(runId: string) {
+      const run = await repo.runFacts(db, runId);
+      if (!run) return null;
+      const stack = await deps.stacks.loadStack(run.stackId);
+      return runInput(run, { flags: await repo.runFlags(db, runId), stack });
+    },
 
     /** Whether any policy of `type` applies (global types: exists at all). */
     async hasPolicies(

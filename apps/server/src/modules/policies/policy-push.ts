@@ -155,13 +155,27 @@ export function createPushFlagRecorder(clock: () => Date) {
 
 /**
  * The push decider for the VCS module: when GIT_PUSH policies apply to the input's
- * stack, they decide (the input document is the VCS module's, which follows Spacelift's
- * push policy input key for key); otherwise `fallback`, the default push behaviour.
- * VCS comes before policies in the module order, so the composition root passes its
- * `decidePush` in rather than this module importing it.
+ * stack, they decide; otherwise `fallback`, the default push behaviour. VCS comes
+ * before policies in the module order, so the composition root passes its `decidePush`
+ * in rather than this module importing it.
+ *
+ * The input document is the VCS module's (`push`, `pull_request`, `stack`,
+ * `in_progress`, `vcs_integration`, key for key as spacelift-reference §2 lists them).
+ * Before the policies see it, its `stack` is completed to the `stack` object every other
+ * policy type gets (space name and labels, state, worker pool, tracked commit, ...; the
+ * VCS module's own keys such as `disabled` and `provider` stay), and each `in_progress`
+ * entry to the full `run` object, so a policy reads the same paths in every type.
  */
-export function createPushPolicyDecider<I extends { stack: { id: string } }>(
-  evaluation: Pick<PolicyEvaluation, "policiesForStack" | "evaluatePolicies">,
+export function createPushPolicyDecider<
+  I extends {
+    stack: { id: string };
+    in_progress?: ReadonlyArray<{ id: string }>;
+  },
+>(
+  evaluation: Pick<
+    PolicyEvaluation,
+    "policiesForStack" | "evaluatePolicies" | "stackDocument" | "runDocument"
+  >,
   fallback: (input: I) => {
     action: PushPolicyDecision["action"];
     reason: string;
@@ -177,10 +191,23 @@ export function createPushPolicyDecider<I extends { stack: { id: string } }>(
       "GIT_PUSH",
     );
     if (policies.length === 0) return fallback(input);
+    const stack = await evaluation.stackDocument(input.stack.id);
+    const inProgress = [];
+    for (const run of input.in_progress ?? []) {
+      const doc = await evaluation.runDocument(run.id);
+      inProgress.push(doc ? { ...run, ...doc } : run);
+    }
+    const document = {
+      ...input,
+      stack: stack
+        ? { ...stack, ...input.stack, space: stack.space }
+        : input.stack,
+      in_progress: inProgress,
+    };
     const result = await evaluation.evaluatePolicies(
       "GIT_PUSH",
       policies,
-      input,
+      document,
     );
     return combinePush(result.receipts);
   };

@@ -4,8 +4,9 @@ import type { EngineType, Policy, PolicyType } from "./policy.ts";
 
 /**
  * The only writer of `policies`, `policy_attachments`, `policy_samples`,
- * `run_policy_flags` and `policy_notifications`. Reads of other modules' tables (space
- * lineage) are confined to `spaceLineage` below.
+ * `run_policy_flags`, `run_policy_receipts` and `policy_notifications`. Reads of other
+ * modules' tables (spaces, stacks, runs, worker pools, context attachments) are
+ * read-only and confined to the functions below that say so.
  */
 
 function toPolicy(row: Selectable<PoliciesTable>): Policy {
@@ -528,18 +529,208 @@ export async function previousRunOf(
   };
 }
 
-/** The run's transitions, oldest first (`states_history`). */
+/**
+ * The run's transitions, oldest first (`states_history`, `timing`, review state
+ * versions); with `upTo`, only those up to that state version (a notification for an
+ * older state change sees the history as it was then).
+ */
 export async function runHistory(
   db: Database,
   runId: string,
-): Promise<Array<{ state: string; createdAt: Date }>> {
-  const rows = await db
+  upTo?: number,
+): Promise<Array<{ state: string; stateVersion: number; createdAt: Date }>> {
+  let q = db
     .selectFrom("run_transitions")
-    .select(["state", "created_at"])
-    .where("run_id", "=", runId)
-    .orderBy("state_version")
+    .select(["state", "state_version", "created_at"])
+    .where("run_id", "=", runId);
+  if (upTo !== undefined) q = q.where("state_version", "<=", upTo);
+  const rows = await q.orderBy("state_version").execute();
+  return rows.map((r) => ({
+    state: r.state,
+    stateVersion: r.state_version,
+    createdAt: r.created_at,
+  }));
+}
+
+export interface StackFactsRow {
+  space: { id: string; name: string; labels: string[] } | null;
+  state: string;
+  workerPool: { id: string; name: string; labels: string[] } | null;
+  contexts: string[];
+}
+
+/**
+ * What stack inputs need beyond the Stack (read-only: `stacks`, `spaces`, `runs`,
+ * `worker_pools`, `context_attachments`): the state is the stack state as the stacks
+ * module computes it (latest TRACKED run not CANCELED/SKIPPED, NONE before the first).
+ */
+export async function stackFacts(
+  db: Database,
+  stackIds: readonly string[],
+): Promise<Map<string, StackFactsRow>> {
+  const out = new Map<string, StackFactsRow>();
+  if (stackIds.length === 0) return out;
+  const { rows } = await sql<{
+    id: string;
+    space_id: string;
+    space_name: string | null;
+    space_labels: string[] | null;
+    pool_id: string | null;
+    pool_name: string | null;
+    pool_labels: string[] | null;
+    state: string | null;
+    contexts: string[] | null;
+  }>`
+    select s.id, s.space_id, sp.name as space_name, sp.labels as space_labels,
+           wp.id as pool_id, wp.name as pool_name, wp.labels as pool_labels,
+           (select r.state from runs r
+             where r.stack_id = s.id and r.type = 'TRACKED'
+               and r.state not in ('CANCELED', 'SKIPPED')
+             order by r.created_at desc, r.id desc limit 1) as state,
+           (select array_agg(ca.context_id order by ca.priority, ca.context_id)
+              from context_attachments ca where ca.stack_id = s.id) as contexts
+      from stacks s
+      left join spaces sp on sp.id = s.space_id
+      left join worker_pools wp on wp.id = s.worker_pool_id
+     where s.id = any(${[...stackIds]})`.execute(db);
+  for (const r of rows)
+    out.set(r.id, {
+      space:
+        r.space_name === null
+          ? null
+          : {
+              id: r.space_id,
+              name: r.space_name,
+              labels: r.space_labels ?? [],
+            },
+      state: r.state ?? "NONE",
+      workerPool: r.pool_id
+        ? {
+            id: r.pool_id,
+            name: r.pool_name ?? r.pool_id,
+            labels: r.pool_labels ?? [],
+          }
+        : null,
+      contexts: r.contexts ?? [],
+    });
+  return out;
+}
+
+/**
+ * The trigger chain `runId` belongs to (`workflow[]` of trigger inputs): walk
+ * `policy_triggered_runs` up to the first run, then down to every run started from it,
+ * oldest first. Bounded depth (64) so a malformed chain cannot loop.
+ */
+export async function workflowOf(
+  db: Database,
+  runId: string,
+): Promise<
+  Array<{ id: string; stackId: string; state: string; type: string }>
+> {
+  const { rows } = await sql<{
+    id: string;
+    stack_id: string;
+    state: string;
+    type: string;
+  }>`
+    with recursive up(id, depth) as (
+      select ${runId}::text, 0
+      union all
+      select t.source_run_id, up.depth + 1
+        from policy_triggered_runs t join up on t.run_id = up.id
+       where up.depth < 64
+    ),
+    root as (select id from up order by depth desc limit 1),
+    down(id, depth) as (
+      select id, 0 from root
+      union all
+      select t.run_id, down.depth + 1
+        from policy_triggered_runs t join down on t.source_run_id = down.id
+       where down.depth < 64
+    )
+    select r.id, r.stack_id, r.state, r.type
+      from runs r where r.id in (select id from down)
+     order by r.created_at, r.id`.execute(db);
+  return rows.map((r) => ({
+    id: r.id,
+    stackId: r.stack_id,
+    state: r.state,
+    type: r.type,
+  }));
+}
+
+/** Appends the receipts of one evaluation of a run (`policy_receipts`), one timestamp. */
+export async function insertRunReceipts(
+  db: Database,
+  runId: string,
+  receipts: ReadonlyArray<{
+    policyId: string;
+    policyName: string;
+    type: string;
+    outcome: string;
+    flags: string[];
+    deny: string[];
+    warn: string[];
+  }>,
+  now: Date,
+): Promise<void> {
+  if (receipts.length === 0) return;
+  await db
+    .insertInto("run_policy_receipts")
+    .values(
+      receipts.map((r) => ({
+        run_id: runId,
+        policy_id: r.policyId,
+        policy_name: r.policyName,
+        type: r.type,
+        outcome: r.outcome,
+        flags: r.flags,
+        deny: r.deny,
+        warn: r.warn,
+        created_at: now,
+      })),
+    )
     .execute();
-  return rows.map((r) => ({ state: r.state, createdAt: r.created_at }));
+}
+
+/** The run's policy receipts in evaluation order. */
+export async function runReceipts(
+  db: Database,
+  runId: string,
+): Promise<
+  Array<{
+    name: string;
+    type: string;
+    outcome: string;
+    flags: string[];
+    deny: string[];
+    warn: string[];
+    createdAt: Date;
+  }>
+> {
+  const rows = await db
+    .selectFrom("run_policy_receipts")
+    .select([
+      "policy_name",
+      "type",
+      "outcome",
+      "flags",
+      "deny",
+      "warn",
+      "created_at",
+    ])
+    .where("run_id", "=", runId)
+    .orderBy("id")
+    .execute();
+  return rows.map((r) => ({
+    name: r.policy_name,
+    type: r.type,
+    outcome: r.outcome,
+    flags: r.flags,
+    deny: r.deny,
+    warn: r.warn,
+    createdAt: r.created_at,
+  }));
 }
 
 /** QUEUED runs per stack (`stacks[].queued_runs` of trigger inputs). */

@@ -8,7 +8,7 @@ import {
 } from "./policy.ts";
 import { outcomeOf } from "./policy-evaluation.ts";
 import { combinePush } from "./policy-push.ts";
-import { approvalInput } from "./policy-inputs.ts";
+import { approvalInput, changesOf, timingOf } from "./policy-inputs.ts";
 
 describe("policy source rewrite", () => {
   it("gives each policy its own package on the same line, keeping every row", () => {
@@ -31,6 +31,21 @@ describe("policy source rewrite", () => {
     const v0 = "package spacelift\n\nallow { true }\n";
     expect(rewriteSource(v0, "spacelift.p_a", "REGO_V0")).toBe(
       "package spacelift.p_a\n\nallow { true }\n",
+    );
+  });
+
+  it("points the policy's references to data.spacelift at its own package", () => {
+    const body =
+      'package spacelift\n\nwarn contains "x" if count(data.spacelift.deny) > 0\ny := data.spacelift["deny"]\nz := data.spacelift_other.a\n';
+    expect(rewriteSource(body, "spacelift.p_a", "REGO_V0").split("\n")).toEqual(
+      [
+        "package spacelift.p_a",
+        "",
+        'warn contains "x" if count(data.spacelift.p_a.deny) > 0',
+        'y := data.spacelift.p_a["deny"]',
+        "z := data.spacelift_other.a",
+        "",
+      ],
     );
   });
 
@@ -245,8 +260,12 @@ describe("approval input", () => {
         trackedCommit: null,
         workerPoolId: null,
       } as never,
-      space: null,
+      facts: null,
       flags: [],
+      history: [
+        { stateVersion: 1, createdAt: at(0) },
+        { stateVersion: 2, createdAt: at(4) },
+      ],
       reviews: [
         {
           author: "a",
@@ -276,5 +295,59 @@ describe("approval input", () => {
     expect(input.reviews.current.approvals.map((r) => r.author)).toEqual(["a"]);
     expect(input.reviews.current.rejections).toEqual([]);
     expect(input.reviews.older.map((r) => r.author)).toEqual(["b"]);
+    expect(input.reviews.current.approvals[0]).toMatchObject({
+      state: "UNCONFIRMED",
+      state_version: 2,
+      author_roles: [],
+      session: { login: "a", machine: false },
+      request: { timestamp_ns: at(5).getTime() * 1_000_000 },
+    });
+    expect(input.reviews.older[0]?.state_version).toBe(1);
+  });
+});
+
+describe("run_updated.timing and run.changes", () => {
+  it("lists the time spent in each state left, in nanoseconds", () => {
+    const at = (s: number) => new Date(1_000_000 + s * 1000);
+    expect(
+      timingOf([
+        { state: "QUEUED", createdAt: at(0) },
+        { state: "PLANNING", createdAt: at(2) },
+        { state: "FINISHED", createdAt: at(7) },
+      ]),
+    ).toEqual([
+      { state: "QUEUED", duration: 2_000_000_000 },
+      { state: "PLANNING", duration: 5_000_000_000 },
+    ]);
+  });
+
+  it("names replacements and moves as Spacelift does and drops no-ops", () => {
+    const rc = (address: string, actions: string[], previous?: string) => ({
+      address,
+      previous_address: previous,
+      type: "aws_instance",
+      name: address.split(".")[1] ?? "",
+      change: { actions, before: { v: 1 }, after: { v: 2 } },
+    });
+    const changes = changesOf([
+      rc("aws_instance.a", ["delete", "create"]),
+      rc("aws_instance.b", ["create", "delete"]),
+      rc("aws_instance.c", ["no-op"]),
+      rc("aws_instance.d", ["no-op"], "aws_instance.old"),
+      rc("aws_instance.e", ["delete"]),
+    ]);
+    expect(changes.map((c) => [c.entity.address, c.action, c.moved])).toEqual([
+      ["aws_instance.a", "destroy-Before-create-replaced", false],
+      ["aws_instance.b", "create-Before-destroy-replaced", false],
+      ["aws_instance.d", "moved", true],
+      ["aws_instance.e", "deleted", false],
+    ]);
+    expect(changes[0]?.entity).toMatchObject({
+      type: "aws_instance",
+      entity_type: "resource",
+      entity_vendor: "Terraform",
+      data: { values: { v: 2 } },
+    });
+    expect(changes[3]?.entity.data).toEqual({ values: { v: 1 } });
   });
 });

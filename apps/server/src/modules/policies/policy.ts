@@ -92,6 +92,9 @@ export function packageOf(policyId: string): string {
   return `spacelift.p_${policyId.replace(/[^A-Za-z0-9_]/g, "_")}`;
 }
 
+/** `data.spacelift` not followed by more of an identifier (`data.spacelift_x` is not it). */
+const SELF_REFERENCE = /\bdata\.spacelift(?![A-Za-z0-9_])/g;
+
 const PACKAGE_LINE =
   /^([ \t]*)package[ \t]+([A-Za-z_][A-Za-z0-9_.]*)[ \t]*(#.*)?$/m;
 
@@ -99,8 +102,10 @@ const PACKAGE_LINE =
  * The source uploaded to OPA: the user's `package spacelift` becomes `package <pkg>` on
  * the same line, and for a REGO_V1 body `import rego.v1` is appended to that line (the
  * OPA server runs in v0-compatible mode; the import switches one module to v1) unless
- * the body imports it itself. Every
- * other line is untouched, so OPA's row numbers are the user's.
+ * the body imports it itself. References to the policy's own package by its full path
+ * (`data.spacelift.deny`, `data.spacelift[x]`) become `data.<pkg>…`, so they read the
+ * policy's own rules as they do in Spacelift, where every policy is alone in
+ * `package spacelift`. No line is added or removed, so OPA's row numbers are the user's.
  */
 export function rewriteSource(
   body: string,
@@ -113,10 +118,10 @@ export function rewriteSource(
     engine === "REGO_V1" &&
     !/^[ \t]*import[ \t]+rego\.v1[ \t]*(#.*)?$/m.test(body);
   const line = `${m[1] ?? ""}package ${pkg}${needsImport ? " import rego.v1" : ""}`;
-  return withHelpers(
-    body.slice(0, m.index) + line + body.slice(m.index + m[0].length),
-    engine,
-  );
+  const rest = body
+    .slice(m.index + m[0].length)
+    .replace(SELF_REFERENCE, `data.${pkg}`);
+  return withHelpers(body.slice(0, m.index) + line + rest, engine);
 }
 
 /**

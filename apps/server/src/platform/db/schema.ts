@@ -407,6 +407,20 @@ export interface RunPolicyFlagsTable {
   updated_at: Timestamp;
 }
 
+/** One policy evaluated against a run (migration 0012); owned by the policies module. */
+export interface RunPolicyReceiptsTable {
+  id: Generated<string>;
+  run_id: string;
+  policy_id: string;
+  policy_name: string;
+  type: string;
+  outcome: string;
+  flags: Generated<string[]>;
+  deny: Generated<string[]>;
+  warn: Generated<string[]>;
+  created_at: Timestamp;
+}
+
 export interface PolicyTriggeredRunsTable {
   source_run_id: string;
   stack_id: string;
@@ -462,6 +476,7 @@ export interface DB {
   policy_attachments: PolicyAttachmentsTable;
   policy_samples: PolicySamplesTable;
   run_policy_flags: RunPolicyFlagsTable;
+  run_policy_receipts: RunPolicyReceiptsTable;
   policy_notifications: PolicyNotificationsTable;
   policy_triggered_runs: PolicyTriggeredRunsTable;
   login_policy_changes: LoginPolicyChangesTable;
