@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -50,14 +50,16 @@ export function git(cwd: string, ...args: string[]): string {
   });
 }
 
-/** A git repository on branch main with one commit of `files`. */
+/** A git repository on branch main with one commit of `files` (paths may have folders). */
 export async function gitRepo(
   files: Record<string, string> = { "main.tf": TERRAFORM_DATA_TF },
 ): Promise<string> {
   const repo = await mkdtemp(path.join(os.tmpdir(), "stackyard-repo-"));
   git(repo, "init", "-q", "-b", "main");
-  for (const [name, text] of Object.entries(files))
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(repo, name)), { recursive: true });
     await writeFile(path.join(repo, name), text);
+  }
   git(repo, "add", ".");
   git(repo, "commit", "-q", "-m", "init");
   return repo;

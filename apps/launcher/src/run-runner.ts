@@ -491,6 +491,9 @@ export function openSpec(
     command: spec.command,
     skipInit: spec.skipInit,
     computed: spec.computed,
+    ...(spec.replanTargets?.length
+      ? { replanTargets: [...spec.replanTargets] }
+      : {}),
   };
 }
 

@@ -37,6 +37,11 @@ export type RunPhase = z.infer<typeof runPhaseSchema>;
 export const RUN_STATE_PHASES = [
   "INITIALIZING",
   "PLANNING",
+  /**
+   * A targeted replan's checkout and init: the run goes PREPARING_REPLAN → PLANNING
+   * (no INITIALIZING), so its init logs stay in PREPARING_REPLAN.
+   */
+  "PREPARING_REPLAN",
   "APPLYING",
   "PERFORMING",
   "DESTROYING",
@@ -56,6 +61,34 @@ const hookName = z.enum([
   "afterDestroy",
   "afterRun",
 ]);
+
+const ADDRESS_NAME = String.raw`[A-Za-z_][A-Za-z0-9_-]*`;
+const ADDRESS_INDEX = String.raw`(?:\[(?:[0-9]+|"[^"\\\u0000-\u001f\u007f]*")\])?`;
+const MODULE_STEP = String.raw`module\.${ADDRESS_NAME}${ADDRESS_INDEX}`;
+const RESOURCE = String.raw`(?:data\.)?${ADDRESS_NAME}\.${ADDRESS_NAME}${ADDRESS_INDEX}`;
+/**
+ * One OpenTofu/Terraform resource address, as `-target` takes it: optional
+ * `module.<name>[<index>]` steps, then `[data.]<type>.<name>[<index>]`, or a module
+ * step alone (targets the whole module). An index is a number or a double-quoted key
+ * without quotes, backslashes or control characters. Anything else (flags, spaces,
+ * shell syntax) is refused, so a target can never become an option of its own.
+ */
+export const RESOURCE_ADDRESS_PATTERN = new RegExp(
+  String.raw`^(?:${MODULE_STEP}\.)*(?:${MODULE_STEP}|${RESOURCE})$`,
+);
+
+export const resourceAddressSchema = z
+  .string()
+  .max(1024)
+  .regex(RESOURCE_ADDRESS_PATTERN, {
+    error: (issue) =>
+      `${JSON.stringify(issue.input)} is not a resource address; use the form [module.<name>.]<type>.<name>[<index>], e.g. aws_instance.web or module.net.aws_subnet.a["x"]`,
+  });
+
+/** Whether `value` is a resource address `-target` may take (RESOURCE_ADDRESS_PATTERN). */
+export function isResourceAddress(value: string): boolean {
+  return value.length <= 1024 && RESOURCE_ADDRESS_PATTERN.test(value);
+}
 
 /** A value that is plain text, or (when `sealed`) a sealed box to the pool key. */
 const maybeSealed = z.object({ sealed: z.boolean(), value: z.string() });
@@ -106,6 +139,12 @@ export const runAssignSpecSchema = z.object({
   command: z.string().nullable(),
   skipInit: z.boolean(),
   computed: z.record(z.string(), z.string()),
+  /**
+   * Plan phase of a targeted replan (the run was REPLAN_REQUESTED): plan only these
+   * resource addresses (`-target=<address>` each) and report the checkout and init in
+   * PREPARING_REPLAN instead of INITIALIZING. Absent or empty: a full plan.
+   */
+  replanTargets: z.array(resourceAddressSchema).max(1000).optional(),
 });
 export type RunAssignSpec = z.infer<typeof runAssignSpecSchema>;
 

@@ -1,5 +1,6 @@
 import { access, constants, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { isResourceAddress } from "@stackyard/protocol";
 import {
   packWorkspace,
   unpackWorkspace,
@@ -17,6 +18,10 @@ import { LogMasker } from "./log-masker.ts";
 import { planDocumentOf, summarizePlan } from "./plan-summary.ts";
 import { runProcess, type ProcessResult } from "./process-runner.ts";
 import { buildRunEnv, runSecrets } from "./run-env.ts";
+import {
+  applyRuntimeConfigFile,
+  RuntimeConfigError,
+} from "./runtime-config.ts";
 import type {
   Executor,
   ExecutorEvents,
@@ -135,7 +140,8 @@ class PhaseRun {
   #toolPath = "";
 
   constructor(
-    private readonly spec: RunSpec,
+    /** Replaced once by the runtime configuration file's merge (#applyRuntimeConfig). */
+    private spec: RunSpec,
     private readonly events: ExecutorEvents,
     private readonly opts: RunOptions,
     private readonly host: {
@@ -152,7 +158,9 @@ class PhaseRun {
         ? "APPLYING"
         : spec.phase === "perform" && spec.skipInit
           ? "PERFORMING"
-          : "INITIALIZING";
+          : isReplan(spec)
+            ? "PREPARING_REPLAN"
+            : "INITIALIZING";
   }
 
   async execute(): Promise<RunOutcome> {
@@ -209,7 +217,11 @@ class PhaseRun {
 
   #describe(err: unknown): string {
     if (this.#abortReason !== null) return this.#abortReason;
-    if (err instanceof RunFailure || err instanceof WorkspaceError)
+    if (
+      err instanceof RunFailure ||
+      err instanceof WorkspaceError ||
+      err instanceof RuntimeConfigError
+    )
       return err.message;
     return `internal error: ${err instanceof Error ? err.message : String(err)}`;
   }
@@ -257,11 +269,24 @@ class PhaseRun {
       );
     if (spec.phase === "perform" && !spec.command)
       throw new RunFailure("a task needs a command");
+    if (isReplan(spec)) {
+      if (spec.phase !== "plan" || spec.runType !== "TRACKED")
+        throw new RunFailure(
+          `a targeted replan is a plan of a tracked run, not phase "${spec.phase}" of a ${spec.runType} run`,
+        );
+      const bad = (spec.replanTargets ?? []).find((t) => !isResourceAddress(t));
+      if (bad !== undefined)
+        throw new RunFailure(
+          `replan target ${JSON.stringify(bad)} is not a resource address`,
+        );
+    }
     if (this.host.sandboxNote) this.#info(this.host.sandboxNote);
-    this.#toolPath = await this.#findTool();
 
+    // The tool is chosen after the workspace is in place: the repository's runtime
+    // configuration may set its version.
     if (spec.phase === "apply") {
       await this.#restoreWorkspace();
+      this.#toolPath = await this.#findTool();
       await this.#hooks("beforeApply");
       await this.#tool(
         ["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE],
@@ -272,6 +297,7 @@ class PhaseRun {
     }
 
     await this.#checkoutWorkspace();
+    this.#toolPath = await this.#findTool();
     if (spec.phase !== "perform" || !spec.skipInit) await this.#init();
 
     if (spec.phase === "plan") return this.#plan();
@@ -297,7 +323,8 @@ class PhaseRun {
   }
 
   async #init(): Promise<void> {
-    this.#enter("INITIALIZING");
+    // A replan goes PREPARING_REPLAN → PLANNING: its init is logged in PREPARING_REPLAN.
+    this.#enter(isReplan(this.spec) ? "PREPARING_REPLAN" : "INITIALIZING");
     await this.#hooks("beforeInit");
     await this.#tool(["init", "-input=false", "-no-color"], "init");
     await this.#hooks("afterInit");
@@ -310,6 +337,13 @@ class PhaseRun {
     const args = ["plan", "-input=false", "-no-color", `-out=${PLAN_FILE}`];
     args.push("-detailed-exitcode");
     if (!tracked) args.push("-lock=false");
+    // Each target is one argv element (checked against RESOURCE_ADDRESS_PATTERN in
+    // #phase); no shell ever sees it.
+    const targets = this.spec.replanTargets ?? [];
+    if (targets.length) {
+      this.#info(`targeted replan of ${targets.join(", ")}`);
+      for (const target of targets) args.push(`-target=${target}`);
+    }
     const planned = await this.#tool(args, "plan", [0, 2]);
     const hasChanges = planned.exitCode === 2;
 
@@ -409,9 +443,10 @@ class PhaseRun {
     });
     this.#checkAborted();
     await writeMountedFiles(dirs.workspaceRoot, spec.mountedFiles);
+    await this.#applyRuntimeConfig(dirs);
     this.#projectDir = await resolveProjectRoot(
       dirs.sourceDir,
-      spec.projectRoot,
+      this.spec.projectRoot,
     );
     if (spec.stateBackend)
       await writeFile(
@@ -434,9 +469,11 @@ class PhaseRun {
       dirs.workspaceRoot,
       spec.mountedFiles.filter((f) => f.secret),
     );
+    // The archive holds the same source the plan read, so the apply merges the same file.
+    await this.#applyRuntimeConfig(dirs);
     this.#projectDir = await resolveProjectRoot(
       dirs.sourceDir,
-      spec.projectRoot,
+      this.spec.projectRoot,
     );
     try {
       await access(path.join(this.#projectDir, PLAN_FILE));
@@ -444,6 +481,13 @@ class PhaseRun {
       throw new RunFailure(`the workspace archive holds no ${PLAN_FILE}`);
     }
     this.#env = this.#buildEnv(spec.repository.commitSha ?? "");
+  }
+
+  /** Merges `.spacelift/config.yml` into the spec (runtime-config.ts) and logs what it did. */
+  async #applyRuntimeConfig(dirs: RunDirectory): Promise<void> {
+    const applied = await applyRuntimeConfigFile(dirs.sourceDir, this.spec);
+    this.spec = applied.spec;
+    for (const note of applied.notes) this.#info(note);
   }
 
   async #createDirs(): Promise<RunDirectory> {
@@ -550,6 +594,11 @@ class PhaseRun {
       signal,
     );
   }
+}
+
+/** A plan phase limited to `replanTargets` (a targeted replan). */
+function isReplan(spec: RunSpec): boolean {
+  return (spec.replanTargets?.length ?? 0) > 0;
 }
 
 function exitText(result: ProcessResult): string {

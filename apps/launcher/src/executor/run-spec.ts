@@ -71,9 +71,16 @@ export interface RunSpec {
   skipInit: boolean;
   /** Extra computed variables from the server; set after the executor's own. */
   computed: Record<string, string>;
+  /**
+   * Phase "plan" of a targeted replan: plan only these resource addresses (one
+   * `-target=<address>` argument each, never through a shell); checkout and init are
+   * reported in PREPARING_REPLAN instead of INITIALIZING. Absent or empty: full plan.
+   */
+  replanTargets?: string[];
 }
 
 export type RunStatePhase =
+  | "PREPARING_REPLAN"
   | "INITIALIZING"
   | "PLANNING"
   | "APPLYING"

@@ -1,5 +1,6 @@
 import {
   encodeMessage,
+  isResourceAddress,
   readonlyTopic,
   seal,
   type RunAssign,
@@ -126,7 +127,22 @@ interface Claimed {
   publicKey: string;
 }
 
-/** The phase a worker runs for a run in `state` (after the claim or an autodeploy). */
+/**
+ * States in which a run waits for a worker: READY (its first phase), CONFIRMED (the
+ * apply) and REPLAN_REQUESTED (a targeted replan: a plan phase limited to the run's
+ * `replanTargets`). A claim moves them to PREPARING, PREPARING_APPLY and
+ * PREPARING_REPLAN (`nextState` `claimed`).
+ */
+export const AWAITING_WORKER: ReadonlySet<RunState> = new Set([
+  "READY",
+  "CONFIRMED",
+  "REPLAN_REQUESTED",
+]);
+
+/**
+ * The phase a worker runs for a run in `state` (after the claim or an autodeploy). A
+ * replan (PREPARING_REPLAN) of a tracked run is a plan phase.
+ */
 export function phaseOf(run: Pick<RunRecord, "type" | "state">): RunPhase {
   if (run.state === "PREPARING_APPLY" || run.state === "APPLYING")
     return "apply";
@@ -145,16 +161,40 @@ const TOOLS = { OPEN_TOFU: "tofu", TERRAFORM_FOSS: "terraform" } as const;
 class UndispatchableRunError extends Error {}
 
 /**
- * Hands runs waiting for a worker (READY, and CONFIRMED for the apply phase) to idle
- * workers, exactly once.
+ * `replanTargets` of the spec: the run's stored targets when this hand-over is its
+ * targeted replan (claimed from REPLAN_REQUESTED), nothing otherwise. Targets were
+ * checked when the replan was requested; an invalid one stored earlier makes the run
+ * undispatchable (failed with the address named) rather than a full plan.
+ */
+function replanTargetsOf(
+  run: Pick<RunRecord, "state" | "replanTargets">,
+): Pick<RunAssignSpec, "replanTargets"> {
+  if (run.state !== "PREPARING_REPLAN") return {};
+  const targets = run.replanTargets ?? [];
+  if (targets.length === 0)
+    throw new UndispatchableRunError(
+      "the targeted replan has no resource addresses; discard the run or request the replan again with targets",
+    );
+  const bad = targets.find((t) => !isResourceAddress(t));
+  if (bad !== undefined)
+    throw new UndispatchableRunError(
+      `replan target ${JSON.stringify(bad)} is not a resource address`,
+    );
+  return { replanTargets: targets };
+}
+
+/**
+ * Hands runs waiting for a worker (AWAITING_WORKER: READY, CONFIRMED for the apply
+ * phase, REPLAN_REQUESTED for a targeted replan's plan) to idle workers, exactly once.
  *
  * The claim of one run is one transaction:
  * 1. lock the run row at the version it was read at (FOR UPDATE SKIP LOCKED: another
  *    dispatcher holding it is skipped, never waited for);
  * 2. take an IDLE, undrained worker of the run's pool (`claimIdleWorker`: its candidate
  *    row is locked with FOR UPDATE SKIP LOCKED and set BUSY with `current_run_id`);
- * 3. transition READY → PREPARING (CONFIRMED → PREPARING_APPLY) as a compare-and-set on
- *    the version, setting `worker_id` and `worker_assignment` (the new version).
+ * 3. transition READY → PREPARING (CONFIRMED → PREPARING_APPLY, REPLAN_REQUESTED →
+ *    PREPARING_REPLAN) as a compare-and-set on the version, setting `worker_id` and
+ *    `worker_assignment` (the new version).
  * Two dispatchers therefore cannot hand one run to two workers (the run row lock and
  * the version check) nor one worker two runs (the worker row lock and the BUSY/holder
  * condition). No idle worker: the transaction writes nothing and the run keeps waiting.
@@ -210,8 +250,7 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
           candidate.id,
           candidate.stateVersion,
         );
-        if (!run || (run.state !== "READY" && run.state !== "CONFIRMED"))
-          return null;
+        if (!run || !AWAITING_WORKER.has(run.state)) return null;
         const poolId = run.workerPoolId;
         if (!poolId) {
           const reason = "the run has no worker pool";
@@ -327,6 +366,7 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       stateBackend,
       command: run.command,
       skipInit: run.skipInit,
+      ...replanTargetsOf(run),
       computed: {
         STACKYARD_API_URL: deps.apiUrl,
         TF_VAR_spacelift_space_id: stack.spaceId,

@@ -66,11 +66,18 @@ export function stuckReason(
     return `worker ${run.workerId} is gone${run.workerGoneReason ? ` (${run.workerGoneReason})` : ""}`;
   }
   const pickup = limits.pickupTimeoutSeconds ?? DEFAULT_PICKUP_TIMEOUT_SECONDS;
+  // Picked up = any report since the hand-over (the transition sets both clocks; a log
+  // chunk or workspace transfer moves last_activity_at on). A replan stays in
+  // PREPARING_REPLAN through checkout and init, so once its worker has reported, the
+  // silence timeout below governs it, as it governs INITIALIZING.
+  const reportedSinceHandover =
+    run.lastActivityAt !== null &&
+    run.lastActivityAt.getTime() > run.updatedAt.getTime();
   if (
     run.state !== undefined &&
     AWAITING_PICKUP.has(run.state) &&
-    now.getTime() - (run.lastActivityAt ?? run.updatedAt).getTime() >
-      pickup * 1000
+    !reportedSinceHandover &&
+    now.getTime() - run.updatedAt.getTime() > pickup * 1000
   ) {
     return `the worker did not pick up the run (no report from worker ${run.workerId} within ${pickup} s of the hand-over)`;
   }

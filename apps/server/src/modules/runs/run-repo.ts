@@ -326,7 +326,7 @@ export async function touchRunActivity(
     .execute();
 }
 
-/** Runs waiting for a worker (READY, CONFIRMED), oldest first within priority; at most `limit`. */
+/** Runs waiting for a worker (READY, CONFIRMED, REPLAN_REQUESTED), oldest first within priority; at most `limit`. */
 export async function listRunsAwaitingWorker(
   db: Database,
   limit: number,
@@ -334,7 +334,7 @@ export async function listRunsAwaitingWorker(
   const rows = await db
     .selectFrom("runs")
     .select(["id", "state_version"])
-    .where("state", "in", ["READY", "CONFIRMED"])
+    .where("state", "in", ["READY", "CONFIRMED", "REPLAN_REQUESTED"])
     .orderBy("prioritized", "desc")
     .orderBy("created_at")
     .orderBy("id")

@@ -1,4 +1,5 @@
 import { monotonicFactory } from "ulid";
+import { isResourceAddress } from "@stackyard/protocol";
 import type { Database } from "../../platform/db/index.ts";
 import {
   ConflictError,
@@ -629,6 +630,12 @@ export function createRunService(deps: RunServiceDeps) {
       if (targets.length === 0)
         throw new ValidationError(
           "a targeted replan needs at least one resource address",
+        );
+      // Each target becomes one `-target=<address>` argument on the worker.
+      const bad = targets.find((t) => !isResourceAddress(t));
+      if (bad !== undefined)
+        throw new ValidationError(
+          `targets: ${JSON.stringify(bad)} is not a resource address; use the form [module.<name>.]<type>.<name>[<index>], e.g. aws_instance.web`,
         );
       const run = await loadRun(session, input, "write");
       return act(

@@ -25,6 +25,8 @@ import {
   IllegalRunTransitionError,
   RunActionNotAllowedError,
 } from "./run-errors.ts";
+import { AWAITING_PICKUP, AWAITING_WORKER, phaseOf } from "./run-dispatch.ts";
+import { walkTo } from "./run-reports.ts";
 
 function run(
   type: RunType,
@@ -843,4 +845,52 @@ describe("allowedActions", () => {
       }
     },
   );
+});
+
+describe("targeted replan through dispatch and worker reports", () => {
+  it("every state the dispatcher hands to a worker accepts the claim, into a PREPARING* state", () => {
+    for (const state of AWAITING_WORKER) {
+      const claimed = nextState(run("TRACKED", state), { type: "claimed" });
+      expect(AWAITING_PICKUP, state).toContain(claimed);
+    }
+    expect(
+      nextState(run("TRACKED", "REPLAN_REQUESTED"), { type: "claimed" }),
+    ).toBe("PREPARING_REPLAN");
+  });
+
+  it("a claimed replan runs the plan phase", () => {
+    expect(phaseOf(run("TRACKED", "PREPARING_REPLAN"))).toBe("plan");
+    expect(phaseOf(run("TRACKED", "PREPARING_APPLY"))).toBe("apply");
+  });
+
+  it("the worker's PLANNING report walks a replan straight from PREPARING_REPLAN; INITIALIZING is not on its path", () => {
+    const replan = run("TRACKED", "PREPARING_REPLAN");
+    expect(walkTo(replan, "PLANNING")).toEqual([
+      { event: { type: "prepared" }, to: "PLANNING" },
+    ]);
+    expect(walkTo(replan, "INITIALIZING")).toBeNull();
+    expect(walkTo(replan, "PREPARING_REPLAN")).toBeNull();
+  });
+
+  it("the replanned plan waits for confirmation again, and is FINISHED when it has no changes", () => {
+    const planning = run("TRACKED", "PLANNING");
+    expect(nextState(planning, planned({ hasChanges: true }))).toBe(
+      "UNCONFIRMED",
+    );
+    expect(nextState(planning, planned({ hasChanges: false }))).toBe(
+      "FINISHED",
+    );
+  });
+
+  it("a waiting or running replan can always be ended: discarded while waiting, stopped or failed once held", () => {
+    expect(
+      nextState(run("TRACKED", "REPLAN_REQUESTED"), { type: "discard" }),
+    ).toBe("DISCARDED");
+    expect(
+      nextState(run("TRACKED", "PREPARING_REPLAN"), { type: "stop" }),
+    ).toBe("STOPPED");
+    expect(
+      nextState(run("TRACKED", "PREPARING_REPLAN"), { type: "workerLost" }),
+    ).toBe("FAILED");
+  });
 });
