@@ -7,6 +7,29 @@
  */
 import {
   ContextAttachDocument,
+  PoliciesListDocument,
+  PolicyAttachDocument,
+  PolicyCreateDocument,
+  PolicyDeleteDocument,
+  PolicyDetachDocument,
+  PolicyPageDocument,
+  PolicySampleDocument,
+  PolicySimulateDocument,
+  PolicyUpdateDocument,
+  RunApprovalDocument,
+  RunPlanChangesDocument,
+  RunReviewDocument,
+  StackFoldersDocument,
+  StackPoliciesDocument,
+  StackStateVersionsDocument,
+  StackVcsEventsDocument,
+  StateRollbackDocument,
+  StateVersionDownloadUrlDocument,
+  VcsIntegrationCreateDocument,
+  VcsIntegrationDeleteDocument,
+  VcsIntegrationUpdateDocument,
+  VcsIntegrationsDocument,
+  WorkerPoolsWithRunsDocument,
   ContextConfigAddDocument,
   ContextConfigDeleteDocument,
   ContextCreateDocument,
@@ -212,3 +235,31 @@ export const CONTEXT_ATTACH = ContextAttachDocument;
 export const CONTEXT_DETACH = ContextDetachDocument;
 export const CONTEXT_CONFIG_ADD = ContextConfigAddDocument;
 export const CONTEXT_CONFIG_DELETE = ContextConfigDeleteDocument;
+
+// ---- web UI: policies, reviews, state history, VCS (mostly `stackyard*` extensions)
+
+export const RUN_PLAN_CHANGES = RunPlanChangesDocument;
+export const STACK_STATE_VERSIONS = StackStateVersionsDocument;
+export const STATE_ROLLBACK = StateRollbackDocument;
+export const STATE_VERSION_DOWNLOAD_URL = StateVersionDownloadUrlDocument;
+export const WORKER_POOLS_WITH_RUNS = WorkerPoolsWithRunsDocument;
+export const STACK_FOLDERS = StackFoldersDocument;
+
+export const POLICIES_LIST = PoliciesListDocument;
+export const POLICY_PAGE = PolicyPageDocument;
+export const POLICY_SAMPLE = PolicySampleDocument;
+export const POLICY_CREATE = PolicyCreateDocument;
+export const POLICY_UPDATE = PolicyUpdateDocument;
+export const POLICY_DELETE = PolicyDeleteDocument;
+export const POLICY_SIMULATE = PolicySimulateDocument;
+export const STACK_POLICIES = StackPoliciesDocument;
+export const POLICY_ATTACH = PolicyAttachDocument;
+export const POLICY_DETACH = PolicyDetachDocument;
+export const RUN_APPROVAL = RunApprovalDocument;
+export const RUN_REVIEW = RunReviewDocument;
+
+export const VCS_INTEGRATIONS = VcsIntegrationsDocument;
+export const VCS_INTEGRATION_CREATE = VcsIntegrationCreateDocument;
+export const VCS_INTEGRATION_UPDATE = VcsIntegrationUpdateDocument;
+export const VCS_INTEGRATION_DELETE = VcsIntegrationDeleteDocument;
+export const STACK_VCS_EVENTS = StackVcsEventsDocument;

@@ -75,6 +75,44 @@ export type OpenTofuWorkflowTool =
   | 'CUSTOM'
   | 'OPENTOFU';
 
+export type PolicyCreateInput = {
+  body: string;
+  description?: string | null | undefined;
+  engineType?: PolicyEngineType | null | undefined;
+  labels?: Array<string> | null | undefined;
+  name: string;
+  space?: string | null | undefined;
+  type: PolicyType;
+};
+
+export type PolicyEngineType =
+  | 'REGO_V0'
+  | 'REGO_V1';
+
+export type PolicyType =
+  | 'ACCESS'
+  | 'APPROVAL'
+  | 'GIT_PUSH'
+  | 'INITIALIZATION'
+  | 'INTENT'
+  | 'LOGIN'
+  | 'NOTIFICATION'
+  | 'PLAN'
+  | 'STACK_ACCESS'
+  | 'TASK'
+  | 'TASK_RUN'
+  | 'TERRAFORM_PLAN'
+  | 'TRIGGER';
+
+export type PolicyUpdateInput = {
+  body: string;
+  description?: string | null | undefined;
+  engineType?: PolicyEngineType | null | undefined;
+  labels?: Array<string> | null | undefined;
+  name: string;
+  space?: string | null | undefined;
+};
+
 export type PulumiInput = {
   loginURL: string;
   stackName: string;
@@ -96,6 +134,10 @@ export type QueryPredicate = {
   exclude?: boolean | null | undefined;
   field: string;
 };
+
+export type RunReviewDecision =
+  | 'APPROVE'
+  | 'REJECT';
 
 export type RunState =
   | 'APPLYING'
@@ -196,6 +238,48 @@ export type StackState =
   | 'REPLAN_REQUESTED'
   | 'STOPPED'
   | 'UNCONFIRMED';
+
+/** Commit statuses per stack (`stackyard/<stack-id>`) or one per run type (`stackyard/tracked`, `stackyard/proposed`). */
+export type StackyardVcsChecks =
+  | 'AGGREGATED'
+  | 'INDIVIDUAL';
+
+/** GitHub: appId, privateKey (PEM) and webhookSecret; GitLab: token and webhookSecret; raw git: none. */
+export type StackyardVcsIntegrationCreateInput = {
+  apiUrl?: string | null | undefined;
+  appId?: string | null | undefined;
+  checks?: StackyardVcsChecks | null | undefined;
+  description?: string | null | undefined;
+  gitUrl?: string | null | undefined;
+  isDefault?: boolean | null | undefined;
+  labels?: Array<string> | null | undefined;
+  name: string;
+  privateKey?: string | null | undefined;
+  provider: StackyardVcsProvider;
+  space?: string | null | undefined;
+  token?: string | null | undefined;
+  webhookSecret?: string | null | undefined;
+};
+
+/** Absent or null fields keep their value; secrets left null keep the stored ones. */
+export type StackyardVcsIntegrationUpdateInput = {
+  apiUrl?: string | null | undefined;
+  appId?: string | null | undefined;
+  checks?: StackyardVcsChecks | null | undefined;
+  description?: string | null | undefined;
+  gitUrl?: string | null | undefined;
+  isDefault?: boolean | null | undefined;
+  labels?: Array<string> | null | undefined;
+  privateKey?: string | null | undefined;
+  space?: string | null | undefined;
+  token?: string | null | undefined;
+  webhookSecret?: string | null | undefined;
+};
+
+export type StackyardVcsProvider =
+  | 'GITHUB'
+  | 'GITLAB'
+  | 'RAW_GIT';
 
 export type StateDownloadUrlInput = {
   stackId: string;
@@ -326,6 +410,82 @@ export type ContextsListQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type ContextsListQuery = { stackyardContexts: Array<{ id: string, name: string, description: string | null, labels: Array<string>, space: string, updatedAt: number }> };
 
+export type PoliciesListQueryVariables = Exact<{
+  input: SearchInput;
+}>;
+
+
+export type PoliciesListQuery = { searchPolicies: { edges: Array<{ node: { id: string, name: string, description: string | null, type: PolicyType, labels: Array<string>, space: string, engineType: PolicyEngineType, updatedAt: number } }>, pageInfo: { endCursor: string | null, hasNextPage: boolean } } };
+
+export type PolicyAttachMutationVariables = Exact<{
+  id: string;
+  stack: string;
+}>;
+
+
+export type PolicyAttachMutation = { policyAttach: { id: string } };
+
+export type PolicyCreateMutationVariables = Exact<{
+  input: PolicyCreateInput;
+}>;
+
+
+export type PolicyCreateMutation = { policyCreatev2: { id: string } };
+
+export type PolicyDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type PolicyDeleteMutation = { policyDelete: { id: string } | null };
+
+export type PolicyDetachMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type PolicyDetachMutation = { policyDetach: { id: string } | null };
+
+export type PolicyPageQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type PolicyPageQuery = { policy: { id: string, name: string, description: string | null, type: PolicyType, labels: Array<string>, space: string, engineType: PolicyEngineType, updatedAt: number, body: string, createdAt: number, evaluationRecords: Array<{ key: string, outcome: string, timestamp: number }> } | null };
+
+export type PolicySampleQueryVariables = Exact<{
+  id: string;
+  key: string;
+}>;
+
+
+export type PolicySampleQuery = { policy: { id: string, evaluationSample: { input: string, body: string } | null } | null };
+
+export type PolicySimulateMutationVariables = Exact<{
+  body: string;
+  input: string;
+  type: PolicyType;
+}>;
+
+
+export type PolicySimulateMutation = { policySimulate: string };
+
+export type PolicyUpdateMutationVariables = Exact<{
+  id: string;
+  input: PolicyUpdateInput;
+}>;
+
+
+export type PolicyUpdateMutation = { policyUpdatev2: { id: string } };
+
+export type RunApprovalQueryVariables = Exact<{
+  stack: string;
+  run: string;
+}>;
+
+
+export type RunApprovalQuery = { stack: { id: string, canWrite: boolean, run: { id: string, type: RunType, state: RunState, needsApproval: boolean, history: Array<{ state: RunState, stateVersion: number, note: string | null, timestamp: number, username: string | null }>, stackyardReviews: Array<{ id: string, author: string, decision: RunReviewDecision, note: string | null, state: RunState, timestamp: number }> } | null } | null };
+
 export type RunCancelMutationVariables = Exact<{
   run: string;
   stack: string;
@@ -377,6 +537,14 @@ export type RunPageQueryVariables = Exact<{
 
 export type RunPageQuery = { stack: { id: string, name: string, lockedBy: string | null, run: { id: string, type: RunType, state: RunState, title: string, createdAt: number, updatedAt: number | null, triggeredBy: string | null, canRetry: boolean, finished: boolean, branch: string, commit: { hash: string, message: string, authorName: string }, delta: { addCount: number, changeCount: number, deleteCount: number, resources: number } | null, history: Array<{ hasLogs: boolean, note: string | null, state: RunState, stateVersion: number, terminal: boolean, timestamp: number, username: string | null }>, changesV3: Array<{ resources: Array<{ address: string, previousAddress: string, metadata: { type: string } }> }> } | null } | null };
 
+export type RunPlanChangesQueryVariables = Exact<{
+  run: string;
+  stack: string;
+}>;
+
+
+export type RunPlanChangesQuery = { stack: { id: string, run: { id: string, stackyardPlanChanges: Array<{ address: string, previousAddress: string | null, type: string, name: string, providerName: string, actions: Array<string>, before: string, after: string }> } | null } | null };
+
 export type RunRetryMutationVariables = Exact<{
   run: string;
   stack: string;
@@ -384,6 +552,16 @@ export type RunRetryMutationVariables = Exact<{
 
 
 export type RunRetryMutation = { runRetry: { id: string, state: RunState } };
+
+export type RunReviewMutationVariables = Exact<{
+  stack: string;
+  run?: string | null | undefined;
+  decision: RunReviewDecision;
+  note?: string | null | undefined;
+}>;
+
+
+export type RunReviewMutation = { runReview: { id: string, author: string, decision: RunReviewDecision, note: string | null, state: RunState, timestamp: number } };
 
 export type RunStopMutationVariables = Exact<{
   note: string;
@@ -426,6 +604,11 @@ export type StackCreateMutationVariables = Exact<{
 
 export type StackCreateMutation = { stackCreate: { id: string, name: string } };
 
+export type StackFoldersQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type StackFoldersQuery = { stackyardStackFolders: Array<string> };
+
 export type StackLockMutationVariables = Exact<{
   id: string;
   note?: string | null | undefined;
@@ -441,12 +624,36 @@ export type StackPageQueryVariables = Exact<{
 
 export type StackPageQuery = { stack: { id: string, name: string, description: string | null, labels: Array<string>, state: StackState, stateSetAt: number | null, branch: string, repository: string, projectRoot: string | null, autodeploy: boolean, isDisabled: boolean, lockedBy: string | null, managesStateFile: boolean, createdAt: number, canWrite: boolean, workerPool: { id: string, name: string } | null, trackedCommit: { hash: string, message: string } | null, config: Array<{ id: string, type: ConfigType, value: string | null, writeOnly: boolean, runtime: boolean, createdAt: number }>, attachedContexts: Array<{ id: string, contextId: string, contextName: string, priority: number, isAutoattached: boolean }>, outputs: Array<{ id: string, sensitive: boolean, description: string | null, value: string | null }>, runs: Array<{ id: string, type: RunType, state: RunState, title: string, createdAt: number, updatedAt: number | null, triggeredBy: string | null, canRetry: boolean, finished: boolean, commit: { hash: string, message: string, authorName: string }, delta: { addCount: number, changeCount: number, deleteCount: number, resources: number } | null }> } | null };
 
+export type StackPoliciesQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type StackPoliciesQuery = { stack: { id: string, canWrite: boolean, attachedPolicies: Array<{ id: string, policyId: string, policyName: string, policyType: PolicyType, isAutoattached: boolean }> } | null };
+
+export type StackStateVersionsQueryVariables = Exact<{
+  stack: string;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type StackStateVersionsQuery = { stack: { id: string, lockedBy: string | null, managesStateFile: boolean, canWrite: boolean, stackyardStateVersions: { nodes: Array<{ id: string, serial: number, lineage: string, createdAt: number, runId: string | null, createdBy: string | null, size: number, restoredFromId: string | null, isCurrent: boolean }>, pageInfo: { endCursor: string | null, hasNextPage: boolean } } } | null };
+
 export type StackUnlockMutationVariables = Exact<{
   id: string;
 }>;
 
 
 export type StackUnlockMutation = { stackUnlock: { id: string, lockedBy: string | null } };
+
+export type StackVcsEventsQueryVariables = Exact<{
+  stack: string;
+  limit?: number | null | undefined;
+}>;
+
+
+export type StackVcsEventsQuery = { stackyardVcsEvents: Array<{ id: string, source: string, kind: string, repository: string, branch: string | null, tag: string | null, sha: string | null, pullRequest: number | null, receivedAt: number, outcome: string, runId: string | null, reason: string }> };
 
 export type StacksListQueryVariables = Exact<{
   input: SearchInput;
@@ -469,10 +676,53 @@ export type StateDownloadUrlMutationVariables = Exact<{
 
 export type StateDownloadUrlMutation = { stateDownloadUrl: { url: string } };
 
+export type StateRollbackMutationVariables = Exact<{
+  stack: string;
+  version: string;
+}>;
+
+
+export type StateRollbackMutation = { stackyardStateRollback: { id: string, serial: number, lineage: string, createdAt: number, runId: string | null, createdBy: string | null, size: number, restoredFromId: string | null, isCurrent: boolean } };
+
 export type StateUploadUrlMutationVariables = Exact<{ [key: string]: never; }>;
 
 
 export type StateUploadUrlMutation = { stateUploadUrl: { objectId: string, url: string } };
+
+export type StateVersionDownloadUrlMutationVariables = Exact<{
+  stack: string;
+  version: string;
+}>;
+
+
+export type StateVersionDownloadUrlMutation = { stackyardStateVersionDownloadUrl: { url: string } };
+
+export type VcsIntegrationCreateMutationVariables = Exact<{
+  input: StackyardVcsIntegrationCreateInput;
+}>;
+
+
+export type VcsIntegrationCreateMutation = { stackyardVcsIntegrationCreate: { id: string, name: string, provider: StackyardVcsProvider, space: string, isDefault: boolean, labels: Array<string>, description: string | null, checks: StackyardVcsChecks, apiUrl: string | null, gitUrl: string | null, appId: string | null, hasWebhookSecret: boolean, hasCredentials: boolean, webhookUrl: string | null, createdAt: number, updatedAt: number } };
+
+export type VcsIntegrationDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type VcsIntegrationDeleteMutation = { stackyardVcsIntegrationDelete: { id: string } | null };
+
+export type VcsIntegrationUpdateMutationVariables = Exact<{
+  id: string;
+  input: StackyardVcsIntegrationUpdateInput;
+}>;
+
+
+export type VcsIntegrationUpdateMutation = { stackyardVcsIntegrationUpdate: { id: string, name: string, provider: StackyardVcsProvider, space: string, isDefault: boolean, labels: Array<string>, description: string | null, checks: StackyardVcsChecks, apiUrl: string | null, gitUrl: string | null, appId: string | null, hasWebhookSecret: boolean, hasCredentials: boolean, webhookUrl: string | null, createdAt: number, updatedAt: number } };
+
+export type VcsIntegrationsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type VcsIntegrationsQuery = { stackyardVcsIntegrations: Array<{ id: string, name: string, provider: StackyardVcsProvider, space: string, isDefault: boolean, labels: Array<string>, description: string | null, checks: StackyardVcsChecks, apiUrl: string | null, gitUrl: string | null, appId: string | null, hasWebhookSecret: boolean, hasCredentials: boolean, webhookUrl: string | null, createdAt: number, updatedAt: number }> };
 
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -504,6 +754,11 @@ export type WorkerPoolCycleMutationVariables = Exact<{
 
 export type WorkerPoolCycleMutation = { workerPoolCycle: boolean };
 
+export type WorkerPoolsWithRunsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type WorkerPoolsWithRunsQuery = { workerPools: Array<{ id: string, name: string, description: string | null, labels: Array<string>, pendingRuns: number, busyWorkers: number, workers: Array<{ id: string, busy: boolean, drained: boolean, metadata: string, status: string | null, stackyardCurrentRun: { id: string, stackId: string, state: RunState } | null }> }> };
+
 export type WorkerPoolsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -523,27 +778,50 @@ export const ContextDetachDocument = "mutation($id:ID!){contextDetach(id: $id){i
 export const ContextPageDocument = "query($id:ID!){context(id: $id){id,name,description,labels,space,updatedAt,hooks{afterApply,afterDestroy,afterInit,afterPerform,afterPlan,afterRun,beforeApply,beforeDestroy,beforeInit,beforePerform,beforePlan},config{id,type,value,writeOnly,runtime,createdAt}}}" as GraphQLOperation<ContextPageQuery, ContextPageQueryVariables>;
 export const ContextUpdateDocument = "mutation($id:ID!$input: ContextInput!){contextUpdateV2(id: $id, input: $input){id,name}}" as GraphQLOperation<ContextUpdateMutation, ContextUpdateMutationVariables>;
 export const ContextsListDocument = "{stackyardContexts{id,name,description,labels,space,updatedAt}}" as GraphQLOperation<ContextsListQuery, ContextsListQueryVariables>;
+export const PoliciesListDocument = "query($input:SearchInput!){searchPolicies(input: $input){edges{node{id,name,description,type,labels,space,engineType,updatedAt}},pageInfo{endCursor,hasNextPage}}}" as GraphQLOperation<PoliciesListQuery, PoliciesListQueryVariables>;
+export const PolicyAttachDocument = "mutation($id:ID!$stack:ID!){policyAttach(id: $id, stack: $stack){id}}" as GraphQLOperation<PolicyAttachMutation, PolicyAttachMutationVariables>;
+export const PolicyCreateDocument = "mutation($input:PolicyCreateInput!){policyCreatev2(input: $input){id}}" as GraphQLOperation<PolicyCreateMutation, PolicyCreateMutationVariables>;
+export const PolicyDeleteDocument = "mutation($id:ID!){policyDelete(id: $id){id}}" as GraphQLOperation<PolicyDeleteMutation, PolicyDeleteMutationVariables>;
+export const PolicyDetachDocument = "mutation($id:ID!){policyDetach(id: $id){id}}" as GraphQLOperation<PolicyDetachMutation, PolicyDetachMutationVariables>;
+export const PolicyPageDocument = "query($id:ID!){policy(id: $id){id,name,description,type,labels,space,engineType,updatedAt,body,createdAt,evaluationRecords{key,outcome,timestamp}}}" as GraphQLOperation<PolicyPageQuery, PolicyPageQueryVariables>;
+export const PolicySampleDocument = "query($id:ID!$key:String!){policy(id: $id){id,evaluationSample(key: $key){input,body}}}" as GraphQLOperation<PolicySampleQuery, PolicySampleQueryVariables>;
+export const PolicySimulateDocument = "mutation($body:String!$input:String!$type:PolicyType!){policySimulate(body: $body, input: $input, type: $type)}" as GraphQLOperation<PolicySimulateMutation, PolicySimulateMutationVariables>;
+export const PolicyUpdateDocument = "mutation($id:ID!$input:PolicyUpdateInput!){policyUpdatev2(id: $id, input: $input){id}}" as GraphQLOperation<PolicyUpdateMutation, PolicyUpdateMutationVariables>;
+export const RunApprovalDocument = "query($stack:ID!$run:ID!){stack(id: $stack){id,canWrite,run(id: $run){id,type,state,needsApproval,history{state,stateVersion,note,timestamp,username},stackyardReviews{id,author,decision,note,state,timestamp}}}}" as GraphQLOperation<RunApprovalQuery, RunApprovalQueryVariables>;
 export const RunCancelDocument = "mutation($run:ID!$stack:ID!){runCancel(stack: $stack, run: $run){id,state}}" as GraphQLOperation<RunCancelMutation, RunCancelMutationVariables>;
 export const RunConfirmDocument = "mutation($run:ID!$stack:ID!){runConfirm(stack: $stack, run: $run){id,state}}" as GraphQLOperation<RunConfirmMutation, RunConfirmMutationVariables>;
 export const RunDiscardDocument = "mutation($run:ID!$stack:ID!){runDiscard(stack: $stack, run: $run){id,state}}" as GraphQLOperation<RunDiscardMutation, RunDiscardMutationVariables>;
 export const RunHistoryDocument = "query($run:ID!$stack:ID!){stack(id: $stack){run(id: $run){history{hasLogs,note,state,stateVersion,terminal,timestamp,username}}}}" as GraphQLOperation<RunHistoryQuery, RunHistoryQueryVariables>;
 export const RunLogsDocument = "query($run:ID!$stack:ID!$state:RunState!$stateVersion:Int!$token:String){stack(id: $stack){run(id: $run){logs(state: $state, token: $token, stateVersion: $stateVersion){exists,finished,hasMore,messages{message},nextToken}}}}" as GraphQLOperation<RunLogsQuery, RunLogsQueryVariables>;
 export const RunPageDocument = "query($run:ID!$stack:ID!){stack(id: $stack){id,name,lockedBy,run(id: $run){id,type,state,title,createdAt,updatedAt,triggeredBy,canRetry,finished,commit{hash,message,authorName},delta{addCount,changeCount,deleteCount,resources},branch,history{hasLogs,note,state,stateVersion,terminal,timestamp,username},changesV3(input: {}){resources{address,previousAddress,metadata{type}}}}}}" as GraphQLOperation<RunPageQuery, RunPageQueryVariables>;
+export const RunPlanChangesDocument = "query($run:ID!$stack:ID!){stack(id: $stack){id,run(id: $run){id,stackyardPlanChanges{address,previousAddress,type,name,providerName,actions,before,after}}}}" as GraphQLOperation<RunPlanChangesQuery, RunPlanChangesQueryVariables>;
 export const RunRetryDocument = "mutation($run:ID!$stack:ID!){runRetry(stack: $stack, run: $run){id,state}}" as GraphQLOperation<RunRetryMutation, RunRetryMutationVariables>;
+export const RunReviewDocument = "mutation($stack:ID!$run:ID$decision:RunReviewDecision!$note:String){runReview(stack: $stack, run: $run, decision: $decision, note: $note){id,author,decision,note,state,timestamp}}" as GraphQLOperation<RunReviewMutation, RunReviewMutationVariables>;
 export const RunStopDocument = "mutation($note:String!$run:ID!$stack:ID!){runStop(stack: $stack, run: $run, note: $note){id,state}}" as GraphQLOperation<RunStopMutation, RunStopMutationVariables>;
 export const RunTriggerDocument = "mutation($stack:ID!$type:RunType){runTrigger(stack: $stack, runType: $type){id,state}}" as GraphQLOperation<RunTriggerMutation, RunTriggerMutationVariables>;
 export const StackConfigAddDocument = "mutation($config: ConfigInput!, $stack: ID!){stackConfigAdd(stack: $stack, config: $config){id,writeOnly,type}}" as GraphQLOperation<StackConfigAddMutation, StackConfigAddMutationVariables>;
 export const StackConfigDeleteDocument = "mutation($id:ID!$stack:ID!){stackConfigDelete(stack: $stack, id: $id){id}}" as GraphQLOperation<StackConfigDeleteMutation, StackConfigDeleteMutationVariables>;
 export const StackCreateDocument = "mutation($input: StackInput!$manageState: Boolean!){stackCreate(input: $input, manageState: $manageState){id,name}}" as GraphQLOperation<StackCreateMutation, StackCreateMutationVariables>;
+export const StackFoldersDocument = "{stackyardStackFolders}" as GraphQLOperation<StackFoldersQuery, StackFoldersQueryVariables>;
 export const StackLockDocument = "mutation($id:ID!$note:String){stackLock(id: $id, note: $note){id,lockedBy}}" as GraphQLOperation<StackLockMutation, StackLockMutationVariables>;
 export const StackPageDocument = "query($id:ID!){stack(id: $id){id,name,description,labels,state,stateSetAt,branch,repository,projectRoot,autodeploy,isDisabled,lockedBy,managesStateFile,createdAt,canWrite,workerPool{id,name},trackedCommit{hash,message},config{id,type,value,writeOnly,runtime,createdAt},attachedContexts{id,contextId,contextName,priority,isAutoattached},outputs{id,sensitive,description,value},runs{id,type,state,title,createdAt,updatedAt,triggeredBy,canRetry,finished,commit{hash,message,authorName},delta{addCount,changeCount,deleteCount,resources}}}}" as GraphQLOperation<StackPageQuery, StackPageQueryVariables>;
+export const StackPoliciesDocument = "query($id:ID!){stack(id: $id){id,canWrite,attachedPolicies{id,policyId,policyName,policyType,isAutoattached}}}" as GraphQLOperation<StackPoliciesQuery, StackPoliciesQueryVariables>;
+export const StackStateVersionsDocument = "query($stack:ID!$first:Int$after:ID){stack(id: $stack){id,lockedBy,managesStateFile,canWrite,stackyardStateVersions(first: $first, after: $after){nodes{id,serial,lineage,createdAt,runId,createdBy,size,restoredFromId,isCurrent},pageInfo{endCursor,hasNextPage}}}}" as GraphQLOperation<StackStateVersionsQuery, StackStateVersionsQueryVariables>;
 export const StackUnlockDocument = "mutation($id:ID!){stackUnlock(id: $id){id,lockedBy}}" as GraphQLOperation<StackUnlockMutation, StackUnlockMutationVariables>;
+export const StackVcsEventsDocument = "query($stack:ID!$limit:Int){stackyardVcsEvents(stack: $stack, limit: $limit){id,source,kind,repository,branch,tag,sha,pullRequest,receivedAt,outcome,runId,reason}}" as GraphQLOperation<StackVcsEventsQuery, StackVcsEventsQueryVariables>;
 export const StacksListDocument = "query($input: SearchInput!){searchStacks(input: $input){edges{node{id,name,state,stateSetAt,branch,repository,projectRoot,labels,lockedBy,isDisabled,autodeploy,description}},pageInfo{endCursor,hasNextPage}}}" as GraphQLOperation<StacksListQuery, StacksListQueryVariables>;
 export const StacksPageDocument = "query($input: SearchInput!){searchStacks(input: $input){edges{node{id,name,state,branch,repository,projectRoot,labels,lockedBy,isDisabled}},pageInfo{endCursor,hasNextPage}}}" as GraphQLOperation<StacksPageQuery, StacksPageQueryVariables>;
 export const StateDownloadUrlDocument = "mutation($input: StateDownloadUrlInput!){stateDownloadUrl(input: $input){url}}" as GraphQLOperation<StateDownloadUrlMutation, StateDownloadUrlMutationVariables>;
+export const StateRollbackDocument = "mutation($stack:ID!$version:ID!){stackyardStateRollback(stack: $stack, version: $version){id,serial,lineage,createdAt,runId,createdBy,size,restoredFromId,isCurrent}}" as GraphQLOperation<StateRollbackMutation, StateRollbackMutationVariables>;
 export const StateUploadUrlDocument = "mutation{stateUploadUrl{objectId,url}}" as GraphQLOperation<StateUploadUrlMutation, StateUploadUrlMutationVariables>;
+export const StateVersionDownloadUrlDocument = "mutation($stack:ID!$version:ID!){stackyardStateVersionDownloadUrl(stack: $stack, version: $version){url}}" as GraphQLOperation<StateVersionDownloadUrlMutation, StateVersionDownloadUrlMutationVariables>;
+export const VcsIntegrationCreateDocument = "mutation($input:StackyardVcsIntegrationCreateInput!){stackyardVcsIntegrationCreate(input: $input){id,name,provider,space,isDefault,labels,description,checks,apiUrl,gitUrl,appId,hasWebhookSecret,hasCredentials,webhookUrl,createdAt,updatedAt}}" as GraphQLOperation<VcsIntegrationCreateMutation, VcsIntegrationCreateMutationVariables>;
+export const VcsIntegrationDeleteDocument = "mutation($id:ID!){stackyardVcsIntegrationDelete(id: $id){id}}" as GraphQLOperation<VcsIntegrationDeleteMutation, VcsIntegrationDeleteMutationVariables>;
+export const VcsIntegrationUpdateDocument = "mutation($id:ID!$input:StackyardVcsIntegrationUpdateInput!){stackyardVcsIntegrationUpdate(id: $id, input: $input){id,name,provider,space,isDefault,labels,description,checks,apiUrl,gitUrl,appId,hasWebhookSecret,hasCredentials,webhookUrl,createdAt,updatedAt}}" as GraphQLOperation<VcsIntegrationUpdateMutation, VcsIntegrationUpdateMutationVariables>;
+export const VcsIntegrationsDocument = "{stackyardVcsIntegrations{id,name,provider,space,isDefault,labels,description,checks,apiUrl,gitUrl,appId,hasWebhookSecret,hasCredentials,webhookUrl,createdAt,updatedAt}}" as GraphQLOperation<VcsIntegrationsQuery, VcsIntegrationsQueryVariables>;
 export const ViewerDocument = "{viewer{id,name}}" as GraphQLOperation<ViewerQuery, ViewerQueryVariables>;
 export const WorkerDrainSetDocument = "mutation($drain:Boolean!$worker:ID!$workerPool:ID!){workerDrainSet(workerPool: $workerPool, id: $worker, drain: $drain){id,drained}}" as GraphQLOperation<WorkerDrainSetMutation, WorkerDrainSetMutationVariables>;
 export const WorkerPoolCreateDocument = "mutation($name:String!$description:String$csr:String){stackyardWorkerPoolCreate(name: $name, description: $description, certificateSigningRequest: $csr){pool{id,name},token,privateKey}}" as GraphQLOperation<WorkerPoolCreateMutation, WorkerPoolCreateMutationVariables>;
 export const WorkerPoolCycleDocument = "mutation($id:ID!){workerPoolCycle(id: $id)}" as GraphQLOperation<WorkerPoolCycleMutation, WorkerPoolCycleMutationVariables>;
+export const WorkerPoolsWithRunsDocument = "{workerPools{id,name,description,labels,pendingRuns,busyWorkers,workers{id,busy,drained,metadata,status,stackyardCurrentRun{id,stackId,state}}}}" as GraphQLOperation<WorkerPoolsWithRunsQuery, WorkerPoolsWithRunsQueryVariables>;
 export const WorkerPoolsDocument = "{workerPools{id,name,description,labels,pendingRuns,busyWorkers,workers{id,busy,drained,metadata,status}}}" as GraphQLOperation<WorkerPoolsQuery, WorkerPoolsQueryVariables>;

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { ValidationError } from "../../platform/errors.ts";
 import {
   HOOK_NAMES,
   configElementProblem,
@@ -17,21 +16,7 @@ import {
  * "stackCreate input.branch: must not be empty".
  */
 
-export function parseInput<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  label: string,
-): z.output<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const path = issue.path
-      .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
-      .join("");
-    return `${label}${path}: ${issue.message}`;
-  });
-  throw new ValidationError(problems.join("; "));
-}
+export { parseInput } from "../../platform/validation.ts";
 
 const nonEmpty = z.string().trim().min(1, { error: "must not be empty" });
 const optionalText = z

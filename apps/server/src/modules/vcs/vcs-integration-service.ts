@@ -1,5 +1,5 @@
 import { monotonicFactory } from "ulid";
-import type { z } from "zod";
+import { parseInput } from "../../platform/validation.ts";
 import type { Database } from "../../platform/db/index.ts";
 import type { Encryptor } from "../../platform/crypto/index.ts";
 import type { AppError } from "../../platform/errors.ts";
@@ -47,22 +47,6 @@ export interface VcsIntegrationServiceDeps {
   /** Base of webhook URLs (config `webhooks_endpoint`). */
   webhooksEndpoint: string;
   newId?: (provider: VcsProviderKind) => string;
-}
-
-export function parseInput<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  label: string,
-): z.output<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const path = issue.path
-      .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
-      .join("");
-    return `${label}${path}: ${issue.message}`;
-  });
-  throw new ValidationError(problems.join("; "));
 }
 
 const PREFIX: Record<VcsProviderKind, string> = {

@@ -1,61 +1,33 @@
 /**
  * GraphQL operations of the VCS pages (the `stackyardVcs*` extensions): integrations and
- * a stack's recent VCS events. Plain strings with their result types.
+ * a stack's recent VCS events. The operations live in
+ * packages/api-client/src/operations/*.graphql; the named shapes here are derived from
+ * their generated result types.
  */
+import {
+  STACK_VCS_EVENTS,
+  VCS_INTEGRATIONS,
+  type ResultOf,
+  type StackyardVcsProvider,
+} from "@stackyard/api-client";
 
-export type VcsProvider = "GITHUB" | "GITLAB" | "RAW_GIT";
+export {
+  STACK_VCS_EVENTS,
+  VCS_INTEGRATION_CREATE,
+  VCS_INTEGRATION_DELETE,
+  VCS_INTEGRATION_UPDATE,
+  VCS_INTEGRATIONS,
+} from "@stackyard/api-client";
 
-export interface VcsIntegration {
-  id: string;
-  name: string;
-  provider: VcsProvider;
-  space: string;
-  isDefault: boolean;
-  labels: string[];
-  description: string | null;
-  checks: "INDIVIDUAL" | "AGGREGATED";
-  apiUrl: string | null;
-  gitUrl: string | null;
-  appId: string | null;
-  hasWebhookSecret: boolean;
-  hasCredentials: boolean;
-  webhookUrl: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-const INTEGRATION =
-  "id,name,provider,space,isDefault,labels,description,checks,apiUrl,gitUrl,appId,hasWebhookSecret,hasCredentials,webhookUrl,createdAt,updatedAt";
+type Item<T> = T extends ReadonlyArray<infer E> ? E : never;
 
-export const VCS_INTEGRATIONS = `{stackyardVcsIntegrations{${INTEGRATION}}}`;
-export interface VcsIntegrationsResult {
-  stackyardVcsIntegrations: VcsIntegration[];
-}
-
-export const VCS_INTEGRATION_CREATE = `mutation($input:StackyardVcsIntegrationCreateInput!){stackyardVcsIntegrationCreate(input: $input){${INTEGRATION}}}`;
-export interface VcsIntegrationCreateResult {
-  stackyardVcsIntegrationCreate: VcsIntegration;
-}
-export const VCS_INTEGRATION_UPDATE = `mutation($id:ID!$input:StackyardVcsIntegrationUpdateInput!){stackyardVcsIntegrationUpdate(id: $id, input: $input){${INTEGRATION}}}`;
-export const VCS_INTEGRATION_DELETE = `mutation($id:ID!){stackyardVcsIntegrationDelete(id: $id){id}}`;
-
-export interface VcsEvent {
-  id: string;
-  source: string;
-  kind: string;
-  repository: string;
-  branch: string | null;
-  tag: string | null;
-  sha: string | null;
-  pullRequest: number | null;
-  receivedAt: number;
-  outcome: string;
-  runId: string | null;
-  reason: string;
-}
-export const STACK_VCS_EVENTS = `query($stack:ID!$limit:Int){stackyardVcsEvents(stack: $stack, limit: $limit){id,source,kind,repository,branch,tag,sha,pullRequest,receivedAt,outcome,runId,reason}}`;
-export interface StackVcsEventsResult {
-  stackyardVcsEvents: VcsEvent[];
-}
+export type VcsProvider = StackyardVcsProvider;
+export type VcsIntegration = Item<
+  ResultOf<typeof VCS_INTEGRATIONS>["stackyardVcsIntegrations"]
+>;
+export type VcsEvent = Item<
+  ResultOf<typeof STACK_VCS_EVENTS>["stackyardVcsEvents"]
+>;
 
 /**
  * Splits a validation message such as "input.appId: required; input.token: …" into
