@@ -188,7 +188,26 @@ describeBrowser(
         .getByTestId("run-state")
         .locator('[data-state="FINISHED"]')
         .waitFor({ timeout: 180_000 });
-      await logs.getByText(/Apply complete! Resources: 1 added/).waitFor();
+      await logs
+        .getByText(/Apply complete! Resources: 1 added/)
+        .waitFor()
+        .catch(async (err: unknown) => {
+          // Say what the page did receive: the live status and each log section's tail.
+          const sections = logs.locator("section.log-phase");
+          const received: string[] = [];
+          for (let i = 0; i < (await sections.count()); i++) {
+            const s = sections.nth(i);
+            const text = (await s.textContent()) ?? "";
+            received.push(
+              `[${await s.getAttribute("data-phase")}] …${text.slice(-300)}`,
+            );
+          }
+          const status = await page.locator(".run-logs .live").textContent();
+          throw new Error(
+            `no apply logs on the run page (live status: ${status}; ${eventStreams} event streams opened); log sections:\n${received.join("\n") || "(none)"}`,
+            { cause: err },
+          );
+        });
       // The run page followed the run over the SSE channel, not by polling.
       expect(eventStreams).toBeGreaterThan(0);
       const growth = await page.evaluate<number[]>("window.logGrowth");

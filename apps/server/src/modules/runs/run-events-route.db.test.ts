@@ -19,6 +19,11 @@ let kit: ExecutionKit;
 let http: FastifyInstance;
 let base: string;
 let auth: ReturnType<typeof createAuthService>;
+/**
+ * Per run: what to commit right after the route read the run and before it reads the
+ * history, i.e. a worker report landing between the route's two reads.
+ */
+const beforeHistory = new Map<string, () => Promise<void>>();
 
 beforeAll(async () => {
   kit = await createExecutionKit();
@@ -37,8 +42,19 @@ beforeAll(async () => {
     readiness: [],
     metrics: createMetricsRegistry({ service: "test" }),
   });
+  const service = kit.runs.service;
   await registerRunEventsRoute(http, {
-    runs: kit.runs.service,
+    runs: {
+      getRun: (session, ref) => service.getRun(session, ref),
+      hasLeftState: (run, state, version) =>
+        service.hasLeftState(run, state, version),
+      async history(run) {
+        const between = beforeHistory.get(run.id);
+        beforeHistory.delete(run.id);
+        await between?.();
+        return service.history(run);
+      },
+    },
     logs: kit.logs,
     sessions: auth,
     pollMs: 50,
@@ -114,6 +130,64 @@ async function newRun(spaceId = "root") {
 const url = (stackId: string, runId: string) =>
   `${base}/api/v1/stacks/${stackId}/runs/${runId}/events`;
 
+/** Every event up to and including `end` (bounded in count; each wait bounded in time). */
+async function untilEnd(
+  sse: ReturnType<typeof sseReader>,
+): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  for (let i = 0; i < 200; i++) {
+    const e = await sse.next();
+    if (!e) break;
+    events.push(e);
+    if (e.event === "end") break;
+  }
+  return events;
+}
+
+/** Reads events until `match` accepts one; returns all read (bounded like untilEnd). */
+async function until(
+  sse: ReturnType<typeof sseReader>,
+  match: (e: SseEvent) => boolean,
+): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  for (let i = 0; i < 200; i++) {
+    const e = await sse.next();
+    if (!e)
+      throw new Error(`the stream closed after ${JSON.stringify(events)}`);
+    events.push(e);
+    if (match(e)) return events;
+  }
+  throw new Error(`no matching event in ${JSON.stringify(events)}`);
+}
+
+const logsOf = (events: SseEvent[]) =>
+  events
+    .filter((e) => e.event === "log")
+    .map((e) => {
+      const d = e.data as {
+        state: string;
+        stateVersion: number;
+        message: string;
+      };
+      return `${d.state}@${d.stateVersion}: ${d.message.trim()}`;
+    });
+
+const chunk = (
+  runId: string,
+  state: "INITIALIZING" | "PLANNING" | "APPLYING",
+  stateVersion: number,
+  seq: number,
+  text: string,
+) =>
+  insertLogChunk(kit.t.db, {
+    runId,
+    state,
+    stateVersion,
+    seq,
+    text,
+    now: new Date(),
+  });
+
 describe("GET /api/v1/stacks/:stackId/runs/:runId/events", () => {
   it("streams transitions in order, live logs, then end", async () => {
     const { stack, run } = await newRun();
@@ -166,6 +240,139 @@ describe("GET /api/v1/stacks/:stackId/runs/:runId/events", () => {
     expect(terminal?.data).toMatchObject({ state: "FAILED", terminal: true });
     expect((await sse.next())?.event).toBe("end");
     expect(await sse.next()).toBeNull(); // the stream closed
+  }, 30_000);
+
+  // The worker's reports and the route's polling interleave freely; each case commits a
+  // report between the route's read of the run and its read of the history (the window
+  // a 500 ms poll leaves open), and every chunk must still arrive before `end`.
+  it("follows a state entered between its run and history reads until the run leaves it", async () => {
+    const { stack, run } = await newRun();
+    const res = await fetch(url(stack.id, run.id), {
+      headers: { authorization: `Bearer ${kit.adminToken}` },
+      signal: AbortSignal.timeout(20_000),
+    });
+    const sse = sseReader(res);
+    const planning = await kit.walk(run.id, [
+      "READY",
+      "PREPARING",
+      "INITIALIZING",
+      "PLANNING",
+    ]);
+    await chunk(run.id, "PLANNING", planning.stateVersion, 0, "Plan: 1 to add");
+    const seen = await until(sse, (e) => e.event === "log");
+
+    // Autodeploy: PLANNING -> APPLYING and the first apply chunk land after the route
+    // read the run (still PLANNING) and before it reads the history.
+    const applyVersion = planning.stateVersion + 1;
+    beforeHistory.set(run.id, async () => {
+      await kit.walk(run.id, ["APPLYING"]);
+      await chunk(run.id, "APPLYING", applyVersion, 0, "Applying...");
+    });
+    seen.push(
+      ...(await until(
+        sse,
+        (e) =>
+          e.event === "log" &&
+          (e.data as { stateVersion: number }).stateVersion === applyVersion,
+      )),
+    );
+    // The rest of the apply, then the result: stored in this order, as the launcher
+    // drains its reports before it posts the result.
+    await chunk(
+      run.id,
+      "APPLYING",
+      applyVersion,
+      1,
+      "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.",
+    );
+    await kit.walk(run.id, ["FINISHED"]);
+    seen.push(...(await untilEnd(sse)));
+
+    expect(seen.at(-1)?.event).toBe("end");
+    expect(logsOf(seen)).toEqual([
+      `PLANNING@${planning.stateVersion}: Plan: 1 to add`,
+      `APPLYING@${applyVersion}: Applying...`,
+      `APPLYING@${applyVersion}: Apply complete! Resources: 1 added, 0 changed, 0 destroyed.`,
+    ]);
+  }, 30_000);
+
+  it("delivers late, out-of-order and restarted-seq chunks before end", async () => {
+    const { stack, run } = await newRun();
+    const res = await fetch(url(stack.id, run.id), {
+      headers: { authorization: `Bearer ${kit.adminToken}` },
+      signal: AbortSignal.timeout(20_000),
+    });
+    const sse = sseReader(res);
+    // Plan phase (first hand-over): INITIALIZING and PLANNING, seq from 0 each.
+    const init1 = await kit.walk(run.id, [
+      "READY",
+      "PREPARING",
+      "INITIALIZING",
+    ]);
+    await chunk(run.id, "INITIALIZING", init1.stateVersion, 0, "init plan");
+    const plan = await kit.walk(run.id, ["PLANNING"]);
+    // seq 1 overtakes seq 0 while the state is live: it must wait for seq 0.
+    await chunk(run.id, "PLANNING", plan.stateVersion, 1, "plan second");
+    const seen = await until(sse, (e) => e.event === "log");
+    await chunk(run.id, "PLANNING", plan.stateVersion, 0, "plan first");
+    await kit.walk(run.id, ["UNCONFIRMED", "CONFIRMED", "PREPARING_APPLY"]);
+
+    // Apply phase (a new hand-over): INITIALIZING again, seq restarting at 0, entered
+    // between the route's two reads; then APPLYING and the terminal state likewise.
+    const init2Version = plan.stateVersion + 4;
+    beforeHistory.set(run.id, async () => {
+      await kit.walk(run.id, ["INITIALIZING"]);
+      await chunk(run.id, "INITIALIZING", init2Version, 0, "init apply");
+    });
+    seen.push(
+      ...(await until(
+        sse,
+        (e) =>
+          e.event === "transition" &&
+          (e.data as { stateVersion: number }).stateVersion === init2Version,
+      )),
+    );
+    await chunk(run.id, "INITIALIZING", init2Version, 1, "init apply done");
+    const applyVersion = init2Version + 1;
+    beforeHistory.set(run.id, async () => {
+      await kit.walk(run.id, ["APPLYING"]);
+      await chunk(run.id, "APPLYING", applyVersion, 0, "Applying...");
+    });
+    seen.push(
+      ...(await until(
+        sse,
+        (e) =>
+          e.event === "transition" &&
+          (e.data as { stateVersion: number }).stateVersion === applyVersion,
+      )),
+    );
+    await chunk(run.id, "APPLYING", applyVersion, 1, "Apply complete!");
+    beforeHistory.set(run.id, async () => {
+      await chunk(run.id, "APPLYING", applyVersion, 2, "Outputs:");
+      await kit.walk(run.id, ["FINISHED"]);
+    });
+    seen.push(...(await untilEnd(sse)));
+    const expected = [
+      `INITIALIZING@${init1.stateVersion}: init plan`,
+      `PLANNING@${plan.stateVersion}: plan first`,
+      `PLANNING@${plan.stateVersion}: plan second`,
+      `INITIALIZING@${init2Version}: init apply`,
+      `INITIALIZING@${init2Version}: init apply done`,
+      `APPLYING@${applyVersion}: Applying...`,
+      `APPLYING@${applyVersion}: Apply complete!`,
+      `APPLYING@${applyVersion}: Outputs:`,
+    ];
+    expect(seen.at(-1)?.event).toBe("end");
+    expect(logsOf(seen)).toEqual(expected);
+
+    // A fresh stream of the ended run replays the same logs, in order.
+    const replay = await fetch(url(stack.id, run.id), {
+      headers: { authorization: `Bearer ${kit.adminToken}` },
+      signal: AbortSignal.timeout(20_000),
+    });
+    const all = await untilEnd(sseReader(replay));
+    expect(all.at(-1)?.event).toBe("end");
+    expect(logsOf(all)).toEqual(expected);
   }, 30_000);
 
   it("takes the session token in the query string (EventSource)", async () => {

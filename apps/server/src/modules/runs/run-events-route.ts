@@ -145,6 +145,11 @@ export async function registerRunEventsRoute(
           for (const [stateVersion, c] of cursors) {
             if (c.done) continue;
             for (let page = 0; page < 50 && !closed; page++) {
+              // `run` was read before the history, so a version the history shows may be
+              // newer than it; hasLeftState calls such a version live (it must: marking
+              // it finished here would drop every later chunk of it). Once `run` is
+              // terminal, every chunk is stored: the launcher drains its logs before it
+              // posts the result that ends the run.
               const left = deps.runs.hasLeftState(run, c.state, stateVersion);
               const p = await deps.logs.read(run, {
                 state: c.state,

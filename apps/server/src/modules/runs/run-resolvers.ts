@@ -288,6 +288,9 @@ export function runResolvers(deps: RunResolverDeps): Resolvers {
             deps.logs !== undefined &&
               LOG_STATES.has(t.state) &&
               (runs.hasLeftState(run, t.state, t.stateVersion) ||
+                // Entered after `run` was read: the history is newer than the run,
+                // so say "has logs" and let `logs` (which re-reads the run) decide.
+                t.stateVersion > run.stateVersion ||
                 (t.stateVersion === run.stateVersion && currentHasChunks)),
           ),
         );

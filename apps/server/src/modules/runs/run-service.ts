@@ -735,6 +735,10 @@ export function createRunService(deps: RunServiceDeps) {
      * Whether the run has left the state it was in at `stateVersion` (or, without a
      * version, whether it is no longer in `state`), so no more logs of it will come.
      * A terminal state is finished at once.
+     *
+     * `run` may be older than the version asked about (a caller that read the run and
+     * then the history sees transitions committed in between): a run can only have left
+     * a version it had already passed, so a newer version is still live.
      */
     hasLeftState(
       run: RunRecord,
@@ -743,7 +747,7 @@ export function createRunService(deps: RunServiceDeps) {
     ): boolean {
       if (isTerminal(run.state)) return true;
       if (stateVersion !== undefined && stateVersion !== null)
-        return run.stateVersion !== stateVersion;
+        return run.stateVersion > stateVersion;
       return run.state !== state;
     },
 
