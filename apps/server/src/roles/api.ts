@@ -15,7 +15,7 @@ import {
   stateOperationResolvers,
   stateResolvers,
 } from "../modules/state/index.ts";
-import { registerGraphQL } from "../api/graphql.ts";
+import { registerGraphQL, type Resolvers } from "../api/graphql.ts";
 import {
   registerRunEventsRoute,
   registerRunWorkerRoutes,
@@ -52,38 +52,10 @@ export async function startApiRole(
     logs: app.runs.logs ?? undefined,
     sessions: app.auth,
   });
-  const stackApi = stackResolvers(app.stacks, { stateImport: app.stateOps });
   await registerGraphQL(http, {
     auth: app.auth,
     log: app.log,
-    resolvers: [
-      authResolvers(app.auth),
-      stackApi,
-      runResolvers({
-        runs: app.runs.service,
-        logs: app.runs.logs ?? undefined,
-        plans: app.runs.plans ?? undefined,
-        resolveStack: stackLoader(app.stacks),
-      }),
-      workerResolvers({
-        workers: app.workers,
-        runs: app.runs.service,
-        access: app.spaceAccess,
-      }),
-      contextResolvers(app.contexts),
-      spaceResolvers(app.spaces),
-      policyResolvers({
-        policies: app.policies.service,
-        findSpace: (session, id) =>
-          app.spaces.findSpace(session, id).catch(() => null),
-      }),
-      stateResolvers(app.state),
-      stateOperationResolvers(app.stateOps),
-      vcsResolvers({
-        integrations: app.vcs.integrations,
-        events: app.vcs.events,
-      }),
-    ],
+    resolvers: apiResolvers(app),
   });
   await registerVcsWebhookRoute(http, {
     db: app.db,
@@ -120,4 +92,36 @@ export async function startApiRole(
       await app.broker?.stop();
     },
   };
+}
+
+/** Every module's GraphQL resolver map, as the API serves them (one map per module). */
+export function apiResolvers(app: App): Resolvers[] {
+  return [
+    authResolvers(app.auth),
+    stackResolvers(app.stacks, { stateImport: app.stateOps }),
+    runResolvers({
+      runs: app.runs.service,
+      logs: app.runs.logs ?? undefined,
+      plans: app.runs.plans ?? undefined,
+      resolveStack: stackLoader(app.stacks),
+    }),
+    workerResolvers({
+      workers: app.workers,
+      runs: app.runs.service,
+      access: app.spaceAccess,
+    }),
+    contextResolvers(app.contexts),
+    spaceResolvers(app.spaces),
+    policyResolvers({
+      policies: app.policies.service,
+      findSpace: (session, id) =>
+        app.spaces.findSpace(session, id).catch(() => null),
+    }),
+    stateResolvers(app.state),
+    stateOperationResolvers(app.stateOps),
+    vcsResolvers({
+      integrations: app.vcs.integrations,
+      events: app.vcs.events,
+    }),
+  ];
 }

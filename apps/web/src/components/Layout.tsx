@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { VIEWER, type ViewerResult } from "@stackyard/api-client";
+import { VIEWER } from "@stackyard/api-client";
 import { useQuery } from "../graphql/api.ts";
 import { clearSession } from "../graphql/session.ts";
 import { Link, navigate, paths } from "../routes/router.tsx";
@@ -39,7 +39,7 @@ export function Layout({
     | null;
   children: ReactNode;
 }) {
-  const viewer = useQuery<ViewerResult>(VIEWER);
+  const viewer = useQuery(VIEWER);
   return (
     <>
       <a className="skip-link" href="#main">

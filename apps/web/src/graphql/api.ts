@@ -4,7 +4,6 @@ import {
   createSessionClient,
   type ApiClient,
   type GraphQLOperation,
-  type OperationText,
   type ResultOf,
 } from "@stackyard/api-client";
 
@@ -61,18 +60,13 @@ interface QueryOptions {
 
 /**
  * Runs `query` now and whenever its variables change; `pollMs` refreshes it quietly in
- * the background (no loading flicker) while the page is visible. With a generated
- * operation (`@stackyard/api-client`) the variables and the data are typed from the SDL.
+ * the background (no loading flicker) while the page is visible. Only generated
+ * operations (`@stackyard/api-client`) are taken, so the variables and the data are typed
+ * from the SDL.
  */
 export function useQuery<T, V extends Record<string, unknown> = never>(
   query: GraphQLOperation<T, V>,
   variables?: VariablesOf<V>,
-  opts?: QueryOptions,
-): QueryState<T>;
-/** Plain operation text: `T` is the shape the caller expects back, unchecked. */
-export function useQuery<T>(
-  query: OperationText,
-  variables?: Record<string, unknown>,
   opts?: QueryOptions,
 ): QueryState<T>;
 export function useQuery<T>(
@@ -143,10 +137,6 @@ export function useMutation<T, V extends Record<string, unknown> = never>(
 export function useMutation<D extends GraphQLOperation<unknown, never>>(
   query: D,
 ): MutationState<ResultOf<D>, Record<string, unknown>>;
-/** Plain operation text: `T` is the shape the caller expects back, unchecked. */
-export function useMutation<T>(
-  query: OperationText,
-): MutationState<T, Record<string, unknown>>;
 export function useMutation<T>(
   query: string,
 ): MutationState<T, Record<string, unknown>> {

@@ -36,8 +36,8 @@ export type StateVersionNode = Item<
   >["stackyardStateVersions"]["nodes"]
 >;
 
-export type WorkerCurrentRun = NonNullable<
-  Item<
-    Item<ResultOf<typeof WORKER_POOLS_WITH_RUNS>["workerPools"]>["workers"]
-  >["stackyardCurrentRun"]
+export type WorkerPoolWithRuns = Item<
+  ResultOf<typeof WORKER_POOLS_WITH_RUNS>["workerPools"]
 >;
+/** `metadata` is a JSON object encoded as a string (graphql-compat §0.5.7). */
+export type WorkerWithRun = Item<WorkerPoolWithRuns["workers"]>;

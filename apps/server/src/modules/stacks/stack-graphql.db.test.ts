@@ -161,6 +161,22 @@ describe("spacectl", () => {
     expect(await gql(q, { id: "nope" })).toEqual({ data: { stack: null } });
   });
 
+  it("answers the non-null lists of entities, dependencies and module versions", async () => {
+    const q =
+      "query($id:ID!){stack(id: $id){id,entities{id,address},moduleVersionsUsed{id,number},dependsOn{id},isDependedOnBy{id}}}";
+    expect(await gql(q, { id: "infra-prod" })).toEqual({
+      data: {
+        stack: {
+          id: "infra-prod",
+          entities: [],
+          moduleVersionsUsed: [],
+          dependsOn: [],
+          isDependedOnBy: [],
+        },
+      },
+    });
+  });
+
   it("answers unauthorized without a session", async () => {
     const res = await gql(
       "query($id:ID!){stack(id: $id){id,name}}",

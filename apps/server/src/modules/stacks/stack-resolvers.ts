@@ -110,6 +110,16 @@ export function stackResolvers(
             element: presentConfigElement(entry.element),
           }),
         ),
+      // Non-null in the Spacelift SDL, so a client selecting them (the provider's stack
+      // data source, spacectl's `stack show`) needs a list rather than an error:
+      // - entities: the resources of the stack's current state. The state module reads
+      //   only outputs so far; this fills in when the resources view is built.
+      entities: () => [],
+      // Stack dependencies and module versions are not built: nothing depends on
+      // anything, and no stack is known to use a registry module version.
+      dependsOn: () => [],
+      isDependedOnBy: () => [],
+      moduleVersionsUsed: () => [],
     },
 
     Mutation: {

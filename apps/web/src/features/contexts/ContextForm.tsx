@@ -2,7 +2,6 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import {
   CONTEXT_CREATE,
   CONTEXT_UPDATE,
-  type ContextCreateResult,
   type ContextHooksView,
   type ContextSummary,
 } from "@stackyard/api-client";
@@ -22,7 +21,7 @@ export function ContextForm({
   onCancel?(): void;
 }) {
   const editing = Boolean(context);
-  const create = useMutation<ContextCreateResult>(CONTEXT_CREATE);
+  const create = useMutation(CONTEXT_CREATE);
   const update = useMutation(CONTEXT_UPDATE);
   const save = editing ? update : create;
   const [name, setName] = useState(context?.name ?? "");

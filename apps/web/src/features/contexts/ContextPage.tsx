@@ -1,9 +1,5 @@
 import { useState } from "react";
-import {
-  CONTEXT_DELETE,
-  CONTEXT_PAGE,
-  type ContextPageResult,
-} from "@stackyard/api-client";
+import { CONTEXT_DELETE, CONTEXT_PAGE } from "@stackyard/api-client";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { useMutation, useQuery } from "../../graphql/api.ts";
 import { Link, navigate, paths } from "../../routes/router.tsx";
@@ -13,7 +9,7 @@ import { autoattachTargets } from "./context-labels.ts";
 
 /** One context: its settings, its environment (secrets write-only) and deletion. */
 export function ContextPage({ contextId }: { contextId: string }) {
-  const q = useQuery<ContextPageResult>(CONTEXT_PAGE, { id: contextId });
+  const q = useQuery(CONTEXT_PAGE, { id: contextId });
   const remove = useMutation(CONTEXT_DELETE);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const context = q.data?.context;

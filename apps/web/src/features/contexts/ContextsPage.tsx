@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { CONTEXTS_LIST, type ContextsListResult } from "@stackyard/api-client";
+import { CONTEXTS_LIST } from "@stackyard/api-client";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { formatRelative } from "../../components/time.ts";
 import { useQuery } from "../../graphql/api.ts";
@@ -8,7 +8,7 @@ import { ContextForm } from "./ContextForm.tsx";
 
 /** Every context the caller can read; a new one is created in place. */
 export function ContextsPage() {
-  const q = useQuery<ContextsListResult>(CONTEXTS_LIST);
+  const q = useQuery(CONTEXTS_LIST);
   const [creating, setCreating] = useState(false);
   const contexts = q.data?.stackyardContexts ?? [];
   return (

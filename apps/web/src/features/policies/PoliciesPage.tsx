@@ -3,11 +3,7 @@ import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { formatRelative } from "../../components/time.ts";
 import { useQuery } from "../../graphql/api.ts";
 import { Link, navigate, paths } from "../../routes/router.tsx";
-import {
-  POLICIES_LIST,
-  POLICY_TYPE_LABELS,
-  type PoliciesListResult,
-} from "./policy-operations.ts";
+import { POLICIES_LIST, POLICY_TYPE_LABELS } from "./policy-operations.ts";
 import { PolicyForm } from "./PolicyForm.tsx";
 
 const PAGE = 100;
@@ -16,7 +12,7 @@ const PAGE = 100;
 export function PoliciesPage() {
   const [search, setSearch] = useState("");
   const [after, setAfter] = useState<string | null>(null);
-  const q = useQuery<PoliciesListResult>(POLICIES_LIST, {
+  const q = useQuery(POLICIES_LIST, {
     input: {
       first: PAGE,
       ...(after ? { after } : {}),

@@ -1,11 +1,11 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
+import type { PolicyType as SchemaPolicyType } from "@stackyard/api-client";
 import { useMutation } from "../../graphql/api.ts";
 import {
   POLICY_CREATE,
   POLICY_TYPE_LABELS,
   POLICY_TYPES,
   POLICY_UPDATE,
-  type PolicyCreateResult,
   type PolicyDetails,
 } from "./policy-operations.ts";
 import {
@@ -59,11 +59,11 @@ export function PolicyForm({
   onCancel?(): void;
 }) {
   const editing = Boolean(policy);
-  const create = useMutation<PolicyCreateResult>(POLICY_CREATE);
+  const create = useMutation(POLICY_CREATE);
   const update = useMutation(POLICY_UPDATE);
   const save = editing ? update : create;
   const [name, setName] = useState(policy?.name ?? "");
-  const [type, setType] = useState<string>(policy?.type ?? "PLAN");
+  const [type, setType] = useState<SchemaPolicyType>(policy?.type ?? "PLAN");
   const [description, setDescription] = useState(policy?.description ?? "");
   const [labels, setLabels] = useState(policy?.labels.join(", ") ?? "");
   const [body, setBody] = useState(policy?.body ?? STARTERS.PLAN ?? "");
@@ -81,7 +81,10 @@ export function PolicyForm({
   const located = problems.filter((p) => p.line !== null);
   const badLines = new Set(located.map((p) => p.line ?? 0));
 
-  function changeType(next: string) {
+  function changeType(value: string) {
+    // The select offers only POLICY_TYPES.
+    const next = POLICY_TYPES.find((t) => t === value);
+    if (!next) return;
     // Offer the new type's starter while the body is still an untouched starter.
     const untouched =
       body === DEFAULT_BODY || Object.values(STARTERS).includes(body);

@@ -15,10 +15,7 @@ import {
   POLICY_SIMULATE,
   POLICY_TYPE_LABELS,
   type PolicyDetails,
-  type PolicyPageResult,
   type PolicyRecord,
-  type PolicySampleResult,
-  type PolicySimulateResult,
 } from "./policy-operations.ts";
 import { prettyJson } from "./policy-text.ts";
 import { PolicyForm } from "./PolicyForm.tsx";
@@ -26,7 +23,7 @@ import "./policies.css";
 
 /** One policy: its body (editable), a simulator, and its latest evaluation samples. */
 export function PolicyPage({ policyId }: { policyId: string }) {
-  const q = useQuery<PolicyPageResult>(POLICY_PAGE, { id: policyId });
+  const q = useQuery(POLICY_PAGE, { id: policyId });
   const [editing, setEditing] = useState(false);
   const [simInput, setSimInput] = useState(
     '{\n  "terraform": {\n    "resource_changes": []\n  }\n}\n',
@@ -181,7 +178,7 @@ function SimulatePanel({
   input: string;
   onInputChange(v: string): void;
 }) {
-  const sim = useMutation<PolicySimulateResult>(POLICY_SIMULATE);
+  const sim = useMutation(POLICY_SIMULATE);
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [result, setResult] = useState<string | null>(null);
 
@@ -280,7 +277,7 @@ function SamplesPanel({
     setError(null);
     setLoading(true);
     try {
-      const d = await api.request<PolicySampleResult>(POLICY_SAMPLE, {
+      const d = await api.request(POLICY_SAMPLE, {
         id: policy.id,
         key: r.key,
       });

@@ -5,9 +5,7 @@ import { useMutation, useQuery } from "../../graphql/api.ts";
 import {
   RUN_APPROVAL,
   RUN_REVIEW,
-  type RunApprovalResult,
   type RunReviewRecord,
-  type RunReviewResult,
 } from "./policy-operations.ts";
 import { policyDecisions, type PolicyDecision } from "./policy-text.ts";
 import "./policies.css";
@@ -41,12 +39,12 @@ export function RunReviewPanel({
   onReviewed(): void;
 }) {
   const [polling, setPolling] = useState(false);
-  const q = useQuery<RunApprovalResult>(
+  const q = useQuery(
     RUN_APPROVAL,
     { stack: stackId, run: runId },
     polling ? { pollMs: 2000 } : {},
   );
-  const review = useMutation<RunReviewResult>(RUN_REVIEW);
+  const review = useMutation(RUN_REVIEW);
   const [note, setNote] = useState("");
   const reload = q.reload;
   useEffect(() => {

@@ -8,8 +8,6 @@ import {
   POLICY_DETACH,
   POLICY_TYPE_LABELS,
   STACK_POLICIES,
-  type PoliciesListResult,
-  type StackPoliciesResult,
 } from "./policy-operations.ts";
 
 /**
@@ -18,9 +16,9 @@ import {
  * a form to attach another one. Login policies are global and never listed here.
  */
 export function StackPoliciesPanel({ stackId }: { stackId: string }) {
-  const q = useQuery<StackPoliciesResult>(STACK_POLICIES, { id: stackId });
+  const q = useQuery(STACK_POLICIES, { id: stackId });
   const canWrite = q.data?.stack?.canWrite ?? false;
-  const list = useQuery<PoliciesListResult>(
+  const list = useQuery(
     POLICIES_LIST,
     { input: { first: 100 } },
     { skip: !canWrite },

@@ -8,6 +8,7 @@ import {
   POLICY_PAGE,
   RUN_APPROVAL,
   STACK_POLICIES,
+  type PolicyType as SchemaPolicyType,
   type ResultOf,
 } from "@stackyard/api-client";
 
@@ -40,7 +41,7 @@ export const POLICY_TYPES = [
   "INITIALIZATION",
   "INTENT",
   "TASK",
-] as const;
+] as const satisfies readonly SchemaPolicyType[];
 export type PolicyType = (typeof POLICY_TYPES)[number];
 
 export const POLICY_TYPE_LABELS: Record<string, string> = {

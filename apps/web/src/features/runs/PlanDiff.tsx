@@ -4,7 +4,6 @@ import { useQuery } from "../../graphql/api.ts";
 import {
   RUN_PLAN_CHANGES,
   type PlanResourceChange,
-  type RunPlanChangesResult,
 } from "../../graphql/operations.ts";
 import {
   actionLabel,
@@ -33,7 +32,7 @@ export function PlanDiff({
   runId: string;
   version: string;
 }) {
-  const q = useQuery<RunPlanChangesResult>(RUN_PLAN_CHANGES, {
+  const q = useQuery(RUN_PLAN_CHANGES, {
     stack: stackId,
     run: runId,
   });

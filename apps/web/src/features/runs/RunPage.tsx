@@ -8,7 +8,6 @@ import {
   RUN_RETRY,
   RUN_STOP,
   type RunDetails,
-  type RunPageResult,
   type RunTransition,
 } from "@stackyard/api-client";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
@@ -119,7 +118,7 @@ export function RunPage({
 }) {
   const [attempt, setAttempt] = useState(0);
   const followed = useFollowedRun(stackId, runId, attempt);
-  const q = useQuery<RunPageResult>(RUN_PAGE, { stack: stackId, run: runId });
+  const q = useQuery(RUN_PAGE, { stack: stackId, run: runId });
   const [follow, setFollow] = useState(true);
   const [now, setNow] = useState(Date.now());
   const { transitions, phases, live } = followed;

@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent } from "react";
-import { STACK_CREATE, type StackCreateResult } from "@stackyard/api-client";
+import { STACK_CREATE } from "@stackyard/api-client";
 import { ErrorNote } from "../../components/Notice.tsx";
 import { useMutation } from "../../graphql/api.ts";
 import { Link, navigate, paths } from "../../routes/router.tsx";
@@ -33,7 +33,7 @@ export function CreateStackPage() {
     tool: "OPEN_TOFU",
   });
   const [errors, setErrors] = useState<StackFormErrors>({});
-  const create = useMutation<StackCreateResult>(STACK_CREATE);
+  const create = useMutation(STACK_CREATE);
   const refs = useRef<Partial<Record<TextField, HTMLInputElement | null>>>({});
 
   function set<K extends keyof StackForm>(key: K, value: StackForm[K]) {

@@ -3,7 +3,6 @@ import {
   CONTEXT_ATTACH,
   CONTEXT_DETACH,
   CONTEXTS_LIST,
-  type ContextsListResult,
   type StackDetails,
 } from "@stackyard/api-client";
 import { ErrorNote } from "../../components/Notice.tsx";
@@ -21,7 +20,7 @@ export function StackContextsPanel({
   stack: StackDetails;
   onChange(): void;
 }) {
-  const list = useQuery<ContextsListResult>(CONTEXTS_LIST, undefined, {
+  const list = useQuery(CONTEXTS_LIST, undefined, {
     skip: !stack.canWrite,
   });
   const attach = useMutation(CONTEXT_ATTACH);

@@ -4,9 +4,7 @@ import {
   STACK_LOCK,
   STACK_PAGE,
   STACK_UNLOCK,
-  type RunTriggerResult,
   type StackDetails,
-  type StackPageResult,
 } from "@stackyard/api-client";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { StateBadge } from "../../components/StateBadge.tsx";
@@ -102,12 +100,8 @@ function useTabFromHash(): [TabId, (id: TabId) => void] {
 
 /** One stack: trigger, lock, runs, outputs, environment, contexts and settings. */
 export function StackPage({ stackId }: { stackId: string }) {
-  const q = useQuery<StackPageResult>(
-    STACK_PAGE,
-    { id: stackId },
-    { pollMs: 4000 },
-  );
-  const trigger = useMutation<RunTriggerResult>(RUN_TRIGGER);
+  const q = useQuery(STACK_PAGE, { id: stackId }, { pollMs: 4000 });
+  const trigger = useMutation(RUN_TRIGGER);
   const [tab, selectTab] = useTabFromHash();
   const stack = q.data?.stack;
 

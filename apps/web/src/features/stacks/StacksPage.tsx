@@ -1,13 +1,10 @@
 import { useEffect, useState } from "react";
-import { STACKS_LIST, type StacksListResult } from "@stackyard/api-client";
+import { STACKS_LIST } from "@stackyard/api-client";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { StateBadge } from "../../components/StateBadge.tsx";
 import { formatRelative } from "../../components/time.ts";
 import { useQuery } from "../../graphql/api.ts";
-import {
-  STACK_FOLDERS,
-  type StackFoldersResult,
-} from "../../graphql/operations.ts";
+import { STACK_FOLDERS } from "../../graphql/operations.ts";
 import { Link, paths } from "../../routes/router.tsx";
 import {
   STATE_FILTERS,
@@ -53,18 +50,14 @@ export function StacksPage() {
     after: cursors[page] ?? null,
     pageSize: PAGE_SIZE,
   });
-  const q = useQuery<StacksListResult>(
-    STACKS_LIST,
-    { input },
-    { pollMs: 5000 },
-  );
+  const q = useQuery(STACKS_LIST, { input }, { pollMs: 5000 });
   const stacks = q.data?.searchStacks.edges.map((e) => e.node) ?? [];
   const pageInfo = q.data?.searchStacks.pageInfo;
   const filtered =
     filter !== "all" || search.trim() || label.trim() || folder !== "";
   // Folders are `folder:<x>` labels. The server lists every folder of the stacks the
   // caller can see; labels of the page shown are merged in so a new one appears at once.
-  const folderList = useQuery<StackFoldersResult>(STACK_FOLDERS, undefined, {
+  const folderList = useQuery(STACK_FOLDERS, undefined, {
     pollMs: 30000,
   });
   const folders = foldersOf(

@@ -1,14 +1,8 @@
 import { useState } from "react";
-import {
-  STATE_DOWNLOAD_URL,
-  type StateDownloadUrlResult,
-} from "@stackyard/api-client";
+import { STATE_DOWNLOAD_URL } from "@stackyard/api-client";
 import { ErrorNote } from "../../components/Notice.tsx";
 import { api, friendlyError } from "../../graphql/api.ts";
-import {
-  STATE_VERSION_DOWNLOAD_URL,
-  type StateVersionDownloadUrlResult,
-} from "../../graphql/operations.ts";
+import { STATE_VERSION_DOWNLOAD_URL } from "../../graphql/operations.ts";
 
 function saveBlob(blob: Blob, filename: string): void {
   const href = URL.createObjectURL(blob);
@@ -46,16 +40,13 @@ export function StateDownloadButton({
     let url: string;
     try {
       if (version) {
-        const r = await api.request<StateVersionDownloadUrlResult>(
-          STATE_VERSION_DOWNLOAD_URL,
-          { stack: stackId, version: version.id },
-        );
+        const r = await api.request(STATE_VERSION_DOWNLOAD_URL, {
+          stack: stackId,
+          version: version.id,
+        });
         url = r.stackyardStateVersionDownloadUrl.url;
       } else {
-        const r = await api.request<StateDownloadUrlResult>(
-          STATE_DOWNLOAD_URL,
-          { input: { stackId } },
-        );
+        const r = await api.request(STATE_DOWNLOAD_URL, { input: { stackId } });
         url = r.stateDownloadUrl.url;
       }
     } catch (err) {

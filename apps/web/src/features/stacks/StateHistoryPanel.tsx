@@ -6,8 +6,6 @@ import { api, friendlyError, useQuery } from "../../graphql/api.ts";
 import {
   STACK_STATE_VERSIONS,
   STATE_ROLLBACK,
-  type StackStateVersionsResult,
-  type StateRollbackResult,
   type StateVersionNode,
 } from "../../graphql/operations.ts";
 import { Link, paths } from "../../routes/router.tsx";
@@ -33,7 +31,7 @@ export function StateHistoryPanel({
   stackId: string;
   onChanged(): void;
 }) {
-  const first = useQuery<StackStateVersionsResult>(STACK_STATE_VERSIONS, {
+  const first = useQuery(STACK_STATE_VERSIONS, {
     stack: stackId,
     first: PAGE_SIZE,
   });
@@ -55,10 +53,11 @@ export function StateHistoryPanel({
     setLoadingMore(true);
     setMoreError(null);
     try {
-      const r = await api.request<StackStateVersionsResult>(
-        STACK_STATE_VERSIONS,
-        { stack: stackId, first: PAGE_SIZE, after: cursor },
-      );
+      const r = await api.request(STACK_STATE_VERSIONS, {
+        stack: stackId,
+        first: PAGE_SIZE,
+        after: cursor,
+      });
       const next = r.stack?.stackyardStateVersions;
       if (next) {
         setOlder((o) => [...o, ...next.nodes]);
@@ -252,7 +251,7 @@ function RollbackDialog({
         lockedHere = true;
       }
       setStep("rolling-back");
-      const r = await api.request<StateRollbackResult>(STATE_ROLLBACK, {
+      const r = await api.request(STATE_ROLLBACK, {
         stack: stackId,
         version: version.id,
       });

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from "react";
+import type { StackyardVcsIntegrationCreateInput } from "@stackyard/api-client";
 import { CopyField } from "../../components/CopyField.tsx";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { formatRelative } from "../../components/time.ts";
@@ -10,8 +11,6 @@ import {
   VCS_INTEGRATIONS,
   fieldProblems,
   type VcsIntegration,
-  type VcsIntegrationCreateResult,
-  type VcsIntegrationsResult,
   type VcsProvider,
 } from "./vcs-operations.ts";
 
@@ -23,7 +22,7 @@ export const PROVIDER_LABELS: Record<VcsProvider, string> = {
 
 /** The VCS integrations the caller can read; new ones are created in place. */
 export function IntegrationsPage() {
-  const q = useQuery<VcsIntegrationsResult>(VCS_INTEGRATIONS);
+  const q = useQuery(VCS_INTEGRATIONS);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<VcsIntegration | null>(null);
   const integrations = q.data?.stackyardVcsIntegrations ?? [];
@@ -247,9 +246,7 @@ function IntegrationForm({
   onCreated(i: VcsIntegration): void;
   onCancel(): void;
 }) {
-  const create = useMutation<VcsIntegrationCreateResult>(
-    VCS_INTEGRATION_CREATE,
-  );
+  const create = useMutation(VCS_INTEGRATION_CREATE);
   const [provider, setProvider] = useState<VcsProvider>("GITHUB");
   const [f, setF] = useState<Fields>(EMPTY);
   const [local, setLocal] = useState<Record<string, string>>({});
@@ -286,7 +283,7 @@ function IntegrationForm({
       .split(",")
       .map((l) => l.trim())
       .filter(Boolean);
-    const input: Record<string, unknown> = {
+    const input: StackyardVcsIntegrationCreateInput = {
       name: f.name.trim(),
       provider,
       isDefault: f.isDefault,

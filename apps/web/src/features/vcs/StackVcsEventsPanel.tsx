@@ -3,11 +3,7 @@ import { formatRelative, formatTimestamp } from "../../components/time.ts";
 import { useQuery } from "../../graphql/api.ts";
 import { Link, paths } from "../../routes/router.tsx";
 import "../policies/policies.css";
-import {
-  STACK_VCS_EVENTS,
-  type StackVcsEventsResult,
-  type VcsEvent,
-} from "./vcs-operations.ts";
+import { STACK_VCS_EVENTS, type VcsEvent } from "./vcs-operations.ts";
 
 const OUTCOME_TONE: Record<string, string> = {
   TRACKED: "tone-ok",
@@ -20,7 +16,7 @@ const OUTCOME_TONE: Record<string, string> = {
  * each with what it did: the run it started, or why nothing ran.
  */
 export function StackVcsEventsPanel({ stackId }: { stackId: string }) {
-  const q = useQuery<StackVcsEventsResult>(
+  const q = useQuery(
     STACK_VCS_EVENTS,
     { stack: stackId, limit: 20 },
     { pollMs: 10_000 },

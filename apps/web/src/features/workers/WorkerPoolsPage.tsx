@@ -4,16 +4,13 @@ import {
   WORKER_POOL_CREATE,
   WORKER_POOL_CYCLE,
   type WorkerPoolCreateResult,
-  type WorkerPoolCycleResult,
-  type WorkerPoolView,
-  type WorkerPoolsResult,
-  type WorkerView,
 } from "@stackyard/api-client";
 import { CopyField } from "../../components/CopyField.tsx";
 import { humanState } from "../../components/StateBadge.tsx";
 import {
   WORKER_POOLS_WITH_RUNS,
-  type WorkerCurrentRun,
+  type WorkerPoolWithRuns as WorkerPoolView,
+  type WorkerWithRun as WorkerView,
 } from "../../graphql/operations.ts";
 import { Link, paths } from "../../routes/router.tsx";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
@@ -49,7 +46,7 @@ const STATUS_TONE: Record<string, string> = {
 
 /** Worker pools and their workers: status, tags, what they are doing; drain and undrain. */
 export function WorkerPoolsPage() {
-  const q = useQuery<WorkerPoolsResult>(WORKER_POOLS_WITH_RUNS, undefined, {
+  const q = useQuery(WORKER_POOLS_WITH_RUNS, undefined, {
     pollMs: 3000,
   });
   const [creating, setCreating] = useState(false);
@@ -106,7 +103,7 @@ function CreatePoolForm({
   onCancel(): void;
   onCreated(c: Credentials): void;
 }) {
-  const create = useMutation<WorkerPoolCreateResult>(WORKER_POOL_CREATE);
+  const create = useMutation(WORKER_POOL_CREATE);
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [nameError, setNameError] = useState<string | null>(null);
@@ -251,7 +248,7 @@ function CycleControl({
   liveWorkers: number;
   onChange(): void;
 }) {
-  const cycle = useMutation<WorkerPoolCycleResult>(WORKER_POOL_CYCLE);
+  const cycle = useMutation(WORKER_POOL_CYCLE);
   const [asking, setAsking] = useState(false);
   const [done, setDone] = useState<string | null>(null);
   const confirmButton = useRef<HTMLButtonElement>(null);
@@ -390,7 +387,7 @@ function WorkerRow({
   onChange,
 }: {
   poolId: string;
-  worker: WorkerView & { stackyardCurrentRun?: WorkerCurrentRun | null };
+  worker: WorkerView;
   onChange(): void;
 }) {
   const [pending, setPending] = useState(false);
