@@ -45,6 +45,12 @@ export class UnavailableError extends AppError {
   override readonly httpStatus = 503;
 }
 
+/** A Spacelift operation of the compatibility schema that Stackyard does not serve yet. */
+export class NotImplementedError extends AppError {
+  override readonly code = "NOT_IMPLEMENTED";
+  override readonly httpStatus = 501;
+}
+
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }

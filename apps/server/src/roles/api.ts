@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { unservedResolvers } from "../api/unserved-resolvers.ts";
 import type { App } from "../app.ts";
 import { createHttpServer } from "../platform/http/http-server.ts";
 import { registerWebAssets } from "../platform/http/web-assets.ts";
@@ -123,5 +124,6 @@ export function apiResolvers(app: App): Resolvers[] {
       integrations: app.vcs.integrations,
       events: app.vcs.events,
     }),
+    unservedResolvers(),
   ];
 }

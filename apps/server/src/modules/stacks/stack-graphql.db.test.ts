@@ -9,6 +9,7 @@ import {
   testEncryptor,
 } from "../../../test/stacks-fixtures.ts";
 import { registerGraphQL } from "../../api/graphql.ts";
+import { unservedResolvers } from "../../api/unserved-resolvers.ts";
 import {
   authResolvers,
   createAuthService,
@@ -129,6 +130,7 @@ beforeAll(async () => {
       stackResolvers(m.stacks),
       contextResolvers(m.contexts),
       spaceResolvers(m.spaces),
+      unservedResolvers(),
     ],
   });
   await app.ready();
@@ -916,6 +918,18 @@ describe("Terraform provider", () => {
 });
 
 describe("API key access over GraphQL", () => {
+  it("answers an operation Stackyard does not serve with NOT_IMPLEMENTED, naming it", async () => {
+    // The Terraform provider's spacelift_api_key resource sends this.
+    const res = await gql(
+      `mutation($input: ApiKeyInput!){apiKeyCreate(input: $input){id}}`,
+      { input: { name: "ci", admin: false, teams: [] } },
+    );
+    expect(res.errors?.[0]?.extensions?.code).toBe("NOT_IMPLEMENTED");
+    expect(res.errors?.[0]?.message).toMatch(
+      /^apiKeyCreate is not supported by Stackyard yet/,
+    );
+  });
+
   it("hides other spaces and refuses writes to READ keys", async () => {
     const readA = await keyToken("team-a", "READ");
     const writeB = await keyToken("team-b", "WRITE");
