@@ -24,7 +24,8 @@ import {
 // run then stops at UNCONFIRMED with the warning shown; an approval policy (auto-attached
 // by label) holds the next run until it is approved on the run page. The stack shows
 // why the raw git poller ran nothing, and VCS integrations are created with write-only
-// secrets and a copyable webhook URL.
+// secrets and a copyable webhook URL, then edited (a new description, a rotated webhook
+// secret that the webhook then requires) without the page ever showing a secret.
 const MAIN_TF = `
 resource "terraform_data" "greeting" {
   input = "hello"
@@ -327,7 +328,7 @@ describeBrowser(
       await shot("policies-08-run-approved-finished");
     }, 420_000);
 
-    it("creates VCS integrations with write-only secrets and a copyable webhook URL", async () => {
+    it("creates and edits VCS integrations with write-only secrets and a copyable webhook URL", async () => {
       await page
         .getByRole("navigation", { name: "Main" })
         .getByRole("link", { name: "VCS" })
@@ -358,6 +359,73 @@ describeBrowser(
       expect(html).not.toContain("glpat-very-secret-token");
       expect(html).not.toContain("hook-secret-value");
 
+      // Edit: the form starts from the stored settings with the secrets empty; a new
+      // description is saved and a typed webhook secret replaces the stored one, which
+      // the provider must then send (the old one is refused).
+      await card.getByRole("button", { name: "Edit gitlab-main" }).click();
+      const edit = page.getByRole("form", { name: "Edit gitlab-main" });
+      const description = edit.getByLabel("Description (optional)");
+      await description.waitFor();
+      const focusedId = () =>
+        page.evaluate<string | undefined>("document.activeElement?.id");
+      expect(await focusedId()).toBe(await description.getAttribute("id"));
+      expect(await edit.getByLabel("Webhook secret").inputValue()).toBe("");
+      expect(await edit.getByLabel("Access token").inputValue()).toBe("");
+      await edit
+        .getByText("Leave empty to keep the current value.", { exact: false })
+        .first()
+        .waitFor();
+      // A bad URL is refused by the server, in place under its field.
+      await edit.getByLabel("API URL (optional)").fill("not a url");
+      await edit.getByRole("button", { name: "Save changes" }).click();
+      await edit.getByText("Must be an http(s) URL").waitFor();
+      await edit.getByText("Check the fields marked above.").waitFor();
+      expect(
+        await edit
+          .getByLabel("API URL (optional)")
+          .getAttribute("aria-invalid"),
+      ).toBe("true");
+      await edit.getByLabel("API URL (optional)").fill("");
+      await description.fill("Main GitLab group");
+      await edit.getByLabel("Webhook secret").fill("rotated-hook-secret");
+      await shot("policies-10-integration-edit");
+      await edit.getByRole("button", { name: "Save changes" }).click();
+      await card.getByText("Saved.").waitFor();
+      expect(await card.textContent()).toContain("Main GitLab group");
+      // Focus returns to the card's Edit button for keyboard users.
+      await expect
+        .poll(() =>
+          page.evaluate<string | null | undefined>(
+            "document.activeElement?.getAttribute('aria-label')",
+          ),
+        )
+        .toBe("Edit gitlab-main");
+      const after = await page.content();
+      for (const secret of [
+        "glpat-very-secret-token",
+        "hook-secret-value",
+        "rotated-hook-secret",
+      ])
+        expect(after).not.toContain(secret);
+      const hook = (token: string) =>
+        fetch(url ?? "", {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "x-gitlab-token": token,
+            "x-gitlab-event": "System Hook",
+          },
+          body: JSON.stringify({ object_kind: "ping" }),
+        }).then((r) => r.status);
+      expect(await hook("hook-secret-value")).toBe(401);
+      expect(await hook("rotated-hook-secret")).not.toBe(401);
+      // Escape closes the form without saving.
+      await card.getByRole("button", { name: "Edit gitlab-main" }).click();
+      await edit.getByLabel("Description (optional)").fill("discarded");
+      await page.keyboard.press("Escape");
+      await card.getByRole("button", { name: "Edit gitlab-main" }).waitFor();
+      expect(await card.textContent()).toContain("Main GitLab group");
+
       // Raw git needs nothing but a name, and has no webhook.
       await page.getByRole("button", { name: "New integration" }).click();
       await page
@@ -369,7 +437,7 @@ describeBrowser(
         .getByRole("region", { name: "Integration mirror" })
         .getByText("Polled: no webhook.")
         .waitFor();
-      await shot("policies-10-integrations");
+      await shot("policies-11-integrations");
 
       // Dark theme and phone width stay readable.
       await page.getByRole("button", { name: /^Theme:/ }).click();
@@ -377,7 +445,7 @@ describeBrowser(
       await page.setViewportSize({ width: 390, height: 844 });
       await page.goto(`${base}/stack/${stackId}`);
       await page.getByTestId("stack-policies").waitFor();
-      await shot("policies-11-stack-dark-phone");
+      await shot("policies-12-stack-dark-phone");
       expect(pageErrors).toEqual([]);
     }, 240_000);
   },

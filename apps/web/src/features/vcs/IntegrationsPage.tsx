@@ -1,5 +1,8 @@
-import { useState, type FormEvent } from "react";
-import type { StackyardVcsIntegrationCreateInput } from "@stackyard/api-client";
+import { useEffect, useId, useRef, useState, type FormEvent } from "react";
+import type {
+  StackyardVcsIntegrationCreateInput,
+  StackyardVcsIntegrationUpdateInput,
+} from "@stackyard/api-client";
 import { CopyField } from "../../components/CopyField.tsx";
 import { ErrorNote, Loading } from "../../components/Notice.tsx";
 import { formatRelative } from "../../components/time.ts";
@@ -8,6 +11,7 @@ import "../policies/policies.css";
 import {
   VCS_INTEGRATION_CREATE,
   VCS_INTEGRATION_DELETE,
+  VCS_INTEGRATION_UPDATE,
   VCS_INTEGRATIONS,
   fieldProblems,
   type VcsIntegration,
@@ -20,7 +24,10 @@ export const PROVIDER_LABELS: Record<VcsProvider, string> = {
   GITLAB: "GitLab",
 };
 
-/** The VCS integrations the caller can read; new ones are created in place. */
+/**
+ * The VCS integrations the caller can read; new ones are created and existing ones
+ * edited in place.
+ */
 export function IntegrationsPage() {
   const q = useQuery(VCS_INTEGRATIONS);
   const [creating, setCreating] = useState(false);
@@ -93,7 +100,7 @@ export function IntegrationsPage() {
             <IntegrationCard
               key={i.id}
               integration={i}
-              onDeleted={() => void q.reload()}
+              onChanged={() => void q.reload()}
             />
           ))}
         </div>
@@ -104,13 +111,47 @@ export function IntegrationsPage() {
 
 function IntegrationCard({
   integration: i,
-  onDeleted,
+  onChanged,
 }: {
   integration: VcsIntegration;
-  onDeleted(): void;
+  onChanged(): void;
 }) {
   const del = useMutation(VCS_INTEGRATION_DELETE);
   const [asking, setAsking] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const editButton = useRef<HTMLButtonElement>(null);
+  // Focus goes back to the Edit button when the form closes (saved or cancelled), so a
+  // keyboard user keeps their place in the list.
+  const closing = useRef(false);
+  useEffect(() => {
+    if (!editing && closing.current) {
+      closing.current = false;
+      editButton.current?.focus();
+    }
+  }, [editing]);
+  const close = () => {
+    closing.current = true;
+    setEditing(false);
+  };
+  if (editing)
+    return (
+      <section className="card" aria-label={`Integration ${i.name}`}>
+        <h2 className="with-badge">
+          <span>Edit {i.name}</span>
+          <span className="tag">{PROVIDER_LABELS[i.provider]}</span>
+        </h2>
+        <IntegrationForm
+          editing={i}
+          onCancel={close}
+          onSaved={() => {
+            setSaved(true);
+            close();
+            onChanged();
+          }}
+        />
+      </section>
+    );
   return (
     <section className="card" aria-label={`Integration ${i.name}`}>
       <h2 className="with-badge">
@@ -121,7 +162,7 @@ function IntegrationCard({
       {i.description && <p>{i.description}</p>}
       <dl className="settings">
         <dt>Integration id</dt>
-        <dd className="mono">{i.id}</dd>
+        <dd className="mono break">{i.id}</dd>
         <dt>Space</dt>
         <dd className="mono">{i.space}</dd>
         {i.provider !== "RAW_GIT" && (
@@ -164,6 +205,11 @@ function IntegrationCard({
       ) : (
         <p className="muted">Polled: no webhook.</p>
       )}
+      {saved && (
+        <p className="note" role="status">
+          Saved.
+        </p>
+      )}
       {asking ? (
         <div className="confirm-box" role="group" aria-label="Confirm deletion">
           <p>
@@ -176,7 +222,7 @@ function IntegrationCard({
               className="button danger"
               disabled={del.pending}
               onClick={async () => {
-                if (await del.mutate({ id: i.id })) onDeleted();
+                if (await del.mutate({ id: i.id })) onChanged();
               }}
             >
               {del.pending ? "Deleting…" : "Delete integration"}
@@ -194,13 +240,27 @@ function IntegrationCard({
           </div>
         </div>
       ) : (
-        <button
-          type="button"
-          className="button small ghost"
-          onClick={() => setAsking(true)}
-        >
-          Delete
-        </button>
+        <div className="actions">
+          <button
+            ref={editButton}
+            type="button"
+            className="button small"
+            aria-label={`Edit ${i.name}`}
+            onClick={() => {
+              setSaved(false);
+              setEditing(true);
+            }}
+          >
+            Edit
+          </button>
+          <button
+            type="button"
+            className="button small ghost"
+            onClick={() => setAsking(true)}
+          >
+            Delete
+          </button>
+        </div>
       )}
       <ErrorNote>{del.error}</ErrorNote>
     </section>
@@ -235,91 +295,168 @@ const EMPTY: Fields = {
   webhookSecret: "",
 };
 
+/** The non-secret fields of a stored integration; secret fields start empty. */
+function fieldsOf(i: VcsIntegration): Fields {
+  return {
+    ...EMPTY,
+    name: i.name,
+    description: i.description ?? "",
+    labels: i.labels.join(", "),
+    isDefault: i.isDefault,
+    checks: i.checks,
+    apiUrl: i.apiUrl ?? "",
+    gitUrl: i.gitUrl ?? "",
+    appId: i.appId ?? "",
+  };
+}
+
+const KEEP_HINT = "Leave empty to keep the current value.";
+
 /**
- * Creates an integration. Only the provider's own fields are shown and sent; secrets
- * are password fields that the page never shows again (the API never returns them).
+ * Creates an integration, or edits one when `editing` is given. Only the provider's
+ * own fields are shown and sent; secrets are password fields that the page never
+ * shows again (the API never returns them). When editing, the name and provider are
+ * fixed (the webhook URL is made of the name), the other fields start from the stored
+ * values, and a secret is sent only when one is typed: an empty secret field keeps the
+ * stored value, a typed one replaces it (rotation).
  */
 function IntegrationForm({
+  editing,
   onCreated,
+  onSaved,
   onCancel,
 }: {
-  onCreated(i: VcsIntegration): void;
+  editing?: VcsIntegration;
+  onCreated?(i: VcsIntegration): void;
+  onSaved?(i: VcsIntegration): void;
   onCancel(): void;
 }) {
   const create = useMutation(VCS_INTEGRATION_CREATE);
-  const [provider, setProvider] = useState<VcsProvider>("GITHUB");
-  const [f, setF] = useState<Fields>(EMPTY);
+  const update = useMutation(VCS_INTEGRATION_UPDATE);
+  const op = editing ? update : create;
+  const [provider, setProvider] = useState<VcsProvider>(
+    editing?.provider ?? "GITHUB",
+  );
+  const [f, setF] = useState<Fields>(() =>
+    editing ? fieldsOf(editing) : EMPTY,
+  );
   const [local, setLocal] = useState<Record<string, string>>({});
   const set = <K extends keyof Fields>(k: K, v: Fields[K]) =>
     setF((x) => ({ ...x, [k]: v }));
+  // Ids unique per form: a create form and several edit forms can be open at once.
+  const idBase = `vcs${useId().replace(/:/g, "")}`;
+  const first = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (editing) first.current?.focus();
+  }, [editing]);
 
-  const server = create.error ? fieldProblems(create.error) : null;
+  const server = op.error ? fieldProblems(op.error) : null;
   const errorOf = (k: string) => local[k] ?? server?.fields[k];
+  // Field errors are shown under their fields; the note above the buttons carries the
+  // rest (and errors of fields this form does not show), so nothing is lost.
+  const shown = new Set<string>([
+    ...(editing ? [] : ["name"]),
+    "description",
+    "labels",
+    ...(provider === "RAW_GIT" ? [] : ["apiUrl", "gitUrl", "webhookSecret"]),
+    ...(provider === "GITHUB" ? ["appId", "privateKey"] : []),
+    ...(provider === "GITLAB" ? ["token"] : []),
+  ]);
+  const note = server
+    ? [
+        ...server.rest,
+        ...Object.entries(server.fields)
+          .filter(([k]) => !shown.has(k))
+          .map(([k, m]) => `${k}: ${m}`),
+      ].join(" ") || "Check the fields marked above."
+    : null;
+  // A secret already stored may be left empty when editing.
+  const hasCredentials = editing?.hasCredentials ?? false;
+  const hasWebhookSecret = editing?.hasWebhookSecret ?? false;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     const problems: Record<string, string> = {};
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(f.name.trim()))
+    if (!editing && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(f.name.trim()))
       problems.name =
         "Use letters, digits, dots, dashes and underscores (it becomes part of the webhook URL).";
     if (provider === "GITHUB") {
       if (!/^[0-9]+$/.test(f.appId.trim()))
         problems.appId = "Enter the GitHub App's numeric id.";
-      if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(f.privateKey))
+      if (
+        (f.privateKey || !hasCredentials) &&
+        !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(f.privateKey)
+      )
         problems.privateKey =
           "Paste the App's private key (PEM, starting with -----BEGIN).";
     }
-    if (provider === "GITLAB" && !f.token.trim())
+    if (provider === "GITLAB" && !hasCredentials && !f.token.trim())
       problems.token = "Enter a GitLab access token with the api scope.";
-    if (provider !== "RAW_GIT" && !f.webhookSecret)
+    if (provider !== "RAW_GIT" && !hasWebhookSecret && !f.webhookSecret)
       problems.webhookSecret =
         "Enter the webhook secret (the same one goes into the provider's webhook settings).";
     setLocal(problems);
     if (Object.keys(problems).length) {
-      create.reset();
+      op.reset();
       return;
     }
     const labels = f.labels
       .split(",")
       .map((l) => l.trim())
       .filter(Boolean);
-    const input: StackyardVcsIntegrationCreateInput = {
-      name: f.name.trim(),
-      provider,
+    // Shared by both inputs; an empty description clears it (null), and absent
+    // secrets keep the stored ones on update.
+    const input: StackyardVcsIntegrationUpdateInput = {
       isDefault: f.isDefault,
       labels,
       description: f.description.trim() || null,
     };
     if (provider !== "RAW_GIT") {
       input.checks = f.checks;
-      input.webhookSecret = f.webhookSecret;
+      if (f.webhookSecret) input.webhookSecret = f.webhookSecret;
       if (f.apiUrl.trim()) input.apiUrl = f.apiUrl.trim();
       if (f.gitUrl.trim()) input.gitUrl = f.gitUrl.trim();
     }
     if (provider === "GITHUB") {
       input.appId = f.appId.trim();
-      input.privateKey = f.privateKey;
+      if (f.privateKey) input.privateKey = f.privateKey;
     }
-    if (provider === "GITLAB") input.token = f.token.trim();
-    const r = await create.mutate({ input });
+    if (provider === "GITLAB" && f.token.trim()) input.token = f.token.trim();
+    if (editing) {
+      const r = await update.mutate({ id: editing.id, input });
+      if (r) onSaved?.(r.stackyardVcsIntegrationUpdate);
+      return;
+    }
+    const createInput: StackyardVcsIntegrationCreateInput = {
+      ...input,
+      name: f.name.trim(),
+      provider,
+    };
+    const r = await create.mutate({ input: createInput });
     if (r) {
       setF(EMPTY);
-      onCreated(r.stackyardVcsIntegrationCreate);
+      onCreated?.(r.stackyardVcsIntegrationCreate);
     }
   }
 
   const text = (
     k: keyof Fields,
     label: string,
-    opts: { hint?: string; secret?: boolean; placeholder?: string } = {},
+    opts: {
+      hint?: string;
+      secret?: boolean;
+      placeholder?: string;
+      focus?: boolean;
+    } = {},
   ) => {
     const err = errorOf(k);
-    const id = `vcs-${k}`;
+    const id = `${idBase}-${k}`;
     return (
       <div className="field">
         <label htmlFor={id}>{label}</label>
         <input
           id={id}
+          ref={opts.focus ? first : undefined}
           type={opts.secret ? "password" : "text"}
           autoComplete={opts.secret ? "new-password" : "off"}
           spellCheck={false}
@@ -348,30 +485,58 @@ function IntegrationForm({
   };
 
   const keyError = errorOf("privateKey");
+  const keyId = `${idBase}-privateKey`;
+  const verb = editing
+    ? op.pending
+      ? "Saving…"
+      : "Save changes"
+    : op.pending
+      ? "Creating…"
+      : "Create integration";
   return (
-    <form onSubmit={submit} noValidate>
-      <div className="field">
-        <label htmlFor="vcs-provider">Provider</label>
-        <select
-          id="vcs-provider"
-          value={provider}
-          onChange={(e) => {
-            setProvider(e.target.value as VcsProvider);
-            setLocal({});
-            create.reset();
-          }}
-        >
-          {(Object.keys(PROVIDER_LABELS) as VcsProvider[]).map((p) => (
-            <option key={p} value={p}>
-              {PROVIDER_LABELS[p]}
-            </option>
-          ))}
-        </select>
-      </div>
-      {text("name", "Name", {
-        hint: "Cannot change later: the webhook URL ends with it.",
-      })}
-      {text("description", "Description (optional)")}
+    <form
+      onSubmit={submit}
+      noValidate
+      aria-label={editing ? `Edit ${editing.name}` : "New integration"}
+      aria-busy={op.pending || undefined}
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && !op.pending) {
+          e.preventDefault();
+          onCancel();
+        }
+      }}
+    >
+      {editing ? (
+        <p className="muted">
+          Name <strong className="mono">{editing.name}</strong> and provider
+          cannot change: the webhook URL is made of the name.
+        </p>
+      ) : (
+        <>
+          <div className="field">
+            <label htmlFor={`${idBase}-provider`}>Provider</label>
+            <select
+              id={`${idBase}-provider`}
+              value={provider}
+              onChange={(e) => {
+                setProvider(e.target.value as VcsProvider);
+                setLocal({});
+                op.reset();
+              }}
+            >
+              {(Object.keys(PROVIDER_LABELS) as VcsProvider[]).map((p) => (
+                <option key={p} value={p}>
+                  {PROVIDER_LABELS[p]}
+                </option>
+              ))}
+            </select>
+          </div>
+          {text("name", "Name", {
+            hint: "Cannot change later: the webhook URL ends with it.",
+          })}
+        </>
+      )}
+      {text("description", "Description (optional)", { focus: true })}
       {text("labels", "Labels (optional)", {
         hint: "Separate labels with commas.",
       })}
@@ -396,23 +561,25 @@ function IntegrationForm({
         <>
           {text("appId", "App id")}
           <div className="field">
-            <label htmlFor="vcs-privateKey">Private key (PEM)</label>
+            <label htmlFor={keyId}>Private key (PEM)</label>
             <textarea
-              id="vcs-privateKey"
+              id={keyId}
               rows={4}
               spellCheck={false}
               autoComplete="off"
               value={f.privateKey}
               placeholder="-----BEGIN RSA PRIVATE KEY-----"
               aria-invalid={keyError ? true : undefined}
-              aria-describedby={`vcs-privateKey-hint${keyError ? " vcs-privateKey-error" : ""}`}
+              aria-describedby={`${keyId}-hint${keyError ? ` ${keyId}-error` : ""}`}
               onChange={(e) => set("privateKey", e.target.value)}
             />
-            <p className="hint" id="vcs-privateKey-hint">
-              Write-only: it is stored encrypted and never shown again.
+            <p className="hint" id={`${keyId}-hint`}>
+              {hasCredentials
+                ? `${KEEP_HINT} Write-only: a new key is stored encrypted and never shown again.`
+                : "Write-only: it is stored encrypted and never shown again."}
             </p>
             {keyError && (
-              <p className="field-error" id="vcs-privateKey-error">
+              <p className="field-error" id={`${keyId}-error`}>
                 {keyError}
               </p>
             )}
@@ -422,18 +589,22 @@ function IntegrationForm({
       {provider === "GITLAB" &&
         text("token", "Access token", {
           secret: true,
-          hint: "Write-only, with the api scope.",
+          hint: hasCredentials
+            ? `${KEEP_HINT} Write-only, with the api scope.`
+            : "Write-only, with the api scope.",
         })}
       {provider !== "RAW_GIT" && (
         <>
           {text("webhookSecret", "Webhook secret", {
             secret: true,
-            hint: "Write-only; configure the same secret on the provider's webhook.",
+            hint: hasWebhookSecret
+              ? `${KEEP_HINT} A new secret must also be set on the provider's webhook.`
+              : "Write-only; configure the same secret on the provider's webhook.",
           })}
           <div className="field">
-            <label htmlFor="vcs-checks">Commit statuses</label>
+            <label htmlFor={`${idBase}-checks`}>Commit statuses</label>
             <select
-              id="vcs-checks"
+              id={`${idBase}-checks`}
               value={f.checks}
               onChange={(e) =>
                 set("checks", e.target.value as Fields["checks"])
@@ -447,29 +618,27 @@ function IntegrationForm({
       )}
       <div className="field checkbox">
         <input
-          id="vcs-default"
+          id={`${idBase}-default`}
           type="checkbox"
           checked={f.isDefault}
+          aria-describedby={`${idBase}-default-hint`}
           onChange={(e) => set("isDefault", e.target.checked)}
         />
-        <label htmlFor="vcs-default">Default for this provider</label>
-        <p className="hint">
+        <label htmlFor={`${idBase}-default`}>Default for this provider</label>
+        <p className="hint" id={`${idBase}-default-hint`}>
           Stacks of this provider that name no integration use it.
         </p>
       </div>
-      <ErrorNote>{create.error}</ErrorNote>
+      <ErrorNote>{note}</ErrorNote>
       <div className="actions">
-        <button
-          type="submit"
-          className="button primary"
-          disabled={create.pending}
-        >
-          {create.pending ? "Creating…" : "Create integration"}
+        <button type="submit" className="button primary" disabled={op.pending}>
+          {op.pending && <span className="spinner" aria-hidden="true" />}
+          {verb}
         </button>
         <button
           type="button"
           className="button"
-          disabled={create.pending}
+          disabled={op.pending}
           onClick={onCancel}
         >
           Cancel
