@@ -41,6 +41,11 @@ const S41 = `mutation($run: ID!, $stack: ID!, $targets: [String!]!) {
   runTargetedReplan(stack: $stack, run: $run, targets: $targets) { id }
 }`;
 
+/** spacectl's S10 (graphql-compat.md): `stack deploy --runtime-config <file>`. */
+const S10 = `mutation($forceApply: ForceApplyMode, $runtimeConfig: RuntimeConfigInput, $sha: String, $stack: ID!, $type: RunType) {
+  runTrigger(stack: $stack, commitSha: $sha, runType: $type, runtimeConfig: $runtimeConfig, forceApply: $forceApply) { id }
+}`;
+
 const CHANGES = `query($stack:ID!$run:ID!){stack(id: $stack){run(id: $run){delta{addCount,changeCount,deleteCount,resources},changesV3(input: {}){resources{address}}}}}`;
 
 interface Changes {
@@ -158,5 +163,60 @@ describe("a targeted replan on stackyard up", () => {
       addCount: 1,
       addresses: ["terraform_data.b"],
     });
+  }, 300_000);
+
+  it("applies a run's own runtime configuration (spacectl --runtime-config) over the repository's file, and refuses an invalid one naming the field", async () => {
+    const { client } = sy;
+    const repository = await gitRepo({
+      "main.tf": TWO_RESOURCES,
+      ".spacelift/config.yml": RUNTIME_CONFIG,
+    });
+    const stack = await createStack(client, {
+      name: "Runtime config per run",
+      repository,
+    });
+    const deploy = async (yaml: string) =>
+      (
+        await client.request<{ runTrigger: { id: string } }>(S10, {
+          forceApply: null,
+          runtimeConfig: { yaml },
+          sha: null,
+          stack,
+          type: "TRACKED",
+        })
+      ).runTrigger.id;
+
+    const bad = await deploy(
+      "version: 1\nstack_defaults:\n  environment: [TF_VAR_suffix]\n",
+    );
+    const failed = await waitForRunState(client, stack, bad, [
+      "FAILED",
+      "UNCONFIRMED",
+      "FINISHED",
+    ]);
+    expect(failed.at(-1)?.state).toBe("FAILED");
+    expect(failed.at(-1)?.note ?? "").toContain(
+      "the run's runtime configuration (--runtime-config) is invalid: stack_defaults.environment:",
+    );
+
+    const run = await deploy(
+      "version: 1\nstack_defaults:\n  environment:\n    TF_VAR_suffix: from-the-run\n",
+    );
+    const planned = await waitForRunState(client, stack, run, [
+      "UNCONFIRMED",
+      "FAILED",
+      "FINISHED",
+    ]);
+    expect(planned.at(-1)?.state, planned.at(-1)?.note ?? "").toBe(
+      "UNCONFIRMED",
+    );
+    const logs = await readRunLogs(client, stack, run);
+    expect(logs).toContain(
+      "runtime configuration: using .spacelift/config.yml with the run's runtime configuration (--runtime-config) over it (version 1, stack_defaults)",
+    );
+    // The file's hook still runs; the run's variable replaces the file's.
+    expect(logs).toContain("hook from the runtime configuration");
+    expect(logs).toContain('input  = "alpha-from-the-run"');
+    expect(logs).not.toContain("from-runtime-config");
   }, 300_000);
 });

@@ -494,6 +494,9 @@ export function openSpec(
     ...(spec.replanTargets?.length
       ? { replanTargets: [...spec.replanTargets] }
       : {}),
+    ...(spec.runtimeConfigYaml !== undefined
+      ? { runtimeConfigYaml: spec.runtimeConfigYaml }
+      : {}),
   };
 }
 

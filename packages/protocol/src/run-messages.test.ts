@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   isResourceAddress,
+  MAX_RUNTIME_CONFIG_YAML_CHARS,
   runAssignSpecSchema,
   runEventSchema,
   runLogChunkSchema,
@@ -27,6 +28,23 @@ const spec: RunAssignSpec = {
   skipInit: false,
   computed: {},
 };
+
+describe("the run's runtime configuration in the spec", () => {
+  it("is optional and limited in size, with the field named when too long", () => {
+    expect(runAssignSpecSchema.parse(spec).runtimeConfigYaml).toBeUndefined();
+    const yaml = "version: 1\n";
+    expect(
+      runAssignSpecSchema.parse({ ...spec, runtimeConfigYaml: yaml })
+        .runtimeConfigYaml,
+    ).toBe(yaml);
+    const tooLong = runAssignSpecSchema.safeParse({
+      ...spec,
+      runtimeConfigYaml: "#".repeat(MAX_RUNTIME_CONFIG_YAML_CHARS + 1),
+    });
+    expect(tooLong.success).toBe(false);
+    expect(tooLong.error?.issues[0]?.path).toEqual(["runtimeConfigYaml"]);
+  });
+});
 
 describe("resource addresses of a targeted replan", () => {
   it("accepts the address forms -target takes", () => {

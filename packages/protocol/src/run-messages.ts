@@ -90,6 +90,9 @@ export function isResourceAddress(value: string): boolean {
   return value.length <= 1024 && RESOURCE_ADDRESS_PATTERN.test(value);
 }
 
+/** Longest per-run runtime configuration (`RunAssignSpec.runtimeConfigYaml`), in characters. */
+export const MAX_RUNTIME_CONFIG_YAML_CHARS = 64 * 1024;
+
 /** A value that is plain text, or (when `sealed`) a sealed box to the pool key. */
 const maybeSealed = z.object({ sealed: z.boolean(), value: z.string() });
 
@@ -145,6 +148,13 @@ export const runAssignSpecSchema = z.object({
    * PREPARING_REPLAN instead of INITIALIZING. Absent or empty: a full plan.
    */
   replanTargets: z.array(resourceAddressSchema).max(1000).optional(),
+  /**
+   * The run's own runtime configuration (`spacectl stack deploy --runtime-config`): the
+   * YAML document as the trigger sent it, in the `.spacelift/config.yml` format. Sent
+   * for every phase of the run; the launcher validates it and merges it over the
+   * repository's file. Absent: the repository's file alone.
+   */
+  runtimeConfigYaml: z.string().max(MAX_RUNTIME_CONFIG_YAML_CHARS).optional(),
 });
 export type RunAssignSpec = z.infer<typeof runAssignSpecSchema>;
 

@@ -77,6 +77,11 @@ export interface RunSpec {
    * reported in PREPARING_REPLAN instead of INITIALIZING. Absent or empty: full plan.
    */
   replanTargets?: string[];
+  /**
+   * The run's own runtime configuration (`spacectl --runtime-config`), YAML in the
+   * `.spacelift/config.yml` format, merged over the repository's file (runtime-config.ts).
+   */
+  runtimeConfigYaml?: string;
 }
 
 export type RunStatePhase =

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProcessExecutor } from "./process-executor.ts";
 import {
   mergeRuntimeConfig,
+  overlayRuntimeConfig,
   parseRuntimeConfig,
   RuntimeConfigError,
   validateRuntimeConfig,
@@ -146,6 +147,80 @@ describe("runtime configuration precedence", () => {
   });
 });
 
+describe("the run's runtime configuration over the repository's file", () => {
+  const file = validateRuntimeConfig({
+    version: 1,
+    stack_defaults: {
+      before_init: ["echo file defaults"],
+      environment: { A: "file-defaults", B: "file-defaults" },
+    },
+    stacks: {
+      stk_test: {
+        project_root: "file-root",
+        before_plan: ["echo file plan"],
+        environment: { C: "file-entry", D: "file-entry" },
+      },
+    },
+  });
+
+  it("replaces settings one by one per section, merges environments by name, and takes the run's version", () => {
+    const run = parseRuntimeConfig(
+      `version: 2
+stack_defaults:
+  environment:
+    B: run-defaults
+  project_root: run-defaults-root
+stacks:
+  stk_test:
+    before_plan: ["echo run plan"]
+    environment:
+      D: run-entry
+`,
+      "the run's runtime configuration (--runtime-config)",
+    );
+    expect(overlayRuntimeConfig(file, run)).toEqual({
+      version: 2,
+      stack_defaults: {
+        before_init: ["echo file defaults"],
+        environment: { A: "file-defaults", B: "run-defaults" },
+        project_root: "run-defaults-root",
+      },
+      stacks: {
+        stk_test: {
+          project_root: "file-root",
+          before_plan: ["echo run plan"],
+          environment: { C: "file-entry", D: "run-entry" },
+        },
+      },
+    });
+    const { spec, notes } = mergeRuntimeConfig(
+      buildSpec({ projectRoot: "" }),
+      overlayRuntimeConfig(file, run),
+      "the merged configuration",
+    );
+    // The file's stacks.<id> still beats the run's stack_defaults.
+    expect(spec.projectRoot).toBe("file-root");
+    expect(spec.hooks.beforePlan).toEqual(["echo run plan"]);
+    expect(
+      Object.fromEntries(spec.environment.map((e) => [e.name, e.value])),
+    ).toMatchObject({ A: "file-defaults", B: "run-defaults", D: "run-entry" });
+    expect(notes[0]).toMatch(
+      /^runtime configuration: using the merged configuration \(version 2, /,
+    );
+  });
+
+  it("names the run's configuration and the field when it is invalid", () => {
+    expect(() =>
+      parseRuntimeConfig(
+        "version: 1\nstacks:\n  stk_test:\n    environment:\n      1BAD: x\n",
+        "the run's runtime configuration (--runtime-config)",
+      ),
+    ).toThrow(
+      /^the run's runtime configuration \(--runtime-config\) is invalid: stacks\.stk_test\.environment\.1BAD: /,
+    );
+  });
+});
+
 describe.skipIf(!HAS_TOFU)("the runtime configuration file in a run", () => {
   const executor = createProcessExecutor({
     hostPath: process.env.PATH,
@@ -215,6 +290,84 @@ stacks:
     expect(apply.text).toContain("before apply from the file");
     expect(apply.text).toContain("Resources: 1 added");
   }, 60_000);
+
+  it("merges the run's runtime configuration over the file in both phases, and says so", async () => {
+    const runtimeConfigYaml = `version: "1"
+stacks:
+  stk_test:
+    environment:
+      TF_VAR_name: from-the-run
+`;
+    const work = tempDir("work");
+    cleanup.push(work);
+    const plan = await recordRun(
+      executor,
+      spec({ runtimeConfigYaml }, goodSha),
+      { workDir: work },
+    );
+    expect(plan.outcome.ok, plan.text).toBe(true);
+    expect(plan.text).toContain(
+      '[stackyard] runtime configuration: using .spacelift/config.yml with the run\'s runtime configuration (--runtime-config) over it (version 1, stacks.stk_test and stack_defaults): project_root "infra", before_plan (1), before_apply (1), environment (TF_VAR_name)',
+    );
+    expect(plan.text).toContain("before plan from the file in infra");
+    expect(plan.outcome.plan?.resources).toMatchObject([
+      { address: "terraform_data.thing", after: { input: "from-the-run" } },
+    ]);
+
+    const apply = await recordRun(
+      executor,
+      spec({ phase: "apply", runtimeConfigYaml }, goodSha),
+      { workDir: work, workspaceArchive: plan.outcome.workspaceArchive },
+    );
+    expect(apply.outcome, apply.text).toEqual({ ok: true });
+    expect(apply.text).toContain("with the run's runtime configuration");
+    expect(apply.text).toContain("Resources: 1 added");
+  }, 60_000);
+
+  it("applies the run's runtime configuration when the stack ignores the file", async () => {
+    const work = tempDir("work");
+    cleanup.push(work);
+    const run = await recordRun(
+      executor,
+      spec(
+        {
+          projectRoot: "infra",
+          computed: {
+            TF_VAR_spacelift_stack_labels: "feature:ignore_runtime_config",
+          },
+          runtimeConfigYaml:
+            "version: 1\nstack_defaults:\n  environment:\n    TF_VAR_name: run-only\n",
+        },
+        badSha,
+      ),
+      { workDir: work },
+    );
+    expect(run.outcome.ok, run.text).toBe(true);
+    expect(run.text).toContain(
+      "runtime configuration: using the run's runtime configuration (--runtime-config) (version 1, stack_defaults): environment (TF_VAR_name)",
+    );
+    expect(run.outcome.plan?.resources).toMatchObject([
+      { after: { input: "run-only" } },
+    ]);
+  }, 60_000);
+
+  it("fails the run on an invalid run configuration, naming the field", async () => {
+    const work = tempDir("work");
+    cleanup.push(work);
+    const run = await recordRun(
+      executor,
+      spec(
+        { runtimeConfigYaml: "version: 1\nstack_defaults:\n  hooks: []\n" },
+        goodSha,
+      ),
+      { workDir: work },
+    );
+    expect(run.outcome.ok).toBe(false);
+    expect(run.outcome.failureReason).toBe(
+      "the run's runtime configuration (--runtime-config) is invalid: stack_defaults.hooks: unknown setting (see the runtime configuration reference for the supported keys)",
+    );
+    expect(run.text).not.toContain("running tofu init");
+  });
 
   it("fails the run on an invalid file, naming the field", async () => {
     const work = tempDir("work");

@@ -28,8 +28,26 @@ import type { HookName, RunSpec } from "./run-spec.ts";
  * A file that cannot be parsed or does not match the schema fails the run with the
  * offending field named: a configuration the user wrote is never silently ignored.
  * The stack label `feature:ignore_runtime_config` turns the file off.
+ *
+ * The run's own runtime configuration (`spacectl stack deploy --runtime-config`,
+ * `RunSpec.runtimeConfigYaml`) is a document of the same format and schema, merged over
+ * the repository's file before the precedence above is applied (overlayRuntimeConfig):
+ * - each setting the run's document sets in `stack_defaults` or `stacks.<id>` replaces
+ *   the file's setting in that same section (a hook list replaces the list; it is not
+ *   appended);
+ * - `environment` maps are merged by variable name, the run's value winning;
+ * - the run's `version` decides the precedence (version 1 or 2 above) for the run.
+ * So the run's `stacks.<id>` beats the file's `stacks.<id>`, and the run's
+ * `stack_defaults` beats the file's `stack_defaults`; a file's `stacks.<id>` setting
+ * still beats a run's `stack_defaults` setting. The stack label
+ * `feature:ignore_runtime_config` turns off only the repository's file: the run's
+ * document was given explicitly for this run. An invalid run document fails the run
+ * with the field named, like the file.
  */
 export const RUNTIME_CONFIG_PATH = ".spacelift/config.yml";
+/** How errors and the run log name the run's own runtime configuration. */
+export const RUN_RUNTIME_CONFIG =
+  "the run's runtime configuration (--runtime-config)";
 /** Larger files are refused (a runtime configuration is a few KiB). */
 const MAX_BYTES = 1024 * 1024;
 const IGNORE_LABEL = "feature:ignore_runtime_config";
@@ -111,8 +129,14 @@ function fieldOf(issuePath: readonly PropertyKey[]): string {
   return out || "(top level)";
 }
 
-/** Validates the parsed YAML; throws RuntimeConfigError naming the first bad fields. */
-export function validateRuntimeConfig(parsed: unknown): RuntimeConfig {
+/**
+ * Validates the parsed YAML; throws RuntimeConfigError naming the first bad fields.
+ * `source` names the document in the message.
+ */
+export function validateRuntimeConfig(
+  parsed: unknown,
+  source: string = RUNTIME_CONFIG_PATH,
+): RuntimeConfig {
   const result = runtimeConfigSchema.safeParse(parsed);
   if (result.success) return result.data;
   const problems = result.error.issues
@@ -128,26 +152,27 @@ export function validateRuntimeConfig(parsed: unknown): RuntimeConfig {
       return `${fieldOf(issue.path)}: ${issue.message}`;
     })
     .join("; ");
-  throw new RuntimeConfigError(
-    `${RUNTIME_CONFIG_PATH} is invalid: ${problems}`,
-  );
+  throw new RuntimeConfigError(`${source} is invalid: ${problems}`);
 }
 
 /** Parses and validates the file's text (see validateRuntimeConfig). */
-export function parseRuntimeConfig(text: string): RuntimeConfig {
+export function parseRuntimeConfig(
+  text: string,
+  source: string = RUNTIME_CONFIG_PATH,
+): RuntimeConfig {
   let parsed: unknown;
   try {
     parsed = parseYaml(text) as unknown;
   } catch (err) {
     throw new RuntimeConfigError(
-      `${RUNTIME_CONFIG_PATH} is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
+      `${source} is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
     );
   }
   if (parsed === null || parsed === undefined)
     throw new RuntimeConfigError(
-      `${RUNTIME_CONFIG_PATH} is empty; write at least "version: 1", or remove the file`,
+      `${source} is empty; write at least "version: 1"${source === RUNTIME_CONFIG_PATH ? ", or remove the file" : ""}`,
     );
-  return validateRuntimeConfig(parsed);
+  return validateRuntimeConfig(parsed, source);
 }
 
 export interface AppliedRuntimeConfig {
@@ -157,14 +182,42 @@ export interface AppliedRuntimeConfig {
 }
 
 /**
- * Reads `<sourceDir>/.spacelift/config.yml` and merges it into `spec`. No file: the
- * spec unchanged and no notes. Throws RuntimeConfigError for an unreadable or invalid
- * file.
+ * Reads `<sourceDir>/.spacelift/config.yml`, overlays the run's own configuration
+ * (`spec.runtimeConfigYaml`) and merges the result into `spec`. Neither: the spec
+ * unchanged and no notes. Throws RuntimeConfigError for an unreadable or invalid file
+ * or run document (the run's document is checked even when the file is broken, so the
+ * message names the first problem found in reading order: the run's document first).
  */
 export async function applyRuntimeConfigFile(
   sourceDir: string,
   spec: RunSpec,
 ): Promise<AppliedRuntimeConfig> {
+  const runConfig =
+    spec.runtimeConfigYaml === undefined
+      ? null
+      : parseRuntimeConfig(spec.runtimeConfigYaml, RUN_RUNTIME_CONFIG);
+  const fromFile = await readRuntimeConfigFile(sourceDir, spec);
+  if (!runConfig) {
+    if (!fromFile.config) return { spec, notes: fromFile.notes };
+    return mergeRuntimeConfig(spec, fromFile.config);
+  }
+  const merged = mergeRuntimeConfig(
+    spec,
+    fromFile.config
+      ? overlayRuntimeConfig(fromFile.config, runConfig)
+      : runConfig,
+    fromFile.config
+      ? `${RUNTIME_CONFIG_PATH} with ${RUN_RUNTIME_CONFIG} over it`
+      : RUN_RUNTIME_CONFIG,
+  );
+  return { spec: merged.spec, notes: [...fromFile.notes, ...merged.notes] };
+}
+
+/** The repository's file, validated; null when absent or turned off by the label. */
+async function readRuntimeConfigFile(
+  sourceDir: string,
+  spec: RunSpec,
+): Promise<{ config: RuntimeConfig | null; notes: string[] }> {
   const file = path.join(sourceDir, RUNTIME_CONFIG_PATH);
   let size: number;
   try {
@@ -175,7 +228,7 @@ export async function applyRuntimeConfigFile(
   } catch (err) {
     if (err instanceof RuntimeConfigError) throw err;
     if ((err as NodeJS.ErrnoException).code === "ENOENT")
-      return { spec, notes: [] };
+      return { config: null, notes: [] };
     throw new RuntimeConfigError(
       `${RUNTIME_CONFIG_PATH} cannot be read: ${(err as Error).message}`,
     );
@@ -183,7 +236,7 @@ export async function applyRuntimeConfigFile(
   const labels = (spec.computed.TF_VAR_spacelift_stack_labels ?? "").split(",");
   if (labels.includes(IGNORE_LABEL))
     return {
-      spec,
+      config: null,
       notes: [
         `runtime configuration: ${RUNTIME_CONFIG_PATH} ignored (the stack has the label ${IGNORE_LABEL})`,
       ],
@@ -192,14 +245,64 @@ export async function applyRuntimeConfigFile(
     throw new RuntimeConfigError(
       `${RUNTIME_CONFIG_PATH} is larger than ${MAX_BYTES / 1024} KiB`,
     );
-  const config = parseRuntimeConfig(await readFile(file, "utf8"));
-  return mergeRuntimeConfig(spec, config);
+  return {
+    config: parseRuntimeConfig(await readFile(file, "utf8")),
+    notes: [],
+  };
 }
 
-/** The spec with `config` merged in by the precedence above. Pure. */
+/** `over`'s settings replace `base`'s one by one; environments merge by name. */
+function overlaySettings(
+  base: Settings | undefined,
+  over: Settings | undefined,
+): Settings | undefined {
+  if (!base || !over) return over ?? base;
+  const merged: Settings = { ...base };
+  for (const [key, value] of Object.entries(over))
+    if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  if (base.environment && over.environment)
+    merged.environment = { ...base.environment, ...over.environment };
+  return merged;
+}
+
+/**
+ * The run's document `over` merged over the repository's file `base`, section by
+ * section and setting by setting (the rule in the header comment). Pure.
+ */
+export function overlayRuntimeConfig(
+  base: RuntimeConfig,
+  over: RuntimeConfig,
+): RuntimeConfig {
+  const stackIds = new Set([
+    ...Object.keys(base.stacks ?? {}),
+    ...Object.keys(over.stacks ?? {}),
+  ]);
+  const stacks: Record<string, Settings> = {};
+  for (const id of stackIds) {
+    const merged = overlaySettings(base.stacks?.[id], over.stacks?.[id]);
+    if (merged) stacks[id] = merged;
+  }
+  const stackDefaults = overlaySettings(
+    base.stack_defaults,
+    over.stack_defaults,
+  );
+  return {
+    ...base,
+    ...over,
+    version: over.version,
+    ...(stackDefaults ? { stack_defaults: stackDefaults } : {}),
+    ...(stackIds.size ? { stacks } : {}),
+  };
+}
+
+/**
+ * The spec with `config` merged in by the precedence above. Pure. `source` names the
+ * configuration in the run log.
+ */
 export function mergeRuntimeConfig(
   spec: RunSpec,
   config: RuntimeConfig,
+  source: string = RUNTIME_CONFIG_PATH,
 ): AppliedRuntimeConfig {
   const version = Number(config.version);
   const entry: Settings | undefined = config.stacks?.[spec.stackId];
@@ -291,7 +394,7 @@ export function mergeRuntimeConfig(
     config.stack_defaults ? "stack_defaults" : null,
   ].filter(Boolean);
   notes.unshift(
-    `runtime configuration: using ${RUNTIME_CONFIG_PATH} (version ${version}${where.length ? `, ${where.join(" and ")}` : ", no entry for this stack"})${applied.length ? `: ${applied.join(", ")}` : "; nothing to apply"}`,
+    `runtime configuration: using ${source} (version ${version}${where.length ? `, ${where.join(" and ")}` : ", no entry for this stack"})${applied.length ? `: ${applied.join(", ")}` : "; nothing to apply"}`,
   );
   return {
     spec: {

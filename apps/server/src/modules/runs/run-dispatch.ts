@@ -1,6 +1,7 @@
 import {
   encodeMessage,
   isResourceAddress,
+  MAX_RUNTIME_CONFIG_YAML_CHARS,
   readonlyTopic,
   seal,
   type RunAssign,
@@ -181,6 +182,27 @@ function replanTargetsOf(
       `replan target ${JSON.stringify(bad)} is not a resource address`,
     );
   return { replanTargets: targets };
+}
+
+/**
+ * `runtimeConfigYaml` of the spec: the `yaml` document of the run's stored runtime
+ * configuration (`runTrigger(runtimeConfig: {yaml})`), for every phase, so the apply
+ * merges the same configuration the plan did. The trigger checked its size; a stored
+ * one that no longer fits the message makes the run undispatchable rather than run
+ * without it. The launcher validates the document itself.
+ */
+function runtimeConfigYamlOf(
+  run: Pick<RunRecord, "runtimeConfig">,
+): Pick<RunAssignSpec, "runtimeConfigYaml"> {
+  const stored = run.runtimeConfig;
+  if (typeof stored !== "object" || stored === null) return {};
+  const yaml = (stored as { yaml?: unknown }).yaml;
+  if (typeof yaml !== "string" || yaml.trim() === "") return {};
+  if (yaml.length > MAX_RUNTIME_CONFIG_YAML_CHARS)
+    throw new UndispatchableRunError(
+      `the run's runtime configuration is longer than ${MAX_RUNTIME_CONFIG_YAML_CHARS} characters`,
+    );
+  return { runtimeConfigYaml: yaml };
 }
 
 /**
@@ -367,6 +389,7 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       command: run.command,
       skipInit: run.skipInit,
       ...replanTargetsOf(run),
+      ...runtimeConfigYamlOf(run),
       computed: {
         STACKYARD_API_URL: deps.apiUrl,
         TF_VAR_spacelift_space_id: stack.spaceId,

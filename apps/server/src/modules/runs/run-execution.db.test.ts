@@ -1,4 +1,5 @@
 import {
+  MAX_RUNTIME_CONFIG_YAML_CHARS,
   open,
   readonlyTopic,
   runAssignSchema,
@@ -77,6 +78,7 @@ async function dispatched(
     stack?: Awaited<ReturnType<typeof buildStack>>;
     type?: "TRACKED" | "PROPOSED";
     task?: string;
+    runtimeConfig?: unknown;
   } = {},
 ) {
   const stack = opts.stack ?? (await stackWithConfig());
@@ -89,6 +91,7 @@ async function dispatched(
     : await kit.runs.service.trigger(ADMIN, {
         stackId: stack.id,
         runType: opts.type ?? "TRACKED",
+        runtimeConfig: opts.runtimeConfig,
       });
   await kit.walk(run.id, ["READY"]);
   // Other tests' idle workers may take it; pin it to ours by draining the rest.
@@ -155,6 +158,7 @@ describe("pool keys and dispatch", () => {
       skipInit: false,
     });
     expect(assign.needsWorkspace).toBe(false);
+    expect(spec.runtimeConfigYaml).toBeUndefined();
     expect(spec.computed.STACKYARD_API_URL).toBe("http://stackyard.test");
     const password = spec.environment.find((e) => e.name === "TF_VAR_password");
     expect(password).toMatchObject({ secret: true, value: { sealed: true } });
@@ -237,6 +241,29 @@ describe("pool keys and dispatch", () => {
       .where("state", "=", "READY")
       .execute())
       await kit.walk(r.id, ["CANCELED"]);
+  });
+
+  it("refuses a runtime configuration too long for the run message at trigger time, naming the field", async () => {
+    const stack = await stackWithConfig();
+    await expect(
+      (async () =>
+        kit.runs.service.trigger(ADMIN, {
+          stackId: stack.id,
+          runtimeConfig: {
+            yaml: "#".repeat(MAX_RUNTIME_CONFIG_YAML_CHARS + 1),
+          },
+        }))(),
+    ).rejects.toMatchObject({
+      code: "BAD_USER_INPUT",
+      message: expect.stringMatching(/^runtimeConfig\.yaml is \d+ characters/),
+    });
+    expect(
+      await kit.t.db
+        .selectFrom("runs")
+        .select("id")
+        .where("stack_id", "=", stack.id)
+        .execute(),
+    ).toEqual([]);
   });
 
   it("fails a run whose pool has no public key, saying how to fix it", async () => {
@@ -476,7 +503,13 @@ describe("logs", () => {
 
 describe("the event flow", () => {
   it("tracked: plan with changes → UNCONFIRMED (worker freed), confirm → apply on a worker with the workspace → FINISHED", async () => {
-    const { run, worker, assign } = await dispatched();
+    const yaml =
+      "version: 1\nstack_defaults:\n  environment:\n    TF_VAR_x: y\n";
+    const { run, worker, assign } = await dispatched({
+      runtimeConfig: { yaml },
+    });
+    // The run's runtime configuration goes with both phases.
+    expect(assign.spec.runtimeConfigYaml).toBe(yaml);
     const token = assign.runToken;
     const a = assign.assignment;
     expect(
@@ -577,7 +610,7 @@ describe("the event flow", () => {
     const apply = await nextAssign(run.id, 2);
     expect(apply).toMatchObject({
       needsWorkspace: true,
-      spec: { phase: "apply" },
+      spec: { phase: "apply", runtimeConfigYaml: yaml },
     });
     expect(apply.assignment).toBeGreaterThan(a);
     expect((await kit.run(run.id)).state).toBe("PREPARING_APPLY");

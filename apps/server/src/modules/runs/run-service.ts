@@ -1,5 +1,8 @@
 import { monotonicFactory } from "ulid";
-import { isResourceAddress } from "@stackyard/protocol";
+import {
+  isResourceAddress,
+  MAX_RUNTIME_CONFIG_YAML_CHARS,
+} from "@stackyard/protocol";
 import type { Database } from "../../platform/db/index.ts";
 import {
   ConflictError,
@@ -96,6 +99,20 @@ export interface TriggerInput {
   runtimeConfig?: unknown;
   /** Spacelift-User-Provided-Run-Metadata blobs. */
   metadata?: string | null;
+}
+
+/**
+ * The trigger-time check of `runtimeConfig.yaml` (spacectl `--runtime-config`): it must
+ * fit the run message. Its content (YAML, the `.spacelift/config.yml` schema) is
+ * validated by the launcher, which fails the run naming the field.
+ */
+function checkRuntimeConfigYaml(runtimeConfig: unknown): void {
+  if (typeof runtimeConfig !== "object" || runtimeConfig === null) return;
+  const yaml = (runtimeConfig as { yaml?: unknown }).yaml;
+  if (typeof yaml === "string" && yaml.length > MAX_RUNTIME_CONFIG_YAML_CHARS)
+    throw new ValidationError(
+      `runtimeConfig.yaml is ${yaml.length} characters; a runtime configuration may be at most ${MAX_RUNTIME_CONFIG_YAML_CHARS} (${MAX_RUNTIME_CONFIG_YAML_CHARS / 1024} KiB)`,
+    );
 }
 
 function snapshotOf(run: RunRecord): RunSnapshot {
@@ -333,6 +350,7 @@ export function createRunService(deps: RunServiceDeps) {
         throw new ValidationError(
           `runTrigger creates TRACKED or PROPOSED runs, not ${String(type)}`,
         );
+      checkRuntimeConfigYaml(input.runtimeConfig);
       return createRun(session, input.stackId, {
         type,
         commitSha: input.commitSha,
