@@ -186,18 +186,21 @@ describe("a targeted replan on stackyard up", () => {
         })
       ).runTrigger.id;
 
-    const bad = await deploy(
-      "version: 1\nstack_defaults:\n  environment: [TF_VAR_suffix]\n",
+    // An invalid document is refused at trigger time, naming the field; no run exists.
+    const listRuns = async (c: ApiClient, id: string) =>
+      (
+        await c.request<{ stack: { runs: Array<{ id: string }> } | null }>(
+          `query($id: ID!){stack(id: $id){runs{id}}}`,
+          { id },
+        )
+      ).stack?.runs ?? [];
+    const before = (await listRuns(client, stack)).length;
+    await expect(
+      deploy("version: 1\nstack_defaults:\n  environment: [TF_VAR_suffix]\n"),
+    ).rejects.toThrow(
+      /runtimeConfig\.yaml is invalid: stack_defaults\.environment:/,
     );
-    const failed = await waitForRunState(client, stack, bad, [
-      "FAILED",
-      "UNCONFIRMED",
-      "FINISHED",
-    ]);
-    expect(failed.at(-1)?.state).toBe("FAILED");
-    expect(failed.at(-1)?.note ?? "").toContain(
-      "the run's runtime configuration (--runtime-config) is invalid: stack_defaults.environment:",
-    );
+    expect(await listRuns(client, stack)).toHaveLength(before);
 
     const run = await deploy(
       "version: 1\nstack_defaults:\n  environment:\n    TF_VAR_suffix: from-the-run\n",

@@ -9,3 +9,4 @@ export * from "./messages.ts";
 export * from "./pool-token.ts";
 export * from "./sealed-box.ts";
 export * from "./run-messages.ts";
+export * from "./runtime-config.ts";

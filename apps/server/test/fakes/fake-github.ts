@@ -47,6 +47,8 @@ export interface FakeGithub {
     method: string;
     path: string;
     auth: "jwt" | "token" | "none";
+    /** The JSON body of repository calls, as sent (also for calls answered with a failure). */
+    body?: unknown;
   }>;
   close(): Promise<void>;
 }
@@ -318,6 +320,7 @@ export async function startFakeGithub(
       method,
       path: url.pathname,
       auth: auth ? "token" : "none",
+      body,
     });
 
     // POST /repos/{owner}/{repo}/statuses/{sha}

@@ -266,6 +266,39 @@ describe("pool keys and dispatch", () => {
     ).toEqual([]);
   });
 
+  it("refuses an invalid runtime configuration at trigger time, naming the field", async () => {
+    const stack = await stackWithConfig();
+    for (const [yaml, problem] of [
+      ["version: [1\n", /^runtimeConfig\.yaml is not valid YAML: /],
+      [
+        "version: 1\nstack_defaults:\n  before_plan: echo\n",
+        /^runtimeConfig\.yaml is invalid: stack_defaults\.before_plan: /,
+      ],
+      [
+        "version: 3\n",
+        /^runtimeConfig\.yaml is invalid: version: version must be 1 or 2/,
+      ],
+    ] as const) {
+      await expect(
+        (async () =>
+          kit.runs.service.trigger(ADMIN, {
+            stackId: stack.id,
+            runtimeConfig: { yaml },
+          }))(),
+      ).rejects.toMatchObject({
+        code: "BAD_USER_INPUT",
+        message: expect.stringMatching(problem),
+      });
+    }
+    expect(
+      await kit.t.db
+        .selectFrom("runs")
+        .select("id")
+        .where("stack_id", "=", stack.id)
+        .execute(),
+    ).toEqual([]);
+  });
+
   it("fails a run whose pool has no public key, saying how to fix it", async () => {
     const pool = await buildPool(kit.t.db);
     await kit.addWorker(pool.id);

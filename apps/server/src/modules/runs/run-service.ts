@@ -2,6 +2,8 @@ import { monotonicFactory } from "ulid";
 import {
   isResourceAddress,
   MAX_RUNTIME_CONFIG_YAML_CHARS,
+  parseRuntimeConfig,
+  RuntimeConfigError,
 } from "@stackyard/protocol";
 import type { Database } from "../../platform/db/index.ts";
 import {
@@ -103,16 +105,25 @@ export interface TriggerInput {
 
 /**
  * The trigger-time check of `runtimeConfig.yaml` (spacectl `--runtime-config`): it must
- * fit the run message. Its content (YAML, the `.spacelift/config.yml` schema) is
- * validated by the launcher, which fails the run naming the field.
+ * fit the run message and be a valid runtime configuration document (YAML, the
+ * `.spacelift/config.yml` schema), so a mistake is refused before any run exists. The
+ * launcher validates it again before applying it.
  */
 function checkRuntimeConfigYaml(runtimeConfig: unknown): void {
   if (typeof runtimeConfig !== "object" || runtimeConfig === null) return;
   const yaml = (runtimeConfig as { yaml?: unknown }).yaml;
-  if (typeof yaml === "string" && yaml.length > MAX_RUNTIME_CONFIG_YAML_CHARS)
+  if (typeof yaml !== "string") return;
+  if (yaml.length > MAX_RUNTIME_CONFIG_YAML_CHARS)
     throw new ValidationError(
       `runtimeConfig.yaml is ${yaml.length} characters; a runtime configuration may be at most ${MAX_RUNTIME_CONFIG_YAML_CHARS} (${MAX_RUNTIME_CONFIG_YAML_CHARS / 1024} KiB)`,
     );
+  try {
+    parseRuntimeConfig(yaml, "runtimeConfig.yaml");
+  } catch (err) {
+    if (err instanceof RuntimeConfigError)
+      throw new ValidationError(err.message);
+    throw err;
+  }
 }
 
 function snapshotOf(run: RunRecord): RunSnapshot {

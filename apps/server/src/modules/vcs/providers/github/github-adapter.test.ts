@@ -94,7 +94,7 @@ describe("GitHub commit statuses", () => {
         target_url: status.targetUrl,
       }),
     );
-    expect(fake.requests.slice(before)).toEqual([
+    expect(fake.requests.slice(before)).toMatchObject([
       { method: "GET", path: "/repos/acme/infra/installation", auth: "jwt" },
       {
         method: "POST",
