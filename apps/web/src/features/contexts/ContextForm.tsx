@@ -6,6 +6,7 @@ import {
   type ContextSummary,
 } from "@stackyard/api-client";
 import { ErrorNote } from "../../components/Notice.tsx";
+import { LabelsField } from "../../components/LabelsField.tsx";
 import { useMutation } from "../../graphql/api.ts";
 import { labelsError, parseLabels } from "./context-labels.ts";
 
@@ -97,31 +98,20 @@ export function ContextForm({
           onChange={(e) => setDescription(e.target.value)}
         />
       </div>
-      <div className="field">
-        <label htmlFor={`${idPrefix}-labels`}>Labels (optional)</label>
-        <input
-          id={`${idPrefix}-labels`}
-          ref={labelsInput}
-          className="mono"
-          value={labels}
-          autoComplete="off"
-          spellCheck={false}
-          placeholder="team:infra, autoattach:prod"
-          aria-invalid={errors.labels ? true : undefined}
-          aria-describedby={`${idPrefix}-labels-hint${errors.labels ? ` ${idPrefix}-labels-error` : ""}`}
-          onChange={(e) => setLabels(e.target.value)}
-        />
-        <p className="hint" id={`${idPrefix}-labels-hint`}>
-          Separate labels with commas. <code>autoattach:&lt;label&gt;</code>{" "}
-          attaches this context to every stack labelled{" "}
-          <code>&lt;label&gt;</code>.
-        </p>
-        {errors.labels && (
-          <p className="field-error" id={`${idPrefix}-labels-error`}>
-            {errors.labels}
-          </p>
-        )}
-      </div>
+      <LabelsField
+        idPrefix={idPrefix}
+        value={labels}
+        onChange={setLabels}
+        error={errors.labels}
+        inputRef={labelsInput}
+        hint={
+          <>
+            Separate labels with commas. <code>autoattach:&lt;label&gt;</code>{" "}
+            attaches this context to every stack labelled{" "}
+            <code>&lt;label&gt;</code>.
+          </>
+        }
+      />
       <ErrorNote>{save.error}</ErrorNote>
       <div className="actions">
         <button

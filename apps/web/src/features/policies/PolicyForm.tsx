@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { PolicyType as SchemaPolicyType } from "@stackyard/api-client";
+import { LabelsField } from "../../components/LabelsField.tsx";
 import { useMutation } from "../../graphql/api.ts";
 import {
   POLICY_CREATE,
@@ -176,30 +177,20 @@ export function PolicyForm({
           onChange={(e) => setDescription(e.target.value)}
         />
       </div>
-      <div className="field">
-        <label htmlFor={`${idPrefix}-labels`}>Labels (optional)</label>
-        <input
-          id={`${idPrefix}-labels`}
-          className="mono"
-          value={labels}
-          autoComplete="off"
-          spellCheck={false}
-          placeholder="team:infra, autoattach:prod"
-          aria-invalid={errors.labels ? true : undefined}
-          aria-describedby={`${idPrefix}-labels-hint${errors.labels ? ` ${idPrefix}-labels-error` : ""}`}
-          onChange={(e) => setLabels(e.target.value)}
-        />
-        <p className="hint" id={`${idPrefix}-labels-hint`}>
-          Separate labels with commas. <code>autoattach:&lt;label&gt;</code>{" "}
-          attaches the policy to every stack labelled <code>&lt;label&gt;</code>
-          ; <code>autoattach:*</code> to every stack.
-        </p>
-        {errors.labels && (
-          <p className="field-error" id={`${idPrefix}-labels-error`}>
-            {errors.labels}
-          </p>
-        )}
-      </div>
+      <LabelsField
+        idPrefix={idPrefix}
+        value={labels}
+        onChange={setLabels}
+        error={errors.labels}
+        hint={
+          <>
+            Separate labels with commas. <code>autoattach:&lt;label&gt;</code>{" "}
+            attaches the policy to every stack labelled{" "}
+            <code>&lt;label&gt;</code>; <code>autoattach:*</code> to every
+            stack.
+          </>
+        }
+      />
       <div className="field">
         <label htmlFor={`${idPrefix}-body`}>Body (Rego)</label>
         <RegoEditor
