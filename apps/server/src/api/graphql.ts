@@ -22,6 +22,9 @@ export const SCHEMA_SDL = readFileSync(
   "utf8",
 );
 
+const GRAPHQL_PATH = "/graphql";
+export const GRAPHQL_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
 export interface GraphQLContext {
   session: Session | null;
   log: Logger;
@@ -64,10 +67,16 @@ export async function registerGraphQL(
     log: Logger;
   },
 ): Promise<void> {
+  // The largest legitimate request carries a mounted file (at most 2 MB, base64 in the
+  // variables); everything else is far smaller than the server's default limit.
+  app.addHook("onRoute", (route) => {
+    if (route.url === GRAPHQL_PATH)
+      route.bodyLimit ??= GRAPHQL_BODY_LIMIT_BYTES;
+  });
   await app.register(mercurius, {
     schema: SCHEMA_SDL,
     resolvers: mergeResolvers(opts.resolvers),
-    path: "/graphql",
+    path: GRAPHQL_PATH,
     graphiql: false,
     context: async (req): Promise<GraphQLContext> => {
       const header = req.headers.authorization;

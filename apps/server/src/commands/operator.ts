@@ -12,6 +12,7 @@ import {
   checkPostgresVersion,
 } from "../platform/db/index.ts";
 import { isAppError } from "../platform/errors.ts";
+import { installProcessErrorHandlers } from "../platform/log/process-errors.ts";
 import { startServer } from "../server.ts";
 import { waitForShutdownSignal } from "./signals.ts";
 import type { RoleName } from "../roles/role.ts";
@@ -91,6 +92,7 @@ export async function serverCommand(
     );
     return 2;
   }
+  const removeErrorHandlers = installProcessErrorHandlers(log);
   try {
     const server = await startServer(config, {
       databaseUrl: config.database.url,
@@ -103,6 +105,8 @@ export async function serverCommand(
     return 0;
   } catch (err) {
     return reportFatal(log, err, io.stderr);
+  } finally {
+    removeErrorHandlers();
   }
 }
 

@@ -11,6 +11,7 @@ import {
   lockDataDir,
   type DataDirLock,
 } from "../platform/embedded/data-dir-lock.ts";
+import { installProcessErrorHandlers } from "../platform/log/process-errors.ts";
 import { startServer, type RunningServer } from "../server.ts";
 import {
   loadConfigOrReport,
@@ -44,6 +45,7 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
   const config = loadConfigOrReport(flags, io.stderr);
   if (!config) return 2;
   const log = loggerFor(config, "up");
+  const removeErrorHandlers = installProcessErrorHandlers(log);
   let lock: DataDirLock | null = null;
   let postgres: EmbeddedPostgresServer | null = null;
   let server: RunningServer | null = null;
@@ -53,6 +55,7 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
     if (server) await server.stop();
     if (postgres) await postgres.stop();
     if (lock) await lock.release();
+    removeErrorHandlers();
   };
   try {
     lock = await lockDataDir(config.dataDir);

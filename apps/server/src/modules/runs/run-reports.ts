@@ -507,7 +507,10 @@ export function createRunReports(deps: RunReportsDeps) {
     },
 
     /** Stores the sealed planned workspace (text) for the apply phase. */
-    async putWorkspace(claims: RunTokenClaims, sealed: string): Promise<void> {
+    async putWorkspace(
+      claims: RunTokenClaims,
+      sealed: Buffer | string,
+    ): Promise<void> {
       await deps.storage.put(
         deps.workspacesBucket,
         workspaceKey(claims.run),
@@ -518,7 +521,7 @@ export function createRunReports(deps: RunReportsDeps) {
     },
 
     /** The sealed workspace stored by the plan phase. */
-    async getWorkspace(claims: RunTokenClaims): Promise<string> {
+    async getWorkspace(claims: RunTokenClaims): Promise<Buffer> {
       const key = workspaceKey(claims.run);
       if (!(await deps.storage.head(deps.workspacesBucket, key)))
         throw new NotFoundError(
@@ -526,7 +529,8 @@ export function createRunReports(deps: RunReportsDeps) {
         );
       const body = await deps.storage.get(deps.workspacesBucket, key);
       await repo.touchRunActivity(db, claims.run, clock());
-      return body.toString("utf8");
+      // Bytes as stored: a workspace may exceed the largest string V8 can hold.
+      return body;
     },
   };
 }

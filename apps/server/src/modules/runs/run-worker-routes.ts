@@ -16,6 +16,7 @@ const JSON_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 export const WORKSPACE_BODY_LIMIT_BYTES = 1024 * 1024 * 1024;
 
 type Req = FastifyRequest<{ Params: { runId: string } }>;
+type Claims = Awaited<ReturnType<RunReports["authorize"]>>;
 
 function bearerOf(req: FastifyRequest): string | null {
   const header = req.headers.authorization;
@@ -53,7 +54,13 @@ function parseBody<T>(
  * - PUT  /:runId/plan PlanDocumentUpload → 200 { stored, reason? } (when `plans` is given)
  * - GET  /:runId/workspace            → 200 text, 404 when none was stored
  * Errors: 401 bad or missing token, 403 token of another run or worker, 400 invalid body
- * (with `issues`), 409 a report the run's state machine refuses.
+ * (with `issues`), 409 a report the run's state machine refuses, 413 a body over the
+ * route's limit.
+ *
+ * The run token is checked in `onRequest`, before a byte of the body is read: an
+ * unauthenticated caller can make the server read nothing, whatever it declares. The
+ * workspace body is read as a Buffer (never one string: V8 caps strings at ~512 MiB),
+ * capped at WORKSPACE_BODY_LIMIT_BYTES.
  */
 export async function registerRunWorkerRoutes(
   app: FastifyInstance,
@@ -67,21 +74,30 @@ export async function registerRunWorkerRoutes(
     async (scope) => {
       scope.addContentTypeParser(
         ["text/plain", "application/octet-stream"],
-        { parseAs: "string", bodyLimit: WORKSPACE_BODY_LIMIT_BYTES },
+        { parseAs: "buffer", bodyLimit: WORKSPACE_BODY_LIMIT_BYTES },
         (_req, body, done) => done(null, body),
       );
 
-      const authorize = (req: Req) =>
-        reports.authorize(bearerOf(req), req.params.runId);
+      const claimsByRequest = new WeakMap<FastifyRequest, Claims>();
+      scope.addHook("onRequest", async (req: Req) => {
+        claimsByRequest.set(
+          req,
+          await reports.authorize(bearerOf(req), req.params.runId),
+        );
+      });
+      const claimsOf = (req: FastifyRequest): Claims => {
+        const claims = claimsByRequest.get(req);
+        if (!claims) throw new Error("worker request was not authorized");
+        return claims;
+      };
 
       scope.post<{ Params: { runId: string } }>(
         "/:runId/logs",
         { bodyLimit: JSON_BODY_LIMIT_BYTES },
         async (req, reply) => {
-          const claims = await authorize(req);
           const chunk = parseBody(runLogChunkSchema, req.body, reply);
           if (!chunk) return reply;
-          return reports.appendLog(claims, chunk);
+          return reports.appendLog(claimsOf(req), chunk);
         },
       );
 
@@ -89,10 +105,9 @@ export async function registerRunWorkerRoutes(
         "/:runId/events",
         { bodyLimit: JSON_BODY_LIMIT_BYTES },
         async (req, reply) => {
-          const claims = await authorize(req);
           const event = parseBody(runEventSchema, req.body, reply);
           if (!event) return reply;
-          return reports.handleEvent(claims, event);
+          return reports.handleEvent(claimsOf(req), event);
         },
       );
 
@@ -101,10 +116,9 @@ export async function registerRunWorkerRoutes(
           "/:runId/plan",
           { bodyLimit: PLAN_BODY_LIMIT_BYTES },
           async (req, reply) => {
-            const claims = await authorize(req);
             const upload = parseBody(planDocumentUploadSchema, req.body, reply);
             if (!upload) return reply;
-            return plans.storePlanDocument(claims.record, upload);
+            return plans.storePlanDocument(claimsOf(req).record, upload);
           },
         );
 
@@ -112,14 +126,13 @@ export async function registerRunWorkerRoutes(
         "/:runId/workspace",
         { bodyLimit: WORKSPACE_BODY_LIMIT_BYTES },
         async (req, reply) => {
-          const claims = await authorize(req);
-          if (typeof req.body !== "string" || req.body.length === 0)
+          if (!Buffer.isBuffer(req.body) || req.body.length === 0)
             return reply.status(400).send({
               error: "BAD_USER_INPUT",
               message:
                 "the workspace body must be the sealed box as text (Content-Type: text/plain)",
             });
-          await reports.putWorkspace(claims, req.body);
+          await reports.putWorkspace(claimsOf(req), req.body);
           return reply.status(204).send();
         },
       );
@@ -127,8 +140,7 @@ export async function registerRunWorkerRoutes(
       scope.get<{ Params: { runId: string } }>(
         "/:runId/workspace",
         async (req, reply) => {
-          const claims = await authorize(req);
-          const sealed = await reports.getWorkspace(claims);
+          const sealed = await reports.getWorkspace(claimsOf(req));
           return reply.header("content-type", "text/plain").send(sealed);
         },
       );

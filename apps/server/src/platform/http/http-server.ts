@@ -11,6 +11,7 @@ import {
 } from "prom-client";
 import { isAppError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
+import { redactUrlTokens } from "../log/redact-url.ts";
 
 export interface ReadinessCheck {
   name: string;
@@ -21,9 +22,21 @@ export interface HttpServerOptions {
   log: Logger;
   readiness: ReadinessCheck[];
   metrics: Registry;
-  /** Upper bound on request bodies (state uploads are the largest legitimate ones). */
+  /**
+   * Body limit of every route that does not set its own. Routes that take large bodies
+   * (state, uploads, the worker API, webhooks, GraphQL) set their own `bodyLimit` and
+   * authenticate in `onRequest`, before the body is read.
+   */
   bodyLimitBytes?: number;
+  /**
+   * Proxies whose `X-Forwarded-For` is believed (hosts or CIDRs, STACKYARD_TRUSTED_PROXIES).
+   * Empty: `req.ip` is the socket's peer address and the header is ignored.
+   */
+  trustedProxies?: readonly string[];
 }
+
+/** What a route accepts unless it says otherwise: JSON requests of the API, logins. */
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 export function createMetricsRegistry(
   defaultLabels: Record<string, string>,
@@ -41,10 +54,16 @@ export function createMetricsRegistry(
  */
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({
-    loggerInstance: opts.log.child({
-      component: "http",
-    }) as unknown as FastifyBaseLogger,
-    bodyLimit: opts.bodyLimitBytes ?? 110 * 1024 * 1024,
+    // Request log lines carry the URL without the tokens some URLs hold (redact-url.ts).
+    loggerInstance: opts.log.child(
+      { component: "http" },
+      { serializers: { req: serializeRequest } },
+    ) as unknown as FastifyBaseLogger,
+    bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    trustProxy:
+      opts.trustedProxies && opts.trustedProxies.length > 0
+        ? [...opts.trustedProxies]
+        : false,
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
     disableRequestLogging: false,
   });
@@ -78,6 +97,13 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
         .status(err.httpStatus)
         .send({ error: err.code, message: err.message });
     }
+    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      const limit = req.routeOptions.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES;
+      return reply.status(413).send({
+        error: "PAYLOAD_TOO_LARGE",
+        message: `the request body is larger than the ${formatBytes(limit)} ${req.method} ${req.routeOptions.url ?? req.url.split("?")[0]} accepts`,
+      });
+    }
     if (err.validation || (err.statusCode && err.statusCode < 500)) {
       return reply
         .status(err.statusCode ?? 400)
@@ -87,6 +113,15 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     return reply
       .status(500)
       .send({ error: "INTERNAL", message: "internal error" });
+  });
+
+  // Fastify's own 404 logs and answers the raw URL; this one redacts its tokens.
+  app.setNotFoundHandler((req, reply) => {
+    const message = `Route ${req.method}:${redactUrlTokens(req.url)} not found`;
+    req.log.info(message);
+    return reply
+      .code(404)
+      .send({ message, error: "Not Found", statusCode: 404 });
   });
 
   app.get("/livez", async () => ({ status: "ok" }));
@@ -116,6 +151,29 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
       .send(await opts.metrics.metrics());
   });
   return app;
+}
+
+/** Fastify's request serializer, with the URL's tokens redacted. */
+export function serializeRequest(req: {
+  method?: string;
+  url?: string;
+  ip?: string;
+  host?: string;
+  socket?: { remotePort?: number };
+}): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: req.url === undefined ? undefined : redactUrlTokens(req.url),
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 && n % (1024 * 1024) === 0
+    ? `${n / 1024 / 1024} MiB`
+    : `${n} bytes`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
