@@ -30,6 +30,11 @@ export interface GraphQLContext {
   log: Logger;
   /** Raw request headers, e.g. Spacelift-User-Provided-Run-Metadata. */
   headers: FastifyRequest["headers"];
+  /**
+   * The client's address as login policies see it: the socket's peer, or what a trusted
+   * proxy (STACKYARD_TRUSTED_PROXIES) forwarded; never a header the client set itself.
+   */
+  remoteIp: string;
 }
 
 declare module "mercurius" {
@@ -96,6 +101,7 @@ export async function registerGraphQL(
         session,
         log: req.log as unknown as Logger,
         headers: req.headers,
+        remoteIp: req.ip,
       };
     },
     errorFormatter: (execution, ctx) => {

@@ -54,3 +54,16 @@ export class NotImplementedError extends AppError {
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }
+
+/** Too many attempts from one client; `retryAfterSeconds` says when to try again. */
+export class RateLimitedError extends AppError {
+  override readonly code = "RATE_LIMITED";
+  override readonly httpStatus = 429;
+
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

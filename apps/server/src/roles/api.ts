@@ -35,8 +35,9 @@ export async function startApiRole(
     log: app.log,
     readiness: app.readiness,
     metrics: app.metrics,
+    trustedProxies: app.config.server.trustedProxies,
   });
-  registerAuthRoutes(http, app.auth, app.signer);
+  await registerAuthRoutes(http, app.auth, app.signer);
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
   await registerStateApiRoutes(http, {
     operations: app.stateOps,

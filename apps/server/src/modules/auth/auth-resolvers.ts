@@ -1,9 +1,21 @@
 import type { Resolvers } from "../../api/graphql.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
+import {
+  createFailureLimiter,
+  type FailureLimiter,
+} from "../../platform/http/failure-limiter.ts";
 import type { AuthService } from "./auth-service.ts";
+
+/** Failed apiKeyUser exchanges per client address per minute before RATE_LIMITED. */
+export const API_KEY_LOGIN_FAILURES_PER_MINUTE = 10;
 
 export function authResolvers(
   auth: Pick<AuthService, "exchangeApiKey">,
+  failures: FailureLimiter = createFailureLimiter({
+    what: "API key logins",
+    maxFailures: API_KEY_LOGIN_FAILURES_PER_MINUTE,
+    windowMs: 60_000,
+  }),
 ): Resolvers {
   return {
     Query: {
@@ -13,11 +25,12 @@ export function authResolvers(
     },
     Mutation: {
       apiKeyUser: async (_root, args, ctx) => {
+        failures.check(ctx.remoteIp);
         try {
           const { token, expiresAt } = await auth.exchangeApiKey(
             args.id,
             args.secret,
-            { remoteIp: remoteIpOf(ctx.headers) },
+            { remoteIp: ctx.remoteIp },
           );
           return {
             id: args.id,
@@ -26,17 +39,13 @@ export function authResolvers(
             validUntil: expiresAt,
           };
         } catch (err) {
-          if (err instanceof UnauthorizedError) return null;
+          if (err instanceof UnauthorizedError) {
+            failures.fail(ctx.remoteIp);
+            return null;
+          }
           throw err;
         }
       },
     },
   };
-}
-
-/** The caller's address for login policies: the first X-Forwarded-For hop, else "". */
-function remoteIpOf(headers: Record<string, string | string[] | undefined>) {
-  const fwd = headers["x-forwarded-for"];
-  const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(",")[0]?.trim();
-  return first ?? "";
 }

@@ -117,6 +117,35 @@ export function createAuthService(deps: {
     return { id, secret };
   }
 
+  /**
+   * What an API key logs in as: every path that takes a key (the apiKeyUser exchange, the
+   * state backend's basic auth) goes through this. Admin keys are administrative and
+   * skip login policies (spacelift-reference §1.8); other keys go through them when any
+   * exists: refused unless a policy allows, made admin by `admin`, granted `roles`.
+   */
+  async function loginOfApiKey(
+    key: { id: string; name: string; is_admin: boolean },
+    request: { remoteIp?: string },
+  ): Promise<{
+    admin: boolean;
+    spaces?: Record<string, "READ" | "WRITE" | "ADMIN">;
+  }> {
+    if (key.is_admin || !deps.loginPolicy) return { admin: key.is_admin };
+    const verdict = await deps.loginPolicy({
+      login: key.id,
+      name: key.name,
+      machine: true,
+      admin: false,
+      remoteIp: request.remoteIp ?? "",
+    });
+    if (verdict.noPolicies) return { admin: false };
+    if (!verdict.allow)
+      throw new UnauthorizedError(
+        `login refused by login policy: ${verdict.reasons.join("; ")}`,
+      );
+    return { admin: verdict.admin, spaces: levelsOfRoles(verdict.roles) };
+  }
+
   async function verifyApiKey(id: string, secret: string) {
     const key = await db
       .selectFrom("api_keys")
@@ -171,48 +200,33 @@ export function createAuthService(deps: {
     /**
      * The session of an API key presented directly (id + secret), for endpoints that take
      * basic auth instead of a session token (the state backend for users outside the
-     * platform). Same checks as `exchangeApiKey`, without minting a token.
+     * platform). The same checks and login policies as `exchangeApiKey`, without minting
+     * a token.
      */
-    async authenticateApiKey(id: string, secret: string): Promise<Session> {
+    async authenticateApiKey(
+      id: string,
+      secret: string,
+      request: { remoteIp?: string } = {},
+    ): Promise<Session> {
       const key = await verifyApiKey(id, secret);
+      const { admin, spaces } = await loginOfApiKey(key, request);
       return {
         kind: "api_key",
         id: key.id,
         name: key.name,
-        admin: key.is_admin,
+        admin,
+        ...(spaces ? { policyGrants: spaces } : {}),
       };
     },
 
-    /**
-     * A session for an API key. Admin keys are administrative and skip login policies
-     * (spacelift-reference §1.8); other keys go through them when any exists: refused
-     * unless a policy allows, made admin by `admin`.
-     */
+    /** A session token for an API key, after its login policies (`loginOfApiKey`). */
     async exchangeApiKey(
       id: string,
       secret: string,
       request: { remoteIp?: string } = {},
     ): Promise<{ token: string; expiresAt: number }> {
       const key = await verifyApiKey(id, secret);
-      let admin = key.is_admin;
-      let spaces: Record<string, "READ" | "WRITE" | "ADMIN"> | undefined;
-      if (!admin && deps.loginPolicy) {
-        const verdict = await deps.loginPolicy({
-          login: key.id,
-          name: key.name,
-          machine: true,
-          admin: false,
-          remoteIp: request.remoteIp ?? "",
-        });
-        if (!verdict.noPolicies) {
-          if (!verdict.allow)
-            throw new UnauthorizedError(
-              `login refused by login policy: ${verdict.reasons.join("; ")}`,
-            );
-          admin = verdict.admin;
-          spaces = levelsOfRoles(verdict.roles);
-        }
-      }
+      const { admin, spaces } = await loginOfApiKey(key, request);
       return signer.sign(
         { sub: `api_key:${key.id}`, name: key.name, admin, spaces },
         SESSION_TTL_SECONDS,

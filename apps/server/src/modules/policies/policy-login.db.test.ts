@@ -13,7 +13,18 @@ import {
 import { UnauthorizedError } from "../../platform/errors.ts";
 import { createLogger } from "../../platform/log/logger.ts";
 import { createFsBlobStore } from "../../platform/storage/fs/fs-blob-store.ts";
-import { createAuthService, createTokenSigner } from "../auth/index.ts";
+import { registerGraphQL } from "../../api/graphql.ts";
+import {
+  createHttpServer,
+  createMetricsRegistry,
+} from "../../platform/http/http-server.ts";
+import {
+  authResolvers,
+  createAuthService,
+  createTokenSigner,
+  type Session,
+} from "../auth/index.ts";
+import { registerStateRoutes, type StateCaller } from "../state/index.ts";
 import { createStacksModule } from "../stacks/index.ts";
 import {
   createPoliciesModule,
@@ -184,5 +195,142 @@ space_write[space] { input.session.name == "carol"; space := "team-a" }
         remoteIp: "10.6.6.6",
       }),
     ).rejects.toThrow(/login refused by login policy/);
+  });
+
+  /**
+   * The HTTP edge of both API-key login paths: apiKeyUser and the state backend's basic
+   * auth, with the state service faked (it only records the session it was given).
+   */
+  async function edge(trustedProxies: string[] = []) {
+    const http = createHttpServer({
+      log: createLogger({ level: "error", format: "json" }),
+      readiness: [],
+      metrics: createMetricsRegistry({ service: "test" }),
+      trustedProxies,
+    });
+    const sessions: Session[] = [];
+    const denied = async () => {
+      throw new Error("not used");
+    };
+    await registerStateRoutes(http, {
+      sessions: auth,
+      state: {
+        authenticate: denied,
+        authenticateUser: async (stackId: string, session: Session) => {
+          sessions.push(session);
+          return { runId: "usr", stackId } as unknown as StateCaller;
+        },
+        readState: async () => null,
+        writeState: denied,
+        lock: denied,
+        unlock: denied,
+        deleteState: denied,
+      },
+    });
+    await registerGraphQL(http, {
+      auth,
+      log: createLogger({ level: "error", format: "json" }),
+      resolvers: [authResolvers(auth)],
+    });
+    await http.ready();
+    const basic = (k: { id: string; secret: string }) =>
+      `Basic ${Buffer.from(`${k.id}:${k.secret}`).toString("base64")}`;
+    return {
+      http,
+      sessions,
+      async getState(
+        k: { id: string; secret: string },
+        remoteAddress: string,
+        forwardedFor?: string,
+      ) {
+        return http.inject({
+          url: "/state/stk-1",
+          remoteAddress,
+          headers: {
+            authorization: basic(k),
+            ...(forwardedFor ? { "x-forwarded-for": forwardedFor } : {}),
+          },
+        });
+      },
+      async apiKeyUser(
+        k: { id: string; secret: string },
+        remoteAddress: string,
+        forwardedFor?: string,
+      ) {
+        const res = await http.inject({
+          method: "POST",
+          url: "/graphql",
+          remoteAddress,
+          headers: forwardedFor ? { "x-forwarded-for": forwardedFor } : {},
+          payload: {
+            query:
+              "mutation($id: ID!, $secret: String!) { apiKeyUser(id: $id, secret: $secret) { jwt } }",
+            variables: { id: k.id, secret: k.secret },
+          },
+        });
+        const body = res.json<{
+          data: { apiKeyUser: { jwt: string } | null };
+        }>();
+        return body.data.apiKeyUser?.jwt ?? null;
+      },
+    };
+  }
+
+  it("sends the state backend's API-key basic auth through login policies", async () => {
+    const e = await edge();
+    try {
+      const alice = await key("alice");
+      expect((await e.getState(alice, "127.0.0.1")).statusCode).toBe(204);
+      // Denied by the policy's remote_ip rule.
+      const denied = await e.getState(alice, "10.6.6.6");
+      expect(denied.statusCode).toBe(401);
+      expect(denied.json<{ message: string }>().message).toMatch(
+        /login refused by login policy/,
+      );
+      // No rule allows mallory: the default deny holds on this path too.
+      const mallory = await key("mallory");
+      expect((await e.getState(mallory, "127.0.0.1")).statusCode).toBe(401);
+      // The policy's space grants reach the state service's session.
+      const carol = await key("carol");
+      expect((await e.getState(carol, "127.0.0.1")).statusCode).toBe(204);
+      expect(e.sessions.at(-1)?.policyGrants).toEqual({ "team-a": "WRITE" });
+    } finally {
+      await e.http.close();
+    }
+  });
+
+  it("ignores a client's X-Forwarded-For unless its peer is a trusted proxy", async () => {
+    const alice = await key("alice");
+    const direct = await edge();
+    try {
+      // A denied address cannot dodge the policy by claiming another one...
+      expect(
+        await direct.apiKeyUser(alice, "10.6.6.6", "127.0.0.1"),
+      ).toBeNull();
+      expect(
+        (await direct.getState(alice, "10.6.6.6", "127.0.0.1")).statusCode,
+      ).toBe(401);
+      // ...nor can an allowed one be framed by a forged header.
+      expect(await direct.apiKeyUser(alice, "127.0.0.1", "10.6.6.6")).toEqual(
+        expect.any(String),
+      );
+    } finally {
+      await direct.http.close();
+    }
+    const proxied = await edge(["127.0.0.1/32"]);
+    try {
+      // Behind a trusted proxy, the forwarded address is the client's.
+      expect(
+        await proxied.apiKeyUser(alice, "127.0.0.1", "10.6.6.6"),
+      ).toBeNull();
+      expect(
+        (await proxied.getState(alice, "127.0.0.1", "10.6.6.6")).statusCode,
+      ).toBe(401);
+      expect(await proxied.apiKeyUser(alice, "127.0.0.1", "192.0.2.4")).toEqual(
+        expect.any(String),
+      );
+    } finally {
+      await proxied.http.close();
+    }
   });
 });

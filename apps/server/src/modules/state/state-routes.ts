@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createHash } from "node:crypto";
 import { UnauthorizedError, ValidationError } from "../../platform/errors.ts";
+import { createFailureLimiter } from "../../platform/http/failure-limiter.ts";
 import type { AuthService } from "../auth/index.ts";
 import { StateLockedError, StateLockMismatchError } from "./state-errors.ts";
 import type { StateService } from "./state-service.ts";
@@ -8,6 +9,8 @@ import type { StateCaller } from "./state.ts";
 
 /** Largest state tofu may upload (spacelift-reference §1.5: state import max 100 MB). */
 export const STATE_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
+/** Failed basic-auth attempts per client address per minute before 429. */
+export const STATE_AUTH_FAILURES_PER_MINUTE = 20;
 /** The basic-auth username under which a user passes a session JWT as the password. */
 export const USER_TOKEN_USERNAME = "token";
 
@@ -71,8 +74,24 @@ export async function registerStateRoutes(
     const bodyOf = (req: FastifyRequest): Buffer =>
       Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 
+    // Guessing keys or run credentials here is bounded per client address.
+    const failures = createFailureLimiter({
+      what: "state backend logins",
+      maxFailures: STATE_AUTH_FAILURES_PER_MINUTE,
+      windowMs: 60_000,
+    });
+
     // Credentials are verified before the (possibly 100 MB) body is read.
     const authenticate = async (req: Req, reply: FastifyReply) => {
+      failures.check(req.ip);
+      try {
+        await verifyCredentials(req, reply);
+      } catch (err) {
+        if (err instanceof UnauthorizedError) failures.fail(req.ip);
+        throw err;
+      }
+    };
+    const verifyCredentials = async (req: Req, reply: FastifyReply) => {
       const basic = parseBasicAuth(req.headers.authorization);
       if (!basic) {
         void reply.header("www-authenticate", 'Basic realm="stackyard-state"');
@@ -92,7 +111,10 @@ export async function registerStateRoutes(
       if (username === USER_TOKEN_USERNAME)
         session = await sessions.authenticate(password);
       else if (sessions.authenticateApiKey)
-        session = await sessions.authenticateApiKey(username, password);
+        // An API key logs in here, through login policies, as it would by apiKeyUser.
+        session = await sessions.authenticateApiKey(username, password, {
+          remoteIp: req.ip,
+        });
       else
         throw new UnauthorizedError(
           "this server accepts only run credentials on the state backend",

@@ -117,6 +117,14 @@ export const settings: readonly Setting[] = [
       "Process roles to run, comma-separated (a JSON array in config.json).",
   },
   {
+    key: "server.trustedProxies",
+    env: ["STACKYARD_TRUSTED_PROXIES"],
+    json: ["trusted_proxies"],
+    default: "none",
+    description:
+      "Reverse proxies (IP addresses or CIDRs, comma-separated; a JSON array in config.json) whose `X-Forwarded-For` names the client. Unset: the connecting address is the client, as login policies and rate limits see it.",
+  },
+  {
     key: "database.url",
     env: ["DATABASE_URL"],
     json: ["database.url", "database.connection_string"],

@@ -22,6 +22,7 @@ import {
   sso,
   text,
   webhooksEndpoint,
+  trustedProxies,
 } from "./config-values.ts";
 
 export { ROLES, type Role } from "./config-values.ts";
@@ -100,6 +101,8 @@ export interface ConfigData {
     /** Base URL shown to users for VCS webhooks; may differ from publicUrl (seed `webhooks_endpoint`). */
     webhooksEndpoint: string;
     roles: Role[];
+    /** Peers whose X-Forwarded-For gives the client address; empty: the socket's peer is the client. */
+    trustedProxies: string[];
   };
   /** url null: run embedded Postgres in `<dataDir>`. `statement_cache_capacity` is stripped from the url. */
   database: { url: string | null; poolSize: number };
@@ -261,6 +264,7 @@ export const configSchema = z.strictObject({
     publicUrl: httpUrl.optional(),
     webhooksEndpoint: webhooksEndpoint.optional(),
     roles: roles.default([...ROLES]),
+    trustedProxies: trustedProxies.default([]),
   }),
   database: z.strictObject({
     url: nullable(databaseUrl),

@@ -191,6 +191,37 @@ export const roles = z.preprocess(
     .transform((list) => [...new Set(list)]),
 );
 
+/** Names proxy-addr (Fastify's trustProxy) accepts for address ranges. */
+const PROXY_RANGE_NAMES = ["loopback", "linklocal", "uniquelocal"];
+
+function isAddressOrCidr(v: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(v)) return true;
+  const [address = "", prefix, ...rest] = v.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
+  return bits >= 0 && bits <= (family === 4 ? 32 : 128);
+}
+
+/** Comma-separated (or a JSON array of) IP addresses, CIDRs or proxy-addr range names. */
+export const trustedProxies = z.preprocess(
+  (v) =>
+    typeof v === "string"
+      ? v
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(
+    z.string().refine(isAddressOrCidr, {
+      error:
+        'expected IP addresses or CIDRs separated by commas, e.g. "10.0.0.0/8,127.0.0.1" (or loopback, linklocal, uniquelocal)',
+    }),
+    { error: "expected a comma-separated list of IP addresses or CIDRs" },
+  ),
+);
+
 /** Installer rule: 2-38 characters, starting with a letter or digit. Validated, then ignored. */
 export const accountNameSchema = z
   .string({ error: "expected a string" })

@@ -65,6 +65,7 @@ describe("defaults", () => {
       publicUrl: "http://localhost:1983",
       webhooksEndpoint: "http://localhost:1983",
       roles: ["api", "drain", "scheduler"],
+      trustedProxies: [],
     });
     expect(config.database).toEqual({ url: null, poolSize: 10 });
     expect(config.objectStorage.type).toBe("filesystem");
@@ -465,6 +466,28 @@ describe("environment and flags", () => {
         "STACKYARD_ROLES",
       ).message,
     ).toBe('expected one of "api", "drain", "scheduler"');
+  });
+
+  it("reads STACKYARD_TRUSTED_PROXIES as addresses and CIDRs, naming a bad entry", () => {
+    const config = loadConfig({
+      env: {
+        STACKYARD_TRUSTED_PROXIES: "10.0.0.0/8, 127.0.0.1,fd00::/8,loopback",
+      },
+      cwd,
+    });
+    expect(config.server.trustedProxies).toEqual([
+      "10.0.0.0/8",
+      "127.0.0.1",
+      "fd00::/8",
+      "loopback",
+    ]);
+    for (const bad of ["10.0.0.0/33", "proxy.example.com", "10.0.0.1/8/1"])
+      expect(
+        issueAt(
+          issuesOf({ env: { STACKYARD_TRUSTED_PROXIES: `127.0.0.1,${bad}` } }),
+          "STACKYARD_TRUSTED_PROXIES",
+        ).message,
+      ).toContain("expected IP addresses or CIDRs");
   });
 
   it("strips Spacelift's statement_cache_capacity and keeps the rest of DATABASE_URL", () => {

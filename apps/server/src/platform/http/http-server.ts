@@ -9,7 +9,7 @@ import {
   Histogram,
   Registry,
 } from "prom-client";
-import { isAppError } from "../errors.ts";
+import { isAppError, RateLimitedError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { redactUrlTokens } from "../log/redact-url.ts";
 
@@ -92,6 +92,8 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof RateLimitedError)
+      void reply.header("retry-after", String(err.retryAfterSeconds));
     if (isAppError(err)) {
       return reply
         .status(err.httpStatus)
