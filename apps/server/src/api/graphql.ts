@@ -6,6 +6,7 @@ import { isAppError, UnauthorizedError } from "../platform/errors.ts";
 import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
 import type { Resolvers } from "./generated/resolvers.ts";
+import { checkQueryLimits, MAX_QUERY_TOKENS } from "./graphql-limits.ts";
 
 export type { Resolvers } from "./generated/resolvers.ts";
 
@@ -83,6 +84,7 @@ export async function registerGraphQL(
     resolvers: mergeResolvers(opts.resolvers),
     path: GRAPHQL_PATH,
     graphiql: false,
+    graphql: { parseOptions: { maxTokens: MAX_QUERY_TOKENS } },
     context: async (req): Promise<GraphQLContext> => {
       const header = req.headers.authorization;
       let session: Session | null = null;
@@ -105,6 +107,16 @@ export async function registerGraphQL(
       };
     },
     errorFormatter: (execution, ctx) => {
+      // A document refused before execution (syntax, validation, limits) arrives as one
+      // error holding the list: each is answered as itself, with 400.
+      const refused = (execution.errors ?? []).flatMap(requestErrorsOf);
+      if (refused.length > 0 && !execution.data) {
+        const response = mercurius.defaultErrorFormatter(
+          { ...execution, errors: refused },
+          ctx,
+        );
+        return { statusCode: 400, response: response.response };
+      }
       const errors = (execution.errors ?? []).map((err) =>
         formatError(err, opts.log),
       );
@@ -119,6 +131,32 @@ export async function registerGraphQL(
       };
     },
   });
+  // Depth and field count, before graphql-js validates the document (graphql-limits.ts).
+  app.graphql.addHook("preValidation", async (_schema, document) => {
+    let errors: GraphQLError[];
+    try {
+      errors = checkQueryLimits(document);
+    } catch {
+      // mercurius also accepts a JSON AST as `query`; a malformed one lands here.
+      errors = [
+        new GraphQLError("the query is not a GraphQL document", {
+          extensions: { code: "GRAPHQL_PARSE_FAILED" },
+        }),
+      ];
+    }
+    if (errors.length > 0) throw new QueryLimitsError(errors);
+  });
+}
+
+/**
+ * Refuses a document over the limits with 400 and one GraphQL error per limit (each with
+ * `extensions.code`); mercurius expands `errors` as it does its own validation errors.
+ */
+class QueryLimitsError extends Error {
+  readonly statusCode = 400;
+  constructor(readonly errors: GraphQLError[]) {
+    super(errors.map((e) => e.message).join("; "));
+  }
 }
 
 /**
@@ -142,6 +180,37 @@ export function mergeResolvers(maps: readonly Resolvers[]): IResolvers {
   // The boundary to mercurius, whose resolver type is untyped; each map was checked
   // against the generated `Resolvers` above.
   return merged as IResolvers;
+}
+
+/**
+ * The errors of a document mercurius refused before executing it (its
+ * MER_ERR_GQL_VALIDATION, or QueryLimitsError), each with an `extensions.code`:
+ * GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED or the limit's own. Empty for anything
+ * else.
+ */
+function requestErrorsOf(err: GraphQLError): GraphQLError[] {
+  const inner = (err.originalError as { errors?: unknown } | undefined)?.errors;
+  if (!Array.isArray(inner)) return [];
+  return inner.map((e: unknown) => {
+    const gql =
+      e instanceof GraphQLError
+        ? e
+        : new GraphQLError(String((e as Error)?.message ?? e));
+    if (gql.extensions.code) return gql;
+    return new GraphQLError(gql.message, {
+      nodes: gql.nodes,
+      source: gql.source,
+      positions: gql.positions,
+      extensions: {
+        ...gql.extensions,
+        code: gql.message.includes("tokens. Parsing aborted")
+          ? "QUERY_TOO_LARGE"
+          : gql.message.startsWith("Syntax Error")
+            ? "GRAPHQL_PARSE_FAILED"
+            : "GRAPHQL_VALIDATION_FAILED",
+      },
+    });
+  });
 }
 
 function formatError(err: GraphQLError, log: Logger): GraphQLError {
