@@ -375,16 +375,38 @@ describe("GET /api/v1/stacks/:stackId/runs/:runId/events", () => {
     expect(logsOf(all)).toEqual(expected);
   }, 30_000);
 
-  it("takes the session token in the query string (EventSource)", async () => {
+  it("takes the session from the cookie POST /api/v1/run-events/session sets, never from the URL", async () => {
     const { stack, run } = await newRun();
-    const res = await fetch(
-      `${url(stack.id, run.id)}?token=${encodeURIComponent(kit.adminToken)}`,
-      { signal: AbortSignal.timeout(10_000) },
+    const set = await fetch(`${base}/api/v1/run-events/session`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${kit.adminToken}` },
+    });
+    expect(set.status).toBe(204);
+    const cookie = set.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(
+      /^stackyard_run_events=[\w.-]+; Path=\/api\/v1\/stacks\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/,
     );
+    const res = await fetch(url(stack.id, run.id), {
+      headers: { cookie: cookie.split(";")[0] ?? "" },
+      signal: AbortSignal.timeout(10_000),
+    });
     expect(res.status).toBe(200);
     const sse = sseReader(res);
     expect((await sse.next())?.event).toBe("transition");
     await sse.cancel();
+
+    // A token in the query string is not a credential any more.
+    const inUrl = await fetch(
+      `${url(stack.id, run.id)}?token=${encodeURIComponent(kit.adminToken)}`,
+      { signal: AbortSignal.timeout(5000) },
+    );
+    expect(inUrl.status).toBe(401);
+    // Setting the cookie needs a valid session.
+    const bad = await fetch(`${base}/api/v1/run-events/session`, {
+      method: "POST",
+      headers: { authorization: "Bearer nope" },
+    });
+    expect(bad.status).toBe(401);
   }, 15_000);
 
   it("is 401 without a token", async () => {

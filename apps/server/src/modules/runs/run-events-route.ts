@@ -15,8 +15,14 @@ export const RUN_EVENTS_MAX_MS = 2 * 60 * 60 * 1000;
 
 type EventsReq = FastifyRequest<{
   Params: { stackId: string; runId: string };
-  Querystring: { token?: string };
 }>;
+
+/** The cookie that carries the session to EventSource, which cannot set headers. */
+export const RUN_EVENTS_COOKIE = "stackyard_run_events";
+/** Where the cookie is sent: the events routes only, never GraphQL or the UI. */
+const RUN_EVENTS_COOKIE_PATH = "/api/v1/stacks/";
+/** `POST` here with the session as a Bearer token sets the cookie (204). */
+export const RUN_EVENTS_SESSION_PATH = "/api/v1/run-events/session";
 
 export interface RunEventsDeps {
   runs: Pick<RunService, "getRun" | "history" | "hasLeftState">;
@@ -29,16 +35,38 @@ export interface RunEventsDeps {
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 
+function cookieOf(req: FastifyRequest, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name)
+      return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+/** `exp` of a JWT already verified by `authenticate`; 0 when it has none. */
+function expiryOf(jwt: string): number {
+  try {
+    const payload = JSON.parse(
+      Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8"),
+    ) as { exp?: unknown };
+    return typeof payload.exp === "number" ? payload.exp : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * `GET /api/v1/stacks/:stackId/runs/:runId/events`: live updates of one run as
  * Server-Sent Events, for the web UI.
  *
- * Auth: `Authorization: Bearer <session JWT>` or `?token=<session JWT>`. EventSource
- * cannot set headers, so the browser passes the token in the URL; it is the same
- * short-lived session JWT GraphQL takes (never an API key secret), so a URL that ends up
- * in a log expires with the session. Read access is checked exactly as GraphQL's
- * `stack(id).run(id)` does (`RunService.getRun`, re-checked on every read): a run the
- * caller cannot see is a 404.
+ * Auth: `Authorization: Bearer <session JWT>`, or the RUN_EVENTS_COOKIE cookie.
+ * EventSource cannot set headers, so the browser first POSTs to RUN_EVENTS_SESSION_PATH
+ * with its Bearer session, which sets that cookie (HttpOnly, SameSite=Strict, scoped to
+ * the stacks' REST paths, expiring with the session): the token never appears in a URL,
+ * where proxies and access logs would keep it. Read access is checked exactly as
+ * GraphQL's `stack(id).run(id)` does (`RunService.getRun`, re-checked on every read): a
+ * run the caller cannot see is a 404.
  *
  * Events:
  * - `transition`: JSON of one history entry (`{hasLogs, state, stateVersion, note, username,
@@ -61,17 +89,35 @@ export async function registerRunEventsRoute(
   const keepaliveMs = deps.keepaliveMs ?? RUN_EVENTS_KEEPALIVE_MS;
   const maxMs = deps.maxMs ?? RUN_EVENTS_MAX_MS;
 
+  const bearerOf = (req: FastifyRequest) =>
+    /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "")?.[1]?.trim();
+
   async function sessionOf(req: EventsReq): Promise<Session> {
-    const bearer = /^Bearer\s+(.+)$/i.exec(
-      req.headers.authorization ?? "",
-    )?.[1];
-    const token = bearer?.trim() || req.query.token;
+    const token = bearerOf(req) || cookieOf(req, RUN_EVENTS_COOKIE);
     if (!token)
       throw new UnauthorizedError(
-        "this needs a session: Authorization: Bearer <token> or ?token=<session token>",
+        `this needs a session: Authorization: Bearer <token>, or the cookie POST ${RUN_EVENTS_SESSION_PATH} sets`,
       );
     return deps.sessions.authenticate(token);
   }
+
+  app.post(RUN_EVENTS_SESSION_PATH, async (req, reply) => {
+    const token = bearerOf(req);
+    if (!token)
+      throw new UnauthorizedError(
+        "this needs a session: Authorization: Bearer <token>",
+      );
+    await deps.sessions.authenticate(token);
+    const cookie = [
+      `${RUN_EVENTS_COOKIE}=${token}`,
+      `Path=${RUN_EVENTS_COOKIE_PATH}`,
+      `Max-Age=${Math.max(0, expiryOf(token) - Math.floor(Date.now() / 1000))}`,
+      "HttpOnly",
+      "SameSite=Strict",
+      ...(req.protocol === "https" ? ["Secure"] : []),
+    ].join("; ");
+    return reply.header("set-cookie", cookie).code(204).send();
+  });
 
   app.get(
     "/api/v1/stacks/:stackId/runs/:runId/events",

@@ -14,7 +14,8 @@ export function canStreamRunEvents(): boolean {
 /**
  * Follows a run over the server's SSE channel
  * (`GET /api/v1/stacks/:stackId/runs/:runId/events`). EventSource cannot set headers,
- * so the session JWT (short-lived, never an API key secret) goes in `?token=`.
+ * so the session first goes to `POST /api/v1/run-events/session`, which sets an HttpOnly
+ * cookie scoped to those paths: the token never appears in a URL.
  * Resolves on the server's `end` event; rejects on any error (the connection is closed
  * rather than retried, so the caller can fall back to GraphQL polling).
  */
@@ -23,12 +24,30 @@ export function streamRunEvents(
   events: RunEventHandlers,
   signal: AbortSignal,
 ): Promise<void> {
+  const jwt = getSession()?.jwt;
+  if (!jwt) return Promise.reject(new Error("no session"));
+  return fetch("/api/v1/run-events/session", {
+    method: "POST",
+    headers: { authorization: `Bearer ${jwt}` },
+    signal,
+  }).then((res) => {
+    if (!res.ok)
+      throw new Error(
+        `the live update channel refused the session (${res.status})`,
+      );
+    return followRunEvents(ids, events, signal);
+  });
+}
+
+function followRunEvents(
+  ids: { stack: string; run: string },
+  events: RunEventHandlers,
+  signal: AbortSignal,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const jwt = getSession()?.jwt;
-    if (!jwt) return reject(new Error("no session"));
     const url =
       `/api/v1/stacks/${encodeURIComponent(ids.stack)}/runs/` +
-      `${encodeURIComponent(ids.run)}/events?token=${encodeURIComponent(jwt)}`;
+      `${encodeURIComponent(ids.run)}/events`;
     const source = new EventSource(url);
     const byVersion = new Map<number, RunTransition>();
     const finish = (err?: Error) => {
