@@ -189,6 +189,36 @@ describe("POST /graphql limits", () => {
     );
   });
 
+  it("refuses a body over 8 MiB with 413 before parsing it", async () => {
+    const res = await http.inject({
+      method: "POST",
+      url: "/graphql",
+      headers: { "content-type": "application/json" },
+      payload: JSON.stringify({ query: `{ ${"x".repeat(9 * 1024 * 1024)} }` }),
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toEqual({
+      data: null,
+      errors: [
+        {
+          message:
+            "the request body is larger than the 8 MiB POST /graphql accepts",
+          extensions: { code: "PAYLOAD_TOO_LARGE" },
+        },
+      ],
+    });
+    const notJson = await http.inject({
+      method: "POST",
+      url: "/graphql",
+      headers: { "content-type": "application/json" },
+      payload: "{ not json",
+    });
+    expect(notJson.statusCode).toBe(400);
+    expect(notJson.json<{ errors: unknown[] }>().errors[0]).toMatchObject({
+      extensions: { code: "BAD_REQUEST" },
+    });
+  });
+
   it("still answers a query within the limits", async () => {
     const res = await post("{ debugInfo { selfHostedVersion } viewer { id } }");
     expect(res).toEqual({

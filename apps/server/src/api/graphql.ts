@@ -107,6 +107,11 @@ export async function registerGraphQL(
       };
     },
     errorFormatter: (execution, ctx) => {
+      // The request itself was refused (body too large, not JSON): its status and code.
+      const http = (execution.errors ?? [])
+        .map((e) => httpErrorOf(e.originalError))
+        .find((e) => e !== null);
+      if (http) return http;
       // A document refused before execution (syntax, validation, limits) arrives as one
       // error holding the list: each is answered as itself, with 400.
       const refused = (execution.errors ?? []).flatMap(requestErrorsOf);
@@ -180,6 +185,47 @@ export function mergeResolvers(maps: readonly Resolvers[]): IResolvers {
   // The boundary to mercurius, whose resolver type is untyped; each map was checked
   // against the generated `Resolvers` above.
   return merged as IResolvers;
+}
+
+/**
+ * Fastify's own 4xx errors (body over the limit, malformed JSON, unsupported media type)
+ * reach mercurius' error handler too; they are answered with their status and a code
+ * rather than as an internal error.
+ */
+function httpErrorOf(err: unknown): {
+  statusCode: number;
+  response: {
+    data: null;
+    errors: Array<{ message: string; extensions: { code: string } }>;
+  };
+} | null {
+  const e = err as
+    | { code?: unknown; statusCode?: unknown; message?: unknown }
+    | undefined;
+  if (
+    typeof e?.code !== "string" ||
+    !e.code.startsWith("FST_") ||
+    typeof e.statusCode !== "number" ||
+    e.statusCode < 400 ||
+    e.statusCode >= 500
+  )
+    return null;
+  const tooLarge = e.code === "FST_ERR_CTP_BODY_TOO_LARGE";
+  const message = tooLarge
+    ? `the request body is larger than the ${GRAPHQL_BODY_LIMIT_BYTES / 1024 / 1024} MiB POST ${GRAPHQL_PATH} accepts`
+    : String(e.message);
+  return {
+    statusCode: e.statusCode,
+    response: {
+      data: null,
+      errors: [
+        {
+          message,
+          extensions: { code: tooLarge ? "PAYLOAD_TOO_LARGE" : "BAD_REQUEST" },
+        },
+      ],
+    },
+  };
 }
 
 /**

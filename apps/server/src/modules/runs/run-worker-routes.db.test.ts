@@ -132,6 +132,20 @@ describe("worker API bodies", () => {
     expect(await livez()).toBe(200);
   });
 
+  it("bounds a huge body sent to a path no route serves", async () => {
+    for (const declareLength of [true, false]) {
+      const res = await streamBody({
+        method: "PUT",
+        path: "/no/such/route",
+        total: 600 * MiB,
+        declareLength,
+      });
+      expect([404, 413]).toContain(res.status);
+      expect(res.written).toBeLessThan(600 * MiB);
+    }
+    expect(await livez()).toBe(200);
+  });
+
   it("refuses an authenticated workspace over the limit with 413 naming the limit", async () => {
     const { run, token } = await heldRun();
     const res = await streamBody({
