@@ -1,8 +1,9 @@
 import type { KeyObject } from "node:crypto";
-import { calculateJwkThumbprint, exportJWK, jwtVerify, type JWK } from "jose";
+import { calculateJwkThumbprint, exportJWK, type JWK } from "jose";
 import {
   signingKeyOf,
   signJwt,
+  verifyJwt,
   type SigningKey,
 } from "../../platform/crypto/index.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
@@ -78,7 +79,7 @@ export function createTokenSigner(opts: {
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, publicKey, {
+        const payload = await verifyJwt(token, publicKey, {
           issuer: opts.issuer,
           audience: opts.audience,
           currentDate: new Date(now() * 1000),

@@ -19,6 +19,8 @@ export {
   createLocalSigningKey,
   signingKeyOf,
   signJwt,
+  verifyJwt,
+  JWT_ALGORITHMS,
   type SigningKey,
 } from "./signing-key.ts";
 export {
