@@ -123,6 +123,7 @@ describe.skipIf(!haveOpa)("policies with a real OPA", () => {
         'x := http.send({"method": "get", "url": "http://example.com"})',
       ],
       ["opa.runtime", "x := opa.runtime()"],
+      ["net.lookup_ip_addr", 'x := net.lookup_ip_addr("localhost")'],
       ["rego.parse_module", 'x := rego.parse_module("a.rego", "package a")'],
       ["time.now_ns", "x := time.now_ns()"],
       ["trace", 'allow if trace("hello")'],
@@ -407,6 +408,18 @@ trigger contains "never" if {
         m.service.simulate(ADMIN, { body: PLAN_V0, input: "{", type: "PLAN" }),
       ).rejects.toBeInstanceOf(ValidationError);
       expect(await m.service.runtimeVersion()).toBe("1.22.2");
+    });
+
+    it("refuses to simulate a body that looks up names in DNS", async () => {
+      const body =
+        'package spacelift\n\nimport rego.v1\n\ndeny contains msg if {\n  msg := concat(",", net.lookup_ip_addr("localhost"))\n}\n';
+      const err = await m.service
+        .simulate(ADMIN, { body, input: "{}", type: "PLAN" })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PolicyBodyInvalidError);
+      expect((err as Error).message).toContain(
+        "the built-in net.lookup_ip_addr is disabled",
+      );
     });
   });
 
