@@ -28,8 +28,8 @@ export interface TokenSigner {
 }
 
 /**
- * RS256 JWTs signed with the instance signing key: in RSA mode the RSA key that also wraps
- * the data key (as in Spacelift's RSA encryption mode); in KMS mode a SigningKey that signs
+ * RS256 JWTs signed with the instance signing key: in RSA mode a dedicated RSA key (never
+ * the one that wraps the data key); in KMS mode a SigningKey that signs
  * through KMS (ENCRYPTION_KMS_SIGNING_KEY_ID). `aud` carries the public URL, which
  * spacectl reads to find the API endpoint.
  */
