@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -39,6 +39,7 @@ const C = {
   stateOutput: canary("state-output"),
   vcsToken: canary("vcs-token"),
   vcsWebhookSecret: canary("vcs-webhook-secret"),
+  githubWebhookSecret: canary("github-webhook-secret"),
   adminPassword: canary("admin-password"),
 };
 
@@ -225,6 +226,26 @@ describe("secret canaries", () => {
       },
     );
 
+    // A GitHub App integration's private key.
+    generated.githubAppPrivateKey = generateKeyPairSync("rsa", {
+      modulusLength: 2048,
+    })
+      .privateKey.export({ type: "pkcs1", format: "pem" })
+      .toString();
+    await gql(
+      `mutation($input: StackyardVcsIntegrationCreateInput!){stackyardVcsIntegrationCreate(input: $input){id hasCredentials}}`,
+      {
+        input: {
+          name: "canary-github",
+          provider: "GITHUB",
+          apiUrl: "https://github.canary.invalid/api/v3",
+          appId: "4242",
+          privateKey: generated.githubAppPrivateKey,
+          webhookSecret: C.githubWebhookSecret,
+        },
+      },
+    );
+
     // The stack: write-only variables and a write-only mounted file, echoed by hooks
     // (the launcher masks them), and a sensitive output that lands in the state.
     const stack = await createStack(client, {
@@ -236,6 +257,8 @@ describe("secret canaries", () => {
         'echo "context env: $CONTEXT_CANARY"',
         'echo "stack file: $(cat canary/stack.txt)"',
         'echo "context file: $(cat canary/context.txt)"',
+        // What an attacker's hook would try: print the run's whole environment.
+        "env | sort",
       ],
     });
     const addConfig = `mutation($stack: ID!, $config: ConfigInput!){stackConfigAdd(stack: $stack, config: $config){id value writeOnly}}`;
@@ -297,6 +320,8 @@ describe("secret canaries", () => {
     expect(runLogs).toContain("context env: *****");
     expect(runLogs).toContain("stack file: *****");
     expect(runLogs).toContain("context file: *****");
+    // The environment dump ran, and showed the variables only masked.
+    expect(runLogs).toContain("STACK_CANARY=*****");
 
     // Read back everything the API shows about what was set.
     const read = await gql<{
@@ -355,6 +380,7 @@ describe("secret canaries", () => {
       ["localPoolToken", formsOf(generated.localPoolToken ?? "")],
       ["poolPrivateKey", pemPieces(generated.poolPrivateKey ?? "")],
       ["localPoolPrivateKey", pemPieces(generated.localPoolPrivateKey ?? "")],
+      ["githubAppPrivateKey", pemPieces(generated.githubAppPrivateKey ?? "")],
     ];
     for (const [name, forms] of secrets) {
       expect(forms.length, name).toBeGreaterThan(0);
