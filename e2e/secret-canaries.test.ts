@@ -1,10 +1,9 @@
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createClient, type ApiClient } from "@stackyard/api-client";
-import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase } from "../apps/server/test/db.ts";
 import {
@@ -17,6 +16,13 @@ import {
   waitForRunState,
   type Stackyard,
 } from "./run-kit.ts";
+import {
+  filesUnder,
+  formsOf,
+  pemPieces,
+  workerTokensIn,
+  type Recorded,
+} from "./secret-scan.ts";
 
 // Secret canaries: known secret values go in through every path that takes one (stack
 // and context write-only variables and mounted files, a VCS integration's token and
@@ -59,60 +65,6 @@ output "marker" {
   value = terraform_data.marker.output
 }
 `;
-
-/** Audiences of the tokens a worker holds during a run; none may leave the run. */
-const WORKER_AUDIENCES = ["stackyard:worker-api", "stackyard:state-backend"];
-
-interface Recorded {
-  label: string;
-  body: string;
-}
-
-/** Every JWT in `text` whose audience is a worker's. */
-function workerTokensIn(text: string): string[] {
-  const found: string[] = [];
-  for (const m of text.matchAll(
-    /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g,
-  )) {
-    try {
-      const aud = decodeJwt(m[0]).aud;
-      const auds = Array.isArray(aud) ? aud : [aud];
-      if (auds.some((a) => a && WORKER_AUDIENCES.includes(a))) found.push(m[0]);
-    } catch {
-      // not a JWT after all
-    }
-  }
-  return found;
-}
-
-/** The forms a secret may take on its way: as is, and base64 (mounted files travel so). */
-function formsOf(secret: string): string[] {
-  const forms = [secret];
-  if (!secret.includes("\n"))
-    forms.push(Buffer.from(secret).toString("base64"));
-  return forms;
-}
-
-/** Distinctive pieces of a PEM private key: a few lines of its base64 body. */
-function pemPieces(pem: string): string[] {
-  const body = pem
-    .split("\n")
-    .filter((l) => l && !l.startsWith("-----"))
-    .filter((l) => l.length >= 40);
-  return [body[1], body[Math.floor(body.length / 2)], body.at(-2)].filter(
-    (l): l is string => Boolean(l),
-  );
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await filesUnder(p)));
-    else if (entry.isFile()) out.push(p);
-  }
-  return out;
-}
 
 describe("secret canaries", () => {
   let sy: Stackyard;
