@@ -285,6 +285,37 @@ trigger contains "never" if {
       await m.service.delete(ADMIN, "conflicting");
     });
 
+    it("fails closed on a stored body that calls a built-in disabled since it was saved", async () => {
+      await m.service.create(ADMIN, {
+        name: "Legacy lookup",
+        type: "TRIGGER",
+        labels: ["autoattach:dev"],
+        body: 'package spacelift\n\nimport rego.v1\n\ntrigger contains "x" if input.a\n',
+      });
+      // As if saved by a build that still allowed DNS lookups.
+      await t.db
+        .updateTable("policies")
+        .set({
+          body: 'package spacelift\n\nimport rego.v1\n\ntrigger contains ip if {\n  some ip in net.lookup_ip_addr("localhost")\n}\n',
+        })
+        .where("id", "=", "legacy-lookup")
+        .execute();
+      const result = await m.evaluation.evaluate(
+        "TRIGGER",
+        { stackId: "dev-stack" },
+        { a: true },
+      );
+      const receipt = result.receipts.find(
+        (r) => r.policyId === "legacy-lookup",
+      );
+      expect(receipt?.outcome).toBe("error");
+      expect(receipt?.error).toMatch(
+        /the built-in net.lookup_ip_addr is disabled.*update the policy/,
+      );
+      expect(receipt?.result).toEqual({});
+      await m.service.delete(ADMIN, "legacy-lookup");
+    });
+
     it("stores a sample when `sample` is true and serves it through the samples API", async () => {
       const records = await m.service.samples(ADMIN, "plan-v1", null);
       expect(records.records.length).toBeGreaterThanOrEqual(1);
