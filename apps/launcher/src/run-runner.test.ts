@@ -129,7 +129,10 @@ function assignMsg(
     runId,
     assignment,
     apiUrl: api.url,
-    runToken,
+    runToken: {
+      sealed: true,
+      value: seal(server.poolKey.publicKeyPem, runToken),
+    },
     spec: protocolSpec({ ...spec, runId }),
     needsWorkspace,
   };
@@ -457,6 +460,39 @@ describe("launcher runs (no tool needed)", () => {
     await expect
       .poll(() => statusChanges(server.messages("worker.heartbeat")))
       .toEqual(["IDLE", "BUSY:run_badkey", "IDLE"]);
+    expect(l.currentRunId()).toBeNull();
+  });
+
+  it("opens the run token with the pool key and drops an assignment whose token does not open", async () => {
+    const l = await startLauncher();
+    const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048 })
+      .publicKey.export({ type: "spki", format: "pem" })
+      .toString();
+    const foreign = assignMsg("run_foreign_token", 1, {});
+    foreign.runToken = {
+      sealed: true,
+      value: seal(otherKey, "rt_run_foreign_token"),
+    };
+    await server.send(l.workerId, foreign);
+    await expect
+      .poll(() => statusChanges(server.messages("worker.heartbeat")))
+      .toEqual(["IDLE", "BUSY:run_foreign_token", "IDLE"]);
+    // Without its token nothing can be reported; the server's pickup timeout ends the run.
+    expect(api.requests.filter((r) => r.runId === "run_foreign_token")).toEqual(
+      [],
+    );
+    // A plain-text token is not a valid run.assign any more.
+    await server.send(
+      l.workerId,
+      JSON.stringify({
+        ...assignMsg("run_plain_token", 1, {}),
+        runToken: "rt_run_plain_token",
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(api.requests.filter((r) => r.runId === "run_plain_token")).toEqual(
+      [],
+    );
     expect(l.currentRunId()).toBeNull();
   });
 

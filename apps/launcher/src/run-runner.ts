@@ -252,7 +252,7 @@ export class RunRunner {
     const api = new WorkerApiClient({
       apiUrl: msg.apiUrl,
       runId: msg.runId,
-      runToken: msg.runToken,
+      runToken: openRunToken(msg, this.opts.poolPrivateKey),
       log,
       ...(this.opts.retry ? { retry: this.opts.retry } : {}),
     });
@@ -435,6 +435,25 @@ function toPlan(plan: PlanSummary | undefined): PhaseResult["plan"] {
 
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/**
+ * The worker API bearer token of `run.assign`, sealed to the pool key. A box that does
+ * not open (another pool's key) throws; the run is then left to the server's pickup
+ * timeout, since without its token nothing can be reported.
+ */
+export function openRunToken(
+  msg: Pick<RunAssign, "runToken">,
+  privateKey: KeyObject | string,
+): string {
+  try {
+    return open(privateKey, msg.runToken.value).toString("utf8");
+  } catch (err) {
+    throw new Error(
+      `the run token of run.assign does not open with this pool's private key: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 /**

@@ -103,8 +103,9 @@ export async function createApp(
   const { applied } = await migrateToLatest(db).catch(closeOnError);
   if (applied.length) log.info({ applied }, "applied database migrations");
 
-  // ENCRYPTION_TYPE: what wraps the data key and signs tokens (the RSA key, or KMS keys).
-  // `signingKey` is passed as `privateKey` below; in KMS mode it signs through KMS.
+  // ENCRYPTION_TYPE: what wraps the data key (the RSA key, or KMS) and signs tokens (a
+  // separate RSA key stored under the data key, or KMS). `signingKey` is passed as
+  // `privateKey` below; in KMS mode it signs through KMS.
   const keys = await loadInstanceKeys(db, {
     type: config.encryption.type,
     rsa: {

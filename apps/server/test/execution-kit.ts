@@ -2,7 +2,12 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { parseServerMessage, type ServerMessage } from "@stackyard/protocol";
+import {
+  open,
+  parseServerMessage,
+  type RunAssign,
+  type ServerMessage,
+} from "@stackyard/protocol";
 import type { FastifyInstance } from "fastify";
 import { registerGraphQL } from "../src/api/graphql.ts";
 import {
@@ -215,6 +220,11 @@ export async function createExecutionKit() {
     workers,
     http,
     adminToken,
+
+    /** The worker API bearer token of an assignment, opened with the pool's private key. */
+    runToken(assign: Pick<RunAssign, "runToken">): string {
+      return open(poolPrivateKey, assign.runToken.value).toString("utf8");
+    },
 
     /** A live IDLE worker of the pool (default: the default pool). */
     addWorker(poolId?: string) {

@@ -169,8 +169,12 @@ export const runAssignSchema = z.object({
   assignment: z.number().int().positive(),
   /** Base URL of the worker API (the server's public URL). */
   apiUrl: z.string(),
-  /** Bearer token for the worker API, valid for this run only, until it ends. */
-  runToken: z.string(),
+  /**
+   * Bearer token for the worker API, valid for this run only, until it ends. Always a
+   * sealed box to the pool's public key, like the other secrets: the broker, its logs and
+   * anyone who can read the worker's topic see only the box.
+   */
+  runToken: z.object({ sealed: z.literal(true), value: z.string() }),
   spec: runAssignSpecSchema,
   /** apply phase: the planned workspace must be fetched (GET .../workspace) first. */
   needsWorkspace: z.boolean(),

@@ -1,4 +1,10 @@
-import { generateKeyPairSync } from "node:crypto";
+import {
+  constants,
+  createCipheriv,
+  generateKeyPairSync,
+  publicEncrypt,
+  randomBytes,
+} from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { open, seal, SealedBoxError } from "./sealed-box.ts";
 
@@ -45,5 +51,26 @@ describe("sealed boxes", () => {
 
   it("reject text that is not a box", () => {
     expect(() => open(pool.privateKey, "hello")).toThrow(/not a sealed box/);
+  });
+
+  it("reject a box whose GCM tag is truncated", () => {
+    // A well-formed box of an empty value, but authenticated with a 4-byte tag.
+    const dataKey = randomBytes(32);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", dataKey, iv, {
+      authTagLength: 4,
+    });
+    const body = Buffer.concat([cipher.update(""), cipher.final()]);
+    const wrapped = publicEncrypt(
+      {
+        key: pool.publicKey,
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: "sha256",
+      },
+      dataKey,
+    );
+    const box = `sb1.${wrapped.toString("base64")}.${Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64")}`;
+    expect(() => open(pool.privateKey, box)).toThrow(SealedBoxError);
+    expect(() => open(pool.privateKey, box)).toThrow(/too short/);
   });
 });

@@ -1,5 +1,10 @@
 import { generateKeyPairSync } from "node:crypto";
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  jwtVerify,
+  SignJWT,
+} from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   fakeKmsClient,
@@ -69,6 +74,20 @@ describe("session tokens", () => {
     await expect(signer.verify(expired.token)).rejects.toThrow(
       /invalid or expired/,
     );
+  });
+
+  it("reject a token of another algorithm, even one signed by the instance key", async () => {
+    const claims = { sub: "user:x", name: "x", admin: true };
+    for (const alg of ["PS256", "RS512"]) {
+      const forged = await new SignJWT(claims)
+        .setProtectedHeader({ alg })
+        .setIssuer("http://stackyard.test")
+        .setAudience("http://stackyard.test")
+        .setIssuedAt()
+        .setExpirationTime("1m")
+        .sign(privateKey);
+      await expect(signer.verify(forged)).rejects.toThrow(/invalid or expired/);
+    }
   });
 });
 

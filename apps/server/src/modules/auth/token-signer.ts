@@ -1,8 +1,9 @@
 import type { KeyObject } from "node:crypto";
-import { calculateJwkThumbprint, exportJWK, jwtVerify, type JWK } from "jose";
+import { calculateJwkThumbprint, exportJWK, type JWK } from "jose";
 import {
   signingKeyOf,
   signJwt,
+  verifyJwt,
   type SigningKey,
 } from "../../platform/crypto/index.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
@@ -27,8 +28,8 @@ export interface TokenSigner {
 }
 
 /**
- * RS256 JWTs signed with the instance signing key: in RSA mode the RSA key that also wraps
- * the data key (as in Spacelift's RSA encryption mode); in KMS mode a SigningKey that signs
+ * RS256 JWTs signed with the instance signing key: in RSA mode a dedicated RSA key (never
+ * the one that wraps the data key); in KMS mode a SigningKey that signs
  * through KMS (ENCRYPTION_KMS_SIGNING_KEY_ID). `aud` carries the public URL, which
  * spacectl reads to find the API endpoint.
  */
@@ -78,7 +79,7 @@ export function createTokenSigner(opts: {
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, publicKey, {
+        const payload = await verifyJwt(token, publicKey, {
           issuer: opts.issuer,
           audience: opts.audience,
           currentDate: new Date(now() * 1000),

@@ -127,6 +127,7 @@ export function createPoliciesModule(deps: {
   const evaluation = createPolicyEvaluation({
     db: deps.db,
     opa,
+    validator,
     stacks: deps.stacks,
     storage: deps.storage,
     samplesBucket: deps.samplesBucket,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { monotonicFactory } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
@@ -5,6 +6,8 @@ import type { BlobStore } from "../../platform/storage/index.ts";
 import type { PolicyTimeoutType } from "../../platform/config/index.ts";
 import type { Stack } from "../stacks/index.ts";
 import type { OpaClient, OpaModule } from "./opa-client.ts";
+import { PolicyBodyInvalidError } from "./policy-errors.ts";
+import type { PolicyValidator } from "./policy-validation.ts";
 import {
   applyFlags,
   isTrue,
@@ -106,6 +109,12 @@ export function outcomeOf(type: PolicyType, r: PolicyResult): string {
 export interface PolicyEvaluationDeps {
   db: Database;
   opa: Pick<OpaClient, "evaluate">;
+  /**
+   * Checks a stored body again before its first evaluation in this process, so a policy
+   * saved before a built-in was disabled (e.g. `net.lookup_ip_addr`) fails closed
+   * instead of running. Absent (some tests): stored bodies are trusted.
+   */
+  validator?: Pick<PolicyValidator, "validate">;
   stacks: { loadStack(id: string): Promise<Stack | null> };
   storage: Pick<BlobStore, "put" | "delete">;
   samplesBucket: string;
@@ -215,6 +224,29 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
     }
   }
 
+  /** Validation results of stored bodies, by dialect and sha256 of the body. */
+  const checked = new Map<string, string | null>();
+
+  /** Why a stored body may not run (it calls a disabled built-in, ...), or null. */
+  async function refusedBody(policy: Policy): Promise<string | null> {
+    if (!deps.validator) return null;
+    const key = `${policy.engineType}:${createHash("sha256").update(policy.body).digest("hex")}`;
+    const known = checked.get(key);
+    if (known !== undefined) return known;
+    let reason: string | null = null;
+    try {
+      await deps.validator.validate(policy.body, policy.engineType);
+    } catch (err) {
+      // Anything but a verdict on the body (OPA missing, say) fails this evaluation
+      // only and is not remembered.
+      if (!(err instanceof PolicyBodyInvalidError))
+        return `not evaluated: checking the policy body failed: ${(err as Error).message}`;
+      reason = `not evaluated: ${err.message}; update the policy`;
+    }
+    checked.set(key, reason);
+    return reason;
+  }
+
   async function evaluatePolicies(
     type: PolicyType,
     policies: readonly Policy[],
@@ -223,15 +255,19 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
   ): Promise<Evaluation> {
     const receipts: PolicyReceipt[] = [];
     let flags = opts.runId ? await repo.runFlags(db, opts.runId) : [];
+    // Before the budget starts: a check runs once per body and process.
+    const refused = new Map<string, string | null>();
+    for (const policy of policies)
+      refused.set(policy.id, await refusedBody(policy));
     const deadline = Date.now() + deps.timeoutsMs.combined;
     for (const policy of policies) {
       const left = deadline - Date.now();
       const timeout = Math.min(timeoutOf(type), left);
       let result: PolicyResult = {};
-      let error: string | null = null;
-      if (timeout <= 0) {
+      let error: string | null = refused.get(policy.id) ?? null;
+      if (error === null && timeout <= 0) {
         error = `not evaluated: the ${deps.timeoutsMs.combined} ms budget for all policies of this event was used up`;
-      } else {
+      } else if (error === null) {
         try {
           result = await deps.opa.evaluate(moduleOf(policy), input, timeout);
         } catch (err) {

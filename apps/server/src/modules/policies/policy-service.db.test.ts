@@ -123,6 +123,7 @@ describe.skipIf(!haveOpa)("policies with a real OPA", () => {
         'x := http.send({"method": "get", "url": "http://example.com"})',
       ],
       ["opa.runtime", "x := opa.runtime()"],
+      ["net.lookup_ip_addr", 'x := net.lookup_ip_addr("localhost")'],
       ["rego.parse_module", 'x := rego.parse_module("a.rego", "package a")'],
       ["time.now_ns", "x := time.now_ns()"],
       ["trace", 'allow if trace("hello")'],
@@ -284,6 +285,37 @@ trigger contains "never" if {
       await m.service.delete(ADMIN, "conflicting");
     });
 
+    it("fails closed on a stored body that calls a built-in disabled since it was saved", async () => {
+      await m.service.create(ADMIN, {
+        name: "Legacy lookup",
+        type: "TRIGGER",
+        labels: ["autoattach:dev"],
+        body: 'package spacelift\n\nimport rego.v1\n\ntrigger contains "x" if input.a\n',
+      });
+      // As if saved by a build that still allowed DNS lookups.
+      await t.db
+        .updateTable("policies")
+        .set({
+          body: 'package spacelift\n\nimport rego.v1\n\ntrigger contains ip if {\n  some ip in net.lookup_ip_addr("localhost")\n}\n',
+        })
+        .where("id", "=", "legacy-lookup")
+        .execute();
+      const result = await m.evaluation.evaluate(
+        "TRIGGER",
+        { stackId: "dev-stack" },
+        { a: true },
+      );
+      const receipt = result.receipts.find(
+        (r) => r.policyId === "legacy-lookup",
+      );
+      expect(receipt?.outcome).toBe("error");
+      expect(receipt?.error).toMatch(
+        /the built-in net.lookup_ip_addr is disabled.*update the policy/,
+      );
+      expect(receipt?.result).toEqual({});
+      await m.service.delete(ADMIN, "legacy-lookup");
+    });
+
     it("stores a sample when `sample` is true and serves it through the samples API", async () => {
       const records = await m.service.samples(ADMIN, "plan-v1", null);
       expect(records.records.length).toBeGreaterThanOrEqual(1);
@@ -407,6 +439,18 @@ trigger contains "never" if {
         m.service.simulate(ADMIN, { body: PLAN_V0, input: "{", type: "PLAN" }),
       ).rejects.toBeInstanceOf(ValidationError);
       expect(await m.service.runtimeVersion()).toBe("1.22.2");
+    });
+
+    it("refuses to simulate a body that looks up names in DNS", async () => {
+      const body =
+        'package spacelift\n\nimport rego.v1\n\ndeny contains msg if {\n  msg := concat(",", net.lookup_ip_addr("localhost"))\n}\n';
+      const err = await m.service
+        .simulate(ADMIN, { body, input: "{}", type: "PLAN" })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PolicyBodyInvalidError);
+      expect((err as Error).message).toContain(
+        "the built-in net.lookup_ip_addr is disabled",
+      );
     });
   });
 

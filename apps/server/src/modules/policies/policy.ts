@@ -57,9 +57,16 @@ export interface PolicyAttachment {
   isAutoattached: boolean;
 }
 
-/** Built-ins a policy may not call (spacelift-reference §2, "Evaluation"). */
+/**
+ * Built-ins a policy may not call: Spacelift's list (spacelift-reference §2, "Evaluation")
+ * plus `net.lookup_ip_addr`, a DNS query from the server's network that would let a
+ * policy probe internal names or leak data through lookups. Policies see the outside
+ * world only through their input; the other time built-ins (`time.date`, `time.diff`, …)
+ * work on values given to them and stay, and so does `rand.intn` (cached per query).
+ */
 export const DISABLED_BUILTINS = [
   "http.send",
+  "net.lookup_ip_addr",
   "opa.runtime",
   "rego.parse_module",
   "time.now_ns",

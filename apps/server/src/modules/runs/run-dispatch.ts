@@ -228,7 +228,7 @@ function runtimeConfigYamlOf(
  * stack, and the run can be retried. Nothing waits forever.
  *
  * Secret values (write-only env vars and files, the state password, a clone URL from a
- * VCS integration) are sealed to the pool's public key; nothing here logs a spec.
+ * VCS integration, and the run token) are sealed to the pool's public key; nothing here logs a spec.
  */
 export function createRunDispatcher(deps: RunDispatchDeps) {
   const { db, clock } = deps;
@@ -413,7 +413,8 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
     try {
       if (run.workerAssignment === null)
         throw new Error(`run ${run.id} has no current assignment`);
-      const spec = await buildSpec(run, keyOf(c.publicKey));
+      const publicKey = keyOf(c.publicKey);
+      const spec = await buildSpec(run, publicKey);
       const runToken = await deps.runTokens.sign(
         { run: run.id, worker: c.workerId, pool: c.poolId },
         deps.maxDurationSeconds + RUN_TOKEN_GRACE_SECONDS,
@@ -424,7 +425,7 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
         runId: run.id,
         assignment: run.workerAssignment,
         apiUrl: deps.apiUrl,
-        runToken,
+        runToken: { sealed: true, value: seal(publicKey, runToken) },
         spec,
         needsWorkspace: spec.phase === "apply",
       };

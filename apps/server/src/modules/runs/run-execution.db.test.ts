@@ -130,6 +130,12 @@ describe("pool keys and dispatch", () => {
     expect(runAssignSchema.parse(assign)).toBeTruthy();
     expect(published?.raw).not.toContain(SECRET);
     expect(published?.raw).not.toContain(SECRET_FILE);
+    // The run token is sealed too: the message on the broker never carries a usable token.
+    expect(assign.runToken.sealed).toBe(true);
+    const token = kit.runToken(assign);
+    expect(token.split(".")).toHaveLength(3);
+    expect(published?.raw).not.toContain(token);
+    expect(published?.raw).not.toContain(token.split(".")[2]);
 
     const row = await kit.run(run.id);
     expect(row).toMatchObject({
@@ -328,7 +334,7 @@ describe("worker API authentication", () => {
     expect(none.status).toBe(401);
     expect(none.json().message).toMatch(/run token/);
 
-    const wrongRun = await event(a.run.id, b.assign.runToken, body);
+    const wrongRun = await event(a.run.id, kit.runToken(b.assign), body);
     expect(wrongRun.status).toBe(403);
     expect(wrongRun.json().message).toMatch(
       new RegExp(`for run ${b.run.id}, not ${a.run.id}`),
@@ -353,7 +359,7 @@ describe("worker API authentication", () => {
     expect(foreign.status).toBe(403);
     expect(foreign.json().message).toMatch(/is not held by worker/);
 
-    const garbage = await event(a.run.id, a.assign.runToken, {
+    const garbage = await event(a.run.id, kit.runToken(a.assign), {
       type: "state",
       assignment: "one",
     });
@@ -370,7 +376,7 @@ describe("worker API authentication", () => {
 describe("logs", () => {
   it("stores chunks once, pages them with stable tokens, and finishes once the run left the state", async () => {
     const { run, assign } = await dispatched();
-    const token = assign.runToken;
+    const token = kit.runToken(assign);
     const chunk = (seq: number, text: string) =>
       kit.call("POST", api(run.id, "logs"), token, {
         assignment: assign.assignment,
@@ -466,7 +472,7 @@ describe("logs", () => {
 
   it("archives the chunks of an ended run to one object per state and still serves them, late chunks included", async () => {
     const { run, assign } = await dispatched({ type: "PROPOSED" });
-    const token = assign.runToken;
+    const token = kit.runToken(assign);
     for (let seq = 0; seq < 3; seq++)
       await kit.call("POST", api(run.id, "logs"), token, {
         assignment: assign.assignment,
@@ -543,7 +549,7 @@ describe("the event flow", () => {
     });
     // The run's runtime configuration goes with both phases.
     expect(assign.spec.runtimeConfigYaml).toBe(yaml);
-    const token = assign.runToken;
+    const token = kit.runToken(assign);
     const a = assign.assignment;
     expect(
       (
@@ -650,7 +656,7 @@ describe("the event flow", () => {
     const applyWorker = (await kit.run(run.id)).worker_id ?? "";
 
     // The old assignment's token and reports no longer count.
-    const stale = await event(run.id, apply.runToken, {
+    const stale = await event(run.id, kit.runToken(apply), {
       type: "result",
       assignment: a,
       phase: "plan",
@@ -658,14 +664,18 @@ describe("the event flow", () => {
     });
     expect(stale.json()).toMatchObject({ accepted: false });
 
-    const ws = await kit.call("GET", api(run.id, "workspace"), apply.runToken);
+    const ws = await kit.call(
+      "GET",
+      api(run.id, "workspace"),
+      kit.runToken(apply),
+    );
     expect(ws).toMatchObject({ status: 200, body: "sb1.sealed.workspace" });
-    await event(run.id, apply.runToken, {
+    await event(run.id, kit.runToken(apply), {
       type: "state",
       assignment: apply.assignment,
       state: "APPLYING",
     });
-    const done = await event(run.id, apply.runToken, {
+    const done = await event(run.id, kit.runToken(apply), {
       type: "result",
       assignment: apply.assignment,
       phase: "apply",
@@ -689,7 +699,7 @@ describe("the event flow", () => {
   it("autodeploy: the same worker gets the apply right after the plan", async () => {
     const stack = await stackWithConfig({ autodeploy: true });
     const { run, worker, assign } = await dispatched({ stack });
-    const planned = await event(run.id, assign.runToken, {
+    const planned = await event(run.id, kit.runToken(assign), {
       type: "result",
       assignment: assign.assignment,
       phase: "plan",
@@ -722,14 +732,14 @@ describe("the event flow", () => {
     // The apply's APPLYING was already entered: acknowledged, ignored.
     expect(
       (
-        await event(run.id, apply.runToken, {
+        await event(run.id, kit.runToken(apply), {
           type: "state",
           assignment: apply.assignment,
           state: "APPLYING",
         })
       ).json(),
     ).toMatchObject({ accepted: false, state: "APPLYING" });
-    const done = await event(run.id, apply.runToken, {
+    const done = await event(run.id, kit.runToken(apply), {
       type: "result",
       assignment: apply.assignment,
       phase: "apply",
@@ -745,7 +755,7 @@ describe("the event flow", () => {
   it("proposed runs read state only and finish after the plan", async () => {
     const { run, worker, assign } = await dispatched({ type: "PROPOSED" });
     expect(assign.spec.stateBackend?.username).toBeTruthy();
-    const res = await event(run.id, assign.runToken, {
+    const res = await event(run.id, kit.runToken(assign), {
       type: "result",
       assignment: assign.assignment,
       phase: "plan",
@@ -765,7 +775,7 @@ describe("the event flow", () => {
 
   it("a tracked plan without changes finishes", async () => {
     const { run, assign } = await dispatched();
-    const res = await event(run.id, assign.runToken, {
+    const res = await event(run.id, kit.runToken(assign), {
       type: "result",
       assignment: assign.assignment,
       phase: "plan",
@@ -785,12 +795,12 @@ describe("the event flow", () => {
   it("a failed phase fails the run with the worker's reason and frees the worker", async () => {
     const { run, worker, assign } = await dispatched({ task: "echo hi" });
     expect(assign.spec).toMatchObject({ phase: "perform", command: "echo hi" });
-    await event(run.id, assign.runToken, {
+    await event(run.id, kit.runToken(assign), {
       type: "state",
       assignment: assign.assignment,
       state: "PERFORMING",
     });
-    const res = await event(run.id, assign.runToken, {
+    const res = await event(run.id, kit.runToken(assign), {
       type: "result",
       assignment: assign.assignment,
       phase: "perform",
@@ -807,7 +817,7 @@ describe("the event flow", () => {
     });
     // A result for the wrong phase of a live run is refused with 409 (the worker is wrong).
     const other = await dispatched();
-    const wrong = await event(other.run.id, other.assign.runToken, {
+    const wrong = await event(other.run.id, kit.runToken(other.assign), {
       type: "result",
       assignment: other.assign.assignment,
       phase: "perform",
@@ -818,7 +828,7 @@ describe("the event flow", () => {
 
   it("stop: the worker is told with run.stop, and its late result frees it", async () => {
     const { run, worker, assign } = await dispatched();
-    await event(run.id, assign.runToken, {
+    await event(run.id, kit.runToken(assign), {
       type: "state",
       assignment: assign.assignment,
       state: "PLANNING",
@@ -841,7 +851,7 @@ describe("the event flow", () => {
     expect(await kit.worker(worker.id)).toMatchObject({
       current_run_id: run.id,
     });
-    const res = await event(run.id, assign.runToken, {
+    const res = await event(run.id, kit.runToken(assign), {
       type: "result",
       assignment: assign.assignment,
       phase: "plan",
@@ -922,7 +932,7 @@ describe("recovery", () => {
 describe("secrets", () => {
   it("never shows a write-only value in GraphQL answers about the run", async () => {
     const { run, assign } = await dispatched();
-    await kit.call("POST", api(run.id, "logs"), assign.runToken, {
+    await kit.call("POST", api(run.id, "logs"), kit.runToken(assign), {
       assignment: assign.assignment,
       state: "INITIALIZING",
       seq: 0,

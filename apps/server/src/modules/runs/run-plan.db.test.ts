@@ -98,7 +98,7 @@ const RUN_PLAN = `query($stack:ID!$run:ID!){stack(id: $stack){run(id: $run){stac
 describe("plan documents", () => {
   it("stores a worker's upload and serves it as the run's per-resource changes", async () => {
     const { runId, stackId, assign } = await dispatched();
-    const token = assign.runToken;
+    const token = kit.runToken(assign);
 
     const put = await kit.call("PUT", planUrl(runId), token, {
       assignment: assign.assignment,
@@ -195,7 +195,7 @@ describe("plan documents", () => {
 
   it("refuses an invalid document naming the field, and ignores a superseded assignment", async () => {
     const { runId, assign } = await dispatched();
-    const bad = await kit.call("PUT", planUrl(runId), assign.runToken, {
+    const bad = await kit.call("PUT", planUrl(runId), kit.runToken(assign), {
       assignment: assign.assignment,
       document: {
         terraform_version: "1.10.10",
@@ -207,7 +207,7 @@ describe("plan documents", () => {
       "document.resource_changes.0.provider_name",
     );
 
-    const stale = await kit.call("PUT", planUrl(runId), assign.runToken, {
+    const stale = await kit.call("PUT", planUrl(runId), kit.runToken(assign), {
       assignment: assign.assignment + 100,
       document: DOCUMENT,
     });

@@ -114,7 +114,7 @@ async function unconfirmedRun() {
   });
   const plan = await nextAssign(run.id, 1);
   const both = ["terraform_data.a", "terraform_data.b"];
-  await event(run.id, plan.runToken, {
+  await event(run.id, kit.runToken(plan), {
     type: "state",
     assignment: plan.assignment,
     state: "PLANNING",
@@ -122,18 +122,18 @@ async function unconfirmedRun() {
   await kit.call(
     "PUT",
     api(run.id, "workspace"),
-    plan.runToken,
+    kit.runToken(plan),
     "sb1.first-plan",
   );
   await kit.call(
     "PUT",
     api(run.id, "plan"),
-    plan.runToken,
+    kit.runToken(plan),
     planDocument(plan.assignment, both),
   );
   const planned = await event(
     run.id,
-    plan.runToken,
+    kit.runToken(plan),
     planResult(plan.assignment, both),
   );
   expect(planned.json()).toMatchObject({ state: "UNCONFIRMED" });
@@ -183,23 +183,28 @@ describe("targeted replan", () => {
     });
 
     // Checkout and init are logged in PREPARING_REPLAN, then the run plans.
-    const chunk = await kit.call("POST", api(run.id, "logs"), replan.runToken, {
-      assignment: replan.assignment,
-      state: "PREPARING_REPLAN",
-      seq: 0,
-      text: "[stackyard] running tofu init\n",
-    });
+    const chunk = await kit.call(
+      "POST",
+      api(run.id, "logs"),
+      kit.runToken(replan),
+      {
+        assignment: replan.assignment,
+        state: "PREPARING_REPLAN",
+        seq: 0,
+        text: "[stackyard] running tofu init\n",
+      },
+    );
     expect(chunk.json()).toMatchObject({ accepted: true, stored: true });
     // The first plan's reports no longer count.
     const stale = await event(
       run.id,
-      replan.runToken,
+      kit.runToken(replan),
       planResult(plan.assignment, ["terraform_data.b"]),
     );
     expect(stale.json()).toMatchObject({ accepted: false });
     expect(
       (
-        await event(run.id, replan.runToken, {
+        await event(run.id, kit.runToken(replan), {
           type: "state",
           assignment: replan.assignment,
           state: "PLANNING",
@@ -211,7 +216,7 @@ describe("targeted replan", () => {
         await kit.call(
           "PUT",
           api(run.id, "workspace"),
-          replan.runToken,
+          kit.runToken(replan),
           "sb1.replanned",
         )
       ).status,
@@ -219,12 +224,12 @@ describe("targeted replan", () => {
     await kit.call(
       "PUT",
       api(run.id, "plan"),
-      replan.runToken,
+      kit.runToken(replan),
       planDocument(replan.assignment, ["terraform_data.a"]),
     );
     const replanned = await event(
       run.id,
-      replan.runToken,
+      kit.runToken(replan),
       planResult(replan.assignment, ["terraform_data.a"]),
     );
     expect(replanned.json()).toMatchObject({
@@ -280,9 +285,13 @@ describe("targeted replan", () => {
       spec: { phase: "apply" },
     });
     expect(apply.spec.replanTargets).toBeUndefined();
-    const ws = await kit.call("GET", api(run.id, "workspace"), apply.runToken);
+    const ws = await kit.call(
+      "GET",
+      api(run.id, "workspace"),
+      kit.runToken(apply),
+    );
     expect(ws).toMatchObject({ status: 200, body: "sb1.replanned" });
-    const done = await event(run.id, apply.runToken, {
+    const done = await event(run.id, kit.runToken(apply), {
       type: "result",
       assignment: apply.assignment,
       phase: "apply",
@@ -353,7 +362,7 @@ describe("targeted replan", () => {
       const chunk = await kit.call(
         "POST",
         api(run.id, "logs"),
-        replan.runToken,
+        kit.runToken(replan),
         {
           assignment: replan.assignment,
           state: "PREPARING_REPLAN",

@@ -1,8 +1,8 @@
 import type { KeyObject } from "node:crypto";
-import { jwtVerify } from "jose";
 import {
   signingKeyOf,
   signJwt,
+  verifyJwt,
   type SigningKey,
 } from "../../platform/crypto/index.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
@@ -62,11 +62,11 @@ export function createRunTokenSigner(opts: {
     async verify(token) {
       let payload: Record<string, unknown>;
       try {
-        ({ payload } = await jwtVerify(token, publicKey, {
+        payload = await verifyJwt(token, publicKey, {
           issuer: opts.issuer,
           audience: RUN_TOKEN_AUDIENCE,
           currentDate: new Date(now() * 1000),
-        }));
+        });
       } catch (err) {
         throw new UnauthorizedError(
           "the run token is invalid or expired; a worker gets a fresh one with each run.assign",

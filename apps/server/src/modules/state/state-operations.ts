@@ -1,9 +1,9 @@
 import { createHash, type KeyObject } from "node:crypto";
-import { jwtVerify } from "jose";
 import { ulid } from "ulid";
 import {
   signingKeyOf,
   signJwt,
+  verifyJwt,
   type Encryptor,
   type SigningKey,
 } from "../../platform/crypto/index.ts";
@@ -196,12 +196,11 @@ export function createStateOperations(deps: StateOperationsDeps) {
     const what = typ === "download" ? "download" : "upload";
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, publicKey, {
+      payload = await verifyJwt(token, publicKey, {
         issuer: baseUrl,
         audience: STATE_TRANSFER_AUDIENCE,
-        algorithms: ["RS256"],
         currentDate: new Date(now() * 1000),
-      }));
+      });
     } catch (err) {
       const expired = (err as { code?: string }).code === "ERR_JWT_EXPIRED";
       throw new UnauthorizedError(

@@ -5,7 +5,7 @@ import path from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BuiltinBroker } from "./builtin-broker.ts";
+import { BuiltinBroker, isLoopbackHost } from "./builtin-broker.ts";
 import { InProcessTransport } from "./worker-transport.ts";
 
 const log = pino({ level: "silent" });
@@ -214,6 +214,46 @@ function hasOpenssl(): boolean {
     return false;
   }
 }
+
+describe("BuiltinBroker in plain text", () => {
+  async function warningsWhenListeningOn(host: string): Promise<string[]> {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const captured = pino(
+      { level: "info" },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
+    const broker = new BuiltinBroker({
+      host,
+      port: 0,
+      namespace: NS,
+      authenticate,
+      log: captured,
+    });
+    await broker.start();
+    await broker.stop();
+    return lines.filter((l) => l.level === 40).map((l) => l.msg);
+  }
+
+  it("warns at start when it listens beyond loopback without TLS", async () => {
+    const warnings = await warningsWhenListeningOn("0.0.0.0");
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /beyond loopback without TLS.*STACKYARD_MQTT_TLS_CERT_FILE/,
+      ),
+    ]);
+  });
+
+  it("stays quiet on loopback", async () => {
+    expect(await warningsWhenListeningOn("127.0.0.1")).toEqual([]);
+  });
+
+  it("tells loopback addresses from the others", () => {
+    for (const h of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"])
+      expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ["0.0.0.0", "::", "10.0.0.1", "example.com", "128.0.0.1"])
+      expect(isLoopbackHost(h)).toBe(false);
+  });
+});
 
 describe("BuiltinBroker over TLS", () => {
   it.skipIf(!hasOpenssl())(

@@ -51,6 +51,18 @@ function authError(message: string, code: AuthErrorCode): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code });
 }
 
+/** Whether a listen address accepts connections from this host only. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "");
+  if (h === "localhost" || h === "::1") return true;
+  if (net.isIPv4(h)) return h.startsWith("127.");
+  // IPv4-mapped IPv6 loopback (::ffff:127.0.0.1).
+  return /^::ffff:127\./.test(h);
+}
+
 /**
  * The MQTT broker embedded in the server (MQTT_BROKER_TYPE=builtin): aedes on a TCP or
  * TLS listener, MQTT 3.1.1 only (aedes 1.2.0 refuses MQTT 5).
@@ -179,6 +191,11 @@ export class BuiltinBroker {
       { host: this.opts.host, port, tls: Boolean(this.opts.tls) },
       "built-in MQTT broker listening",
     );
+    if (!this.opts.tls && !isLoopbackHost(this.opts.host))
+      this.opts.log.warn(
+        { host: this.opts.host, port },
+        "the built-in MQTT broker listens beyond loopback without TLS: pool credentials and run messages cross the network in plain text; set STACKYARD_MQTT_TLS_CERT_FILE and STACKYARD_MQTT_TLS_KEY_FILE (launchers then connect with mqtts://), or bind the server to loopback",
+      );
   }
 
   /** Closes every client connection, then the listener. Safe to call twice. */

@@ -6,7 +6,10 @@ import { AppError } from "../errors.ts";
  * data key encrypts values; the data key itself is stored wrapped by a key-encryption
  * key (built-in RSA, or AWS KMS) and unwrapped once at start.
  *
- * Ciphertext format: `v1.<dataKeyId>.<base64(iv[12] | tag[16] | ciphertext)>`.
+ * Ciphertext format: `v1.<dataKeyId>.<base64(iv[12] | tag[16] | ciphertext)>`. The tag is
+ * always the full 128 bits: decryption refuses a shorter payload and tells the decipher
+ * the tag length, since GCM otherwise accepts a truncated tag (down to 4 bytes), which
+ * makes forging a value that much cheaper.
  */
 export interface Encryptor {
   readonly type: "rsa" | "kms";
@@ -29,6 +32,9 @@ export class DecryptionError extends AppError {
   override readonly code = "DECRYPTION_FAILED";
 }
 
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
 export function createAesEncryptor(
   type: "rsa" | "kms",
   keyId: string,
@@ -39,8 +45,10 @@ export function createAesEncryptor(
   return {
     type,
     encrypt(plaintext) {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv("aes-256-gcm", dataKey, iv);
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv("aes-256-gcm", dataKey, iv, {
+        authTagLength: TAG_BYTES,
+      });
       cipher.setAAD(Buffer.from(keyId));
       const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
       return `v1.${keyId}.${Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64")}`;
@@ -55,16 +63,22 @@ export function createAesEncryptor(
           `value was encrypted with data key ${id}, not the active ${keyId}`,
         );
       const raw = Buffer.from(payload, "base64");
+      const bodyStart = IV_BYTES + TAG_BYTES;
+      if (raw.length < bodyStart)
+        throw new DecryptionError(
+          `value is too short for the v1 envelope (an IV and a ${TAG_BYTES}-byte tag)`,
+        );
       try {
         const decipher = createDecipheriv(
           "aes-256-gcm",
           dataKey,
-          raw.subarray(0, 12),
+          raw.subarray(0, IV_BYTES),
+          { authTagLength: TAG_BYTES },
         );
         decipher.setAAD(Buffer.from(keyId));
-        decipher.setAuthTag(raw.subarray(12, 28));
+        decipher.setAuthTag(raw.subarray(IV_BYTES, bodyStart));
         return Buffer.concat([
-          decipher.update(raw.subarray(28)),
+          decipher.update(raw.subarray(bodyStart)),
           decipher.final(),
         ]);
       } catch (err) {

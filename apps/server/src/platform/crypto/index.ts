@@ -1,6 +1,7 @@
 /**
  * Encryption of secrets at rest (envelope: AES-256-GCM data key wrapped by RSA or KMS)
- * and the key that signs tokens (the RSA key, or a KMS signing key). No domain knowledge.
+ * and the key that signs tokens (a dedicated RSA key stored under the data key, or a KMS
+ * signing key). No domain knowledge.
  */
 export {
   createAesEncryptor,
@@ -14,11 +15,14 @@ export {
   RSA_KEY_FILE,
 } from "./rsa-key.ts";
 export { loadDataKey, EncryptionTypeChangedError } from "./data-key.ts";
+export { loadOrCreateSigningKey } from "./signing-key-store.ts";
 export { loadInstanceKeys, type InstanceKeysOptions } from "./instance-keys.ts";
 export {
   createLocalSigningKey,
   signingKeyOf,
   signJwt,
+  verifyJwt,
+  JWT_ALGORITHMS,
   type SigningKey,
 } from "./signing-key.ts";
 export {

@@ -5,7 +5,8 @@ import { createKmsClient } from "./kms/kms-client.ts";
 import { createKmsKeyWrapper } from "./kms/kms-key-wrapper.ts";
 import { createKmsSigningKey } from "./kms/kms-signing-key.ts";
 import { createRsaKeyWrapper, loadOrCreateRsaKey } from "./rsa-key.ts";
-import { createLocalSigningKey, type SigningKey } from "./signing-key.ts";
+import type { SigningKey } from "./signing-key.ts";
+import { loadOrCreateSigningKey } from "./signing-key-store.ts";
 
 export interface InstanceKeysOptions {
   type: "rsa" | "kms";
@@ -20,8 +21,9 @@ export interface InstanceKeysOptions {
 
 /**
  * The instance's two keys for ENCRYPTION_TYPE:
- * - rsa: one RSA key (configured or generated into the data dir) wraps the data key and
- *   signs tokens.
+ * - rsa: the RSA key (configured or generated into the data dir) wraps the data key and
+ *   nothing else; tokens are signed by a separate RSA key stored in the database,
+ *   encrypted under the data key (signing-key-store.ts).
  * - kms: the data key is wrapped by the KMS encryption key and tokens are signed by the KMS
  *   signing key; no private key exists in this process.
  * Either way the data key is loaded (or created) with `loadDataKey`, which refuses a
@@ -33,9 +35,10 @@ export async function loadInstanceKeys(
 ): Promise<{ encryptor: Encryptor; signingKey: SigningKey }> {
   if (opts.type === "rsa") {
     const { privateKey } = await loadOrCreateRsaKey(opts.rsa);
+    const encryptor = await loadDataKey(db, createRsaKeyWrapper(privateKey));
     return {
-      encryptor: await loadDataKey(db, createRsaKeyWrapper(privateKey)),
-      signingKey: createLocalSigningKey(privateKey),
+      encryptor,
+      signingKey: await loadOrCreateSigningKey(db, encryptor),
     };
   }
   const { encryptionKeyId, signingKeyId, region } = opts.kms;

@@ -1,4 +1,5 @@
 import { createPublicKey, sign, type KeyObject } from "node:crypto";
+import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose";
 
 /**
  * The key that signs the instance's RS256 JWTs (sessions, run tokens, state credentials,
@@ -47,4 +48,25 @@ export async function signJwt(
   const input = `${encode({ alg: "RS256", ...header })}.${encode(claims)}`;
   const signature = await key.sign(Buffer.from(input, "ascii"));
   return `${input}.${signature.toString("base64url")}`;
+}
+
+/** The only JWS algorithm the instance signs with, and so the only one it accepts. */
+export const JWT_ALGORITHMS = ["RS256"] as const;
+
+/**
+ * `jwtVerify` with the algorithm pinned to RS256. Every token the instance issues is
+ * verified through here: without the pin jose accepts any algorithm the key type allows
+ * (PS256, PS512, RS512 for an RSA key), so a token would be checked under rules the
+ * issuer never chose.
+ */
+export async function verifyJwt(
+  token: string,
+  publicKey: KeyObject,
+  options: Omit<JWTVerifyOptions, "algorithms">,
+): Promise<JWTPayload> {
+  const { payload } = await jwtVerify(token, publicKey, {
+    ...options,
+    algorithms: [...JWT_ALGORITHMS],
+  });
+  return payload;
 }

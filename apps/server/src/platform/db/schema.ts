@@ -22,6 +22,14 @@ export interface EncryptionKeysTable {
   created_at: Timestamp;
 }
 
+export interface SigningKeysTable {
+  id: string;
+  /** PKCS#8 PEM, encrypted under the data key (v1 envelope). */
+  private_key_encrypted: string;
+  active: Generated<boolean>;
+  created_at: Timestamp;
+}
+
 export interface SpacesTable {
   id: string;
   name: string;
@@ -447,6 +455,7 @@ export interface PolicyNotificationsTable {
 export interface DB {
   system_settings: SystemSettingsTable;
   encryption_keys: EncryptionKeysTable;
+  signing_keys: SigningKeysTable;
   spaces: SpacesTable;
   users: UsersTable;
   api_keys: ApiKeysTable;
