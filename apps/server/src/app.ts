@@ -199,7 +199,7 @@ export async function createApp(
     encryptor,
     clock: () => new Date(),
     // VCS comes after stacks: `vcsIntegrationId` is checked through this port.
-    vcsIntegrations: { exists: (id) => vcs.stackIntegrations.exists(id) },
+    vcsIntegrations: { spaceOf: (id) => vcs.stackIntegrations.spaceOf(id) },
   });
   // Policies: OPA embedded as a child process (started on first use) unless
   // STACKYARD_OPA_URL names a server; decisions reach auth, runs and VCS through ports.

@@ -3,7 +3,7 @@ import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
 import type { PolicyTimeoutType } from "../../platform/config/index.ts";
-import type { Stack } from "../stacks/index.ts";
+import type { SpaceAccess, Stack } from "../stacks/index.ts";
 import type { OpaClient, OpaModule } from "./opa-client.ts";
 import {
   applyFlags,
@@ -105,6 +105,8 @@ export function outcomeOf(type: PolicyType, r: PolicyResult): string {
 
 export interface PolicyEvaluationDeps {
   db: Database;
+  /** Which spaces' policies reach a stack: its own and the ancestors it inherits from. */
+  access: Pick<SpaceAccess, "usableSpaces">;
   opa: Pick<OpaClient, "evaluate">;
   stacks: { loadStack(id: string): Promise<Stack | null> };
   storage: Pick<BlobStore, "put" | "delete">;
@@ -127,7 +129,8 @@ export const moduleOf = (policy: Policy): OpaModule => ({
  *
  * - Which policies: LOGIN (and NOTIFICATION, which is space-level) are global: every
  *   policy of the type. Others are those attached to the stack, explicitly or by an
- *   `autoattach:` label of a policy in the stack's space or an ancestor.
+ *   `autoattach:` label of a policy in the stack's space or an ancestor it inherits
+ *   from (`inheritEntities`).
  * - Each policy is evaluated separately, in id order, with the type's timeout and within
  *   the combined budget for the event; the caller combines the results (deny wins).
  * - A failed evaluation (runtime error, timeout, engine unavailable) is a receipt with
@@ -158,7 +161,7 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
   ): Promise<Policy[]> {
     const stack = await deps.stacks.loadStack(stackId);
     if (!stack) return [];
-    const lineage = await repo.spaceLineage(db, stack.spaceId);
+    const lineage = await deps.access.usableSpaces(stack.spaceId);
     const [attached, candidates] = await Promise.all([
       repo.attachedToStack(db, stackId),
       repo.autoattachCandidates(db, lineage),

@@ -84,7 +84,11 @@ export interface PolicyServiceDeps {
   db: Database;
   access: Pick<
     SpaceAccess,
-    "assertCanRead" | "assertCanAdmin" | "visibleSpaces" | "homeSpace"
+    | "assertCanRead"
+    | "assertCanAdmin"
+    | "visibleSpaces"
+    | "homeSpace"
+    | "usableSpaces"
   >;
   stacks: { loadStack(id: string): Promise<Stack | null> };
   validator: Pick<PolicyValidator, "validate">;
@@ -103,7 +107,8 @@ export interface PolicyServiceDeps {
  * Access: reading a policy needs READ on its space; creating, changing and deleting it
  * needs ADMIN there, and LOGIN policies (global, spacelift-reference §1.8) need an admin
  * session. Attaching needs ADMIN on the stack's space, and the policy must live in the
- * stack's space or an ancestor. A policy the caller cannot read is "not found".
+ * stack's space or an ancestor it inherits from (`access.usableSpaces`). A policy the
+ * caller cannot read is "not found".
  */
 export function createPolicyService(deps: PolicyServiceDeps) {
   const { db, access, clock } = deps;
@@ -357,10 +362,10 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         throw new ValidationError(
           `${policy.type} policies are not attached to stacks: they apply ${policy.type === "LOGIN" ? "to every login" : "to their space"}`,
         );
-      const lineage = await repo.spaceLineage(db, stack.spaceId);
+      const lineage = await access.usableSpaces(stack.spaceId);
       if (!lineage.includes(policy.spaceId))
         throw new ValidationError(
-          `policy ${policy.id} lives in space ${policy.spaceId}, which is neither stack ${stack.id}'s space (${stack.spaceId}) nor one of its ancestors`,
+          `policy ${policy.id} lives in space ${policy.spaceId}, which is neither stack ${stack.id}'s space (${stack.spaceId}) nor an ancestor it inherits from (inheritEntities)`,
         );
       const existing = await repo.findAttachment(db, {
         policyId,
@@ -417,7 +422,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       const stack = await deps.stacks.loadStack(stackId);
       if (!stack) return null;
       const explicit = await repo.findAttachment(db, { policyId, stackId });
-      const lineage = await repo.spaceLineage(db, stack.spaceId);
+      const lineage = await access.usableSpaces(stack.spaceId);
       const auto = policyAutoAttaches(policy, {
         labels: stack.labels,
         spaceLineage: lineage,
@@ -444,7 +449,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         stack.spaceId,
         new StackNotFoundError(stack.id),
       );
-      const lineage = await repo.spaceLineage(db, stack.spaceId);
+      const lineage = await access.usableSpaces(stack.spaceId);
       const [explicit, candidates] = await Promise.all([
         repo.attachedToStack(db, stack.id),
         repo.autoattachCandidates(db, lineage),

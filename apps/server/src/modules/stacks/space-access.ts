@@ -4,6 +4,7 @@ import type { AppError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
 import { atLeast, type AccessLevel } from "./stack.ts";
 import { AccessDeniedError, SpaceNotFoundError } from "./stack-errors.ts";
+import { usableSpaceIds } from "./space-repo.ts";
 
 /**
  * Who may do what in which space.
@@ -48,6 +49,13 @@ export interface SpaceAccess {
   /** Where the caller's new stacks and contexts go when the input names no space. */
   homeSpace(session: Session): Promise<string>;
   forget(session: Session): void;
+  /**
+   * The spaces whose entities (worker pools, VCS integrations, contexts, policies) a
+   * stack in `spaceId` may use: the space, then each ancestor reached through
+   * `inherit_entities`, nearest first (space-repo `usableSpaceIds`). Not a session
+   * check: a caller must also be allowed to act on the stack.
+   */
+  usableSpaces(spaceId: string): Promise<string[]>;
 }
 
 type Grant =
@@ -157,5 +165,6 @@ export function createSpaceAccess(db: Database): SpaceAccess {
     forget(session) {
       grants.delete(session);
     },
+    usableSpaces: (spaceId) => usableSpaceIds(db, spaceId),
   };
 }
