@@ -475,6 +475,17 @@ export async function allSpaces(
   return rows.map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
 }
 
+/** Every space's parent (null for root), for space subtrees (trigger policy scope). */
+export async function spaceParents(
+  db: Database,
+): Promise<Map<string, string | null>> {
+  const rows = await db
+    .selectFrom("spaces")
+    .select(["id", "parent_space_id"])
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.parent_space_id]));
+}
+
 /** The stack's newest run of the same type created before `runId`, as an input `previous_run`. */
 export async function previousRunOf(
   db: Database,

@@ -11,6 +11,7 @@ import { usableSpaceIds } from "./space-repo.ts";
  *
  * - An admin session (the break-glass user, or an admin API key) has ADMIN everywhere.
  *   Users only exist as break-glass admins, so every user session is an admin.
+ * - A trigger policy's session (kind `policy`) holds only its `policyGrants`.
  * - A non-admin API key has one space and one access level (`api_keys.access_level`).
  *   It holds that level in its space and every space below it, and NONE elsewhere
  *   (ancestors included). Login policies may add levels in other spaces (and those below
@@ -90,6 +91,15 @@ export function createSpaceAccess(db: Database): SpaceAccess {
 
   async function loadGrant(session: Session): Promise<Grant> {
     if (session.admin || session.kind === "user") return { admin: true };
+    if (session.kind === "policy") {
+      // A trigger policy: exactly the grants it was given (its space), nothing else.
+      const levels = new Map<string, AccessLevel>();
+      for (const [spaceId, level] of Object.entries(session.policyGrants ?? {}))
+        for (const id of await spacesBelow(spaceId))
+          if (RANK[level] > RANK[levels.get(id) ?? "NONE"])
+            levels.set(id, level);
+      return { admin: false, homeSpaceId: null, levels };
+    }
     const key = await db
       .selectFrom("api_keys")
       .select(["is_admin", "space_id", "access_level"])
