@@ -301,7 +301,11 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
         },
         publicUrl: deps.publicUrl,
       });
-      const result = await evaluation.evaluate("NOTIFICATION", {}, input);
+      const result = await evaluation.evaluate(
+        "NOTIFICATION",
+        { stackId: args.run.stackId },
+        input,
+      );
       const rows: repo.NotificationRow[] = [];
       for (const r of result.receipts) {
         const add = (kind: repo.NotificationRow["kind"], payload: unknown) =>

@@ -296,20 +296,30 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
     flagsOf: (runId: string) => repo.runFlags(db, runId),
 
     /**
-     * Evaluates every policy of `type` that applies: global for LOGIN and NOTIFICATION,
-     * else those of `stackId` (none without a stack).
+     * Evaluates every policy of `type` that applies: every LOGIN policy; the
+     * NOTIFICATION policies of the spaces the stack may use (space-level and inherited,
+     * spacelift-reference §2: a space's notification policy never sees another space's
+     * runs); else those attached to `stackId` (none without a stack).
      */
     async evaluate(
       type: PolicyType,
       target: { stackId?: string | null; runId?: string | null },
       input: unknown,
     ): Promise<Evaluation> {
-      const global = type === "LOGIN" || type === "NOTIFICATION";
-      const policies = global
-        ? await repo.policiesOfType(db, type)
-        : target.stackId
-          ? await policiesForStack(target.stackId, type)
+      let policies: Policy[] = [];
+      if (type === "LOGIN") policies = await repo.policiesOfType(db, type);
+      else if (type === "NOTIFICATION") {
+        const stack = target.stackId
+          ? await deps.stacks.loadStack(target.stackId)
+          : null;
+        const usable = stack
+          ? await deps.access.usableSpaces(stack.spaceId)
           : [];
+        policies = (await repo.policiesOfType(db, type)).filter((p) =>
+          usable.includes(p.spaceId),
+        );
+      } else if (target.stackId)
+        policies = await policiesForStack(target.stackId, type);
       return evaluatePolicies(type, policies, input, { runId: target.runId });
     },
 

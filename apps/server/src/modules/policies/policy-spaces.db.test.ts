@@ -165,6 +165,49 @@ describe.skipIf(!haveOpa)("policies and spaces", () => {
     });
   });
 
+  describe("notification policies", () => {
+    it("route only runs of their space and the spaces inheriting from it", async () => {
+      const inbox = (name: string, space: string) =>
+        m.service.create(ADMIN, {
+          name,
+          type: "NOTIFICATION",
+          space,
+          body: `package spacelift\n\nimport rego.v1\n\ninbox contains {"title": input.run_updated.stack.id, "body": "", "severity": "INFO"}\n`,
+        });
+      const teamA = await inbox("team-a inbox", "team-a");
+      const teamB = await inbox("team-b inbox", "team-b");
+      await buildStack(t.db, { id: "ps-notify", space_id: "team-a-kid" });
+      await t.db
+        .insertInto("runs")
+        .values({
+          id: "run_notify",
+          stack_id: "ps-notify",
+          type: "PROPOSED",
+          blocking: false,
+          state: "FAILED",
+          triggered_by: "admin",
+        })
+        .execute();
+      const repo = await import("./policy-repo.ts");
+      const run = await repo.runFacts(t.db, "run_notify");
+      if (!run) throw new Error("no run facts");
+      await m.decisions.recordNotifications({
+        run,
+        stateVersion: 1,
+        note: null,
+        username: null,
+      });
+      const rows = await t.db
+        .selectFrom("policy_notifications")
+        .select("policy_id")
+        .where("run_id", "=", "run_notify")
+        .execute();
+      const routedBy = rows.map((r) => r.policy_id);
+      expect(routedBy).toContain(teamA.id);
+      expect(routedBy).not.toContain(teamB.id);
+    });
+  });
+
   describe("attachments", () => {
     it("attach and auto-attach only from spaces the stack inherits from", async () => {
       await buildStack(t.db, {
