@@ -200,7 +200,7 @@ export async function createApp(
     encryptor,
     clock: () => new Date(),
     // VCS comes after stacks: `vcsIntegrationId` is checked through this port.
-    vcsIntegrations: { exists: (id) => vcs.stackIntegrations.exists(id) },
+    vcsIntegrations: { spaceOf: (id) => vcs.stackIntegrations.spaceOf(id) },
   });
   // Policies: OPA embedded as a child process (started on first use) unless
   // STACKYARD_OPA_URL names a server; decisions reach auth, runs and VCS through ports.
@@ -453,27 +453,21 @@ export function vcsStacksPort(
 }
 
 /**
- * How trigger policies start runs: as the actor of the run that ended (an API key acts
- * with its own space access, so a policy never reaches a stack its actor cannot write;
- * user and VCS identities are administrative), in the new run's insert transaction.
+ * How trigger policies start runs: with the policy's own space rights (WRITE in its
+ * space and those below it), never as an administrator, and not as the ended run's
+ * actor; in the new run's insert transaction.
  */
-function policyTriggerPort(
+export function policyTriggerPort(
   service: Pick<RunService, "triggerFromPolicy">,
 ): TriggerRunPort {
-  return async ({ actor, stackId, note, inTx }) => {
-    const session: Session = actor?.startsWith("api::")
-      ? {
-          kind: "api_key",
-          id: actor.slice("api::".length),
-          name: actor,
-          admin: false,
-        }
-      : {
-          kind: "user",
-          id: "trigger-policy",
-          name: actor ?? "trigger-policy",
-          admin: true,
-        };
+  return async ({ policy, stackId, note, inTx }) => {
+    const session: Session = {
+      kind: "policy",
+      id: policy.id,
+      name: `policy::${policy.id}`,
+      admin: false,
+      policyGrants: { [policy.spaceId]: "WRITE" },
+    };
     const run = await service.triggerFromPolicy(
       session,
       { stackId, note },

@@ -41,14 +41,21 @@ export async function apiKeySession(
   return { kind: "api_key", id, name, admin: false };
 }
 
+/** Inserts a space; `inherit` sets `inherit_entities` (use the parent's pools, contexts, ...). */
 export async function insertSpace(
   db: Database,
   id: string,
   parent = "root",
+  opts: { inherit?: boolean } = {},
 ): Promise<void> {
   await db
     .insertInto("spaces")
-    .values({ id, name: id, parent_space_id: parent })
+    .values({
+      id,
+      name: id,
+      parent_space_id: parent,
+      inherit_entities: opts.inherit ?? false,
+    })
     .execute();
 }
 

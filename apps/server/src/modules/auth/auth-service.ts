@@ -7,7 +7,11 @@ import type { TokenSigner } from "./token-signer.ts";
 export const SESSION_TTL_SECONDS = 60 * 60;
 
 export interface Session {
-  kind: "user" | "api_key";
+  /**
+   * `policy`: a trigger policy starting runs with its space's rights (`policyGrants`
+   * only); built by the composition root, never issued as a token.
+   */
+  kind: "user" | "api_key" | "policy";
   id: string;
   name: string;
   admin: boolean;

@@ -100,7 +100,11 @@ export function createPoliciesModule(deps: {
   db: Database;
   access: Pick<
     SpaceAccess,
-    "assertCanRead" | "assertCanAdmin" | "visibleSpaces" | "homeSpace"
+    | "assertCanRead"
+    | "assertCanAdmin"
+    | "visibleSpaces"
+    | "homeSpace"
+    | "usableSpaces"
   >;
   stacks: { loadStack(id: string): Promise<Stack | null> };
   storage: Pick<BlobStore, "get" | "put" | "delete">;
@@ -126,6 +130,7 @@ export function createPoliciesModule(deps: {
   const validator = createPolicyValidator({ opaBinary: binary });
   const evaluation = createPolicyEvaluation({
     db: deps.db,
+    access: deps.access,
     opa,
     validator,
     stacks: deps.stacks,

@@ -12,12 +12,12 @@ import {
   loginInput,
   notificationInput,
   planInput,
-  triggerInput,
   type PlanDocumentFacts,
   type PolicyRunFacts,
   type ReviewFacts,
 } from "./policy-inputs.ts";
 import * as repo from "./policy-repo.ts";
+import { decideTrigger, type TriggerVerdict } from "./policy-trigger.ts";
 
 /** One failed evaluation as a run note shows it. */
 function errorLine(r: PolicyReceipt): string {
@@ -174,57 +174,9 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
       return { decision: "undecided", note: "", errors };
     },
 
-    /** TRIGGER, when a blocking run ended: the union of every policy's `trigger` set. */
-    async decideTrigger(
-      run: PolicyRunFacts,
-    ): Promise<{ stackIds: string[]; errors: string[] }> {
-      const ctx = await stackAndSpace(run.stackId);
-      if (!ctx) return { stackIds: [], errors: [] };
-      const policies = await evaluation.policiesForStack(
-        run.stackId,
-        "TRIGGER",
-      );
-      if (policies.length === 0) return { stackIds: [], errors: [] };
-      const queued = await repo.queuedRunsByStack(db);
-      const stackIds = await repo.allStackIds(db);
-      const facts = await repo.stackFacts(db, stackIds);
-      const stacks: Array<{
-        stack: Stack;
-        facts: repo.StackFactsRow | null;
-        queuedRuns: number;
-      }> = [];
-      for (const id of stackIds) {
-        const s = await deps.stacks.loadStack(id);
-        if (s)
-          stacks.push({
-            stack: s,
-            facts: facts.get(id) ?? null,
-            queuedRuns: queued.get(id) ?? 0,
-          });
-      }
-      const input = triggerInput({
-        run,
-        history: await repo.runHistory(db, run.id),
-        stack: ctx.stack,
-        facts: ctx.facts,
-        flags: await evaluation.flagsOf(run.id),
-        stacks,
-        workflow: await repo.workflowOf(db, run.id),
-      });
-      const result = await evaluation.evaluatePolicies(
-        "TRIGGER",
-        policies,
-        input,
-        { runId: run.id },
-      );
-      const ids = new Set<string>();
-      for (const r of result.receipts)
-        for (const id of stringsOf(r.result.trigger)) ids.add(id);
-      return {
-        stackIds: [...ids].sort(),
-        errors: result.errors.map(errorLine),
-      };
-    },
+    /** TRIGGER, when a blocking run ended: see policy-trigger.ts. */
+    decideTrigger: (run: PolicyRunFacts): Promise<TriggerVerdict> =>
+      decideTrigger({ db, evaluation, stacks: deps.stacks }, run),
 
     /**
      * LOGIN. Without any LOGIN policy, `noPolicies` (the caller keeps its own rules).
@@ -349,7 +301,11 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
         },
         publicUrl: deps.publicUrl,
       });
-      const result = await evaluation.evaluate("NOTIFICATION", {}, input);
+      const result = await evaluation.evaluate(
+        "NOTIFICATION",
+        { stackId: args.run.stackId },
+        input,
+      );
       const rows: repo.NotificationRow[] = [];
       for (const r of result.receipts) {
         const add = (kind: repo.NotificationRow["kind"], payload: unknown) =>

@@ -4,7 +4,7 @@ import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
 import type { PolicyTimeoutType } from "../../platform/config/index.ts";
-import type { Stack } from "../stacks/index.ts";
+import type { SpaceAccess, Stack } from "../stacks/index.ts";
 import type { OpaClient, OpaModule } from "./opa-client.ts";
 import { PolicyBodyInvalidError } from "./policy-errors.ts";
 import type { PolicyValidator } from "./policy-validation.ts";
@@ -108,6 +108,8 @@ export function outcomeOf(type: PolicyType, r: PolicyResult): string {
 
 export interface PolicyEvaluationDeps {
   db: Database;
+  /** Which spaces' policies reach a stack: its own and the ancestors it inherits from. */
+  access: Pick<SpaceAccess, "usableSpaces">;
   opa: Pick<OpaClient, "evaluate">;
   /**
    * Checks a stored body again before its first evaluation in this process, so a policy
@@ -136,7 +138,8 @@ export const moduleOf = (policy: Policy): OpaModule => ({
  *
  * - Which policies: LOGIN (and NOTIFICATION, which is space-level) are global: every
  *   policy of the type. Others are those attached to the stack, explicitly or by an
- *   `autoattach:` label of a policy in the stack's space or an ancestor.
+ *   `autoattach:` label of a policy in the stack's space or an ancestor it inherits
+ *   from (`inheritEntities`).
  * - Each policy is evaluated separately, in id order, with the type's timeout and within
  *   the combined budget for the event; the caller combines the results (deny wins).
  * - A failed evaluation (runtime error, timeout, engine unavailable) is a receipt with
@@ -167,7 +170,7 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
   ): Promise<Policy[]> {
     const stack = await deps.stacks.loadStack(stackId);
     if (!stack) return [];
-    const lineage = await repo.spaceLineage(db, stack.spaceId);
+    const lineage = await deps.access.usableSpaces(stack.spaceId);
     const [attached, candidates] = await Promise.all([
       repo.attachedToStack(db, stackId),
       repo.autoattachCandidates(db, lineage),
@@ -329,20 +332,30 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
     flagsOf: (runId: string) => repo.runFlags(db, runId),
 
     /**
-     * Evaluates every policy of `type` that applies: global for LOGIN and NOTIFICATION,
-     * else those of `stackId` (none without a stack).
+     * Evaluates every policy of `type` that applies: every LOGIN policy; the
+     * NOTIFICATION policies of the spaces the stack may use (space-level and inherited,
+     * spacelift-reference §2: a space's notification policy never sees another space's
+     * runs); else those attached to `stackId` (none without a stack).
      */
     async evaluate(
       type: PolicyType,
       target: { stackId?: string | null; runId?: string | null },
       input: unknown,
     ): Promise<Evaluation> {
-      const global = type === "LOGIN" || type === "NOTIFICATION";
-      const policies = global
-        ? await repo.policiesOfType(db, type)
-        : target.stackId
-          ? await policiesForStack(target.stackId, type)
+      let policies: Policy[] = [];
+      if (type === "LOGIN") policies = await repo.policiesOfType(db, type);
+      else if (type === "NOTIFICATION") {
+        const stack = target.stackId
+          ? await deps.stacks.loadStack(target.stackId)
+          : null;
+        const usable = stack
+          ? await deps.access.usableSpaces(stack.spaceId)
           : [];
+        policies = (await repo.policiesOfType(db, type)).filter((p) =>
+          usable.includes(p.spaceId),
+        );
+      } else if (target.stackId)
+        policies = await policiesForStack(target.stackId, type);
       return evaluatePolicies(type, policies, input, { runId: target.runId });
     },
 

@@ -77,6 +77,8 @@ describe.skipIf(!haveOpa)("policy inputs, key for key, on a real OPA", () => {
         name: "Team A",
         parent_space_id: "root",
         labels: ["team:ops"],
+        // Its stacks use the root space's auto-attached policies.
+        inherit_entities: true,
       })
       .execute();
   }, 60_000);
@@ -434,7 +436,7 @@ in_workflow(id) if {
       { id: "run_b", stackId: "tr-b", state: "FINISHED", type: "TRACKED" },
     ]);
     const again = await m.decisions.decideTrigger(run);
-    expect(again).toEqual({ stackIds: [], errors: [] });
+    expect(again).toEqual({ targets: [], stackIds: [], errors: [] });
   });
 
   it("GIT_PUSH: the VCS input's stack and in_progress runs read as every other type's", async () => {

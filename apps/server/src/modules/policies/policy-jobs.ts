@@ -21,13 +21,13 @@ const TERMINAL = new Set([
 ]);
 
 /**
- * Starts a tracked run on `stackId` for a trigger policy, acting as the actor who
- * started the ended run (so a policy cannot reach stacks that actor cannot write), and
- * calls `inTx` in the new run's insert transaction; a throw there rolls the run back.
- * Provided by the composition root (runs come after policies).
+ * Starts a tracked run on `stackId` for a trigger policy, acting with the policy's own
+ * rights (WRITE in the policy's space and the spaces below it, whoever started the
+ * ended run), and calls `inTx` in the new run's insert transaction; a throw there rolls
+ * the run back. Provided by the composition root (runs come after policies).
  */
 export type TriggerRunPort = (args: {
-  actor: string | null;
+  policy: { id: string; spaceId: string };
   stackId: string;
   note: string;
   inTx: (tx: Database, runId: string) => Promise<void>;
@@ -42,7 +42,8 @@ class AlreadyTriggered extends Error {}
  *   (replacing those of an earlier attempt).
  * - TRIGGER policies, when a blocking run reached a terminal state: each stack in the
  *   union of their `trigger` sets gets a tracked run, at most once per (run, stack) even
- *   when the job is retried. A target the actor cannot write, a locked or disabled
+ *   when the job is retried, with the rights of the policy that named it. A target
+ *   outside the policy's space subtree, a locked or disabled
  *   stack, or a failed evaluation is logged and stored as an ERROR inbox decision, so
  *   it shows; infrastructure errors retry the job.
  */
@@ -100,11 +101,11 @@ export function policyJobs(deps: {
         const done = new Set(
           (await repo.triggeredRunsOf(db, runId)).map((t) => t.stackId),
         );
-        for (const stackId of verdict.stackIds) {
+        for (const { stackId, policyId, policySpaceId } of verdict.targets) {
           if (done.has(stackId)) continue;
           try {
             const created = await triggerRun({
-              actor: run.triggeredBy,
+              policy: { id: policyId, spaceId: policySpaceId },
               stackId,
               note: `Triggered by a trigger policy after run ${runId} of stack ${run.stackId} ended (${state})`,
               inTx: async (tx, newRunId) => {

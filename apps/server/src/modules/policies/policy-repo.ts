@@ -248,23 +248,6 @@ export async function attachedToStack(
   }));
 }
 
-/** The space and its ancestors, nearest first (read of the stacks module's `spaces`). */
-export async function spaceLineage(
-  db: Database,
-  spaceId: string,
-): Promise<string[]> {
-  const { rows } = await sql<{ id: string }>`
-    with recursive up(id, parent, depth) as (
-      select id, parent_space_id, 0 from spaces where id = ${spaceId}
-      union all
-      select s.id, s.parent_space_id, up.depth + 1
-        from spaces s join up on s.id = up.parent
-        where up.depth < 64
-    )
-    select id from up order by depth`.execute(db);
-  return rows.map((r) => r.id);
-}
-
 export async function insertSample(
   db: Database,
   s: { policyId: string; key: string; outcome: string; at: Date },
@@ -490,6 +473,17 @@ export async function allSpaces(
     .orderBy("id")
     .execute();
   return rows.map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
+}
+
+/** Every space's parent (null for root), for space subtrees (trigger policy scope). */
+export async function spaceParents(
+  db: Database,
+): Promise<Map<string, string | null>> {
+  const rows = await db
+    .selectFrom("spaces")
+    .select(["id", "parent_space_id"])
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.parent_space_id]));
 }
 
 /** The stack's newest run of the same type created before `runId`, as an input `previous_run`. */

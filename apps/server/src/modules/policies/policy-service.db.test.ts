@@ -342,7 +342,11 @@ trigger contains "never" if {
         body: "package spacelift\n\nsample := true\n",
       });
       for (let i = 0; i < 103; i++)
-        await m.evaluation.evaluate("NOTIFICATION", {}, { i });
+        await m.evaluation.evaluate(
+          "NOTIFICATION",
+          { stackId: "dev-stack" },
+          { i },
+        );
       const page = await m.service.samples(ADMIN, "sampler", { first: 100 });
       expect(page.records).toHaveLength(100);
       expect(page.hasNextPage).toBe(false);

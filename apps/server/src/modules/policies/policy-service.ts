@@ -80,11 +80,19 @@ function decodeCursor<T>(cursor: string, what: string): T {
   }
 }
 
+/** Bounds of `policySimulate` (see `simulate`). */
+export const MAX_SIMULATION_INPUT_BYTES = 1024 * 1024;
+export const SIMULATION_TIMEOUT_MS = 10_000;
+
 export interface PolicyServiceDeps {
   db: Database;
   access: Pick<
     SpaceAccess,
-    "assertCanRead" | "assertCanAdmin" | "visibleSpaces" | "homeSpace"
+    | "assertCanRead"
+    | "assertCanAdmin"
+    | "visibleSpaces"
+    | "homeSpace"
+    | "usableSpaces"
   >;
   stacks: { loadStack(id: string): Promise<Stack | null> };
   validator: Pick<PolicyValidator, "validate">;
@@ -103,7 +111,8 @@ export interface PolicyServiceDeps {
  * Access: reading a policy needs READ on its space; creating, changing and deleting it
  * needs ADMIN there, and LOGIN policies (global, spacelift-reference §1.8) need an admin
  * session. Attaching needs ADMIN on the stack's space, and the policy must live in the
- * stack's space or an ancestor. A policy the caller cannot read is "not found".
+ * stack's space or an ancestor it inherits from (`access.usableSpaces`). A policy the
+ * caller cannot read is "not found".
  */
 export function createPolicyService(deps: PolicyServiceDeps) {
   const { db, access, clock } = deps;
@@ -357,10 +366,10 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         throw new ValidationError(
           `${policy.type} policies are not attached to stacks: they apply ${policy.type === "LOGIN" ? "to every login" : "to their space"}`,
         );
-      const lineage = await repo.spaceLineage(db, stack.spaceId);
+      const lineage = await access.usableSpaces(stack.spaceId);
       if (!lineage.includes(policy.spaceId))
         throw new ValidationError(
-          `policy ${policy.id} lives in space ${policy.spaceId}, which is neither stack ${stack.id}'s space (${stack.spaceId}) nor one of its ancestors`,
+          `policy ${policy.id} lives in space ${policy.spaceId}, which is neither stack ${stack.id}'s space (${stack.spaceId}) nor an ancestor it inherits from (inheritEntities)`,
         );
       const existing = await repo.findAttachment(db, {
         policyId,
@@ -417,7 +426,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       const stack = await deps.stacks.loadStack(stackId);
       if (!stack) return null;
       const explicit = await repo.findAttachment(db, { policyId, stackId });
-      const lineage = await repo.spaceLineage(db, stack.spaceId);
+      const lineage = await access.usableSpaces(stack.spaceId);
       const auto = policyAutoAttaches(policy, {
         labels: stack.labels,
         spaceLineage: lineage,
@@ -444,7 +453,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         stack.spaceId,
         new StackNotFoundError(stack.id),
       );
-      const lineage = await repo.spaceLineage(db, stack.spaceId);
+      const lineage = await access.usableSpaces(stack.spaceId);
       const [explicit, candidates] = await Promise.all([
         repo.attachedToStack(db, stack.id),
         repo.autoattachCandidates(db, lineage),
@@ -552,18 +561,41 @@ export function createPolicyService(deps: PolicyServiceDeps) {
      * Evaluates `body` against `input` (JSON text) without saving anything; returns the
      * package document as JSON text (S57). The body is checked like a saved one.
      */
+    /**
+     * Evaluates a body without saving it. Only someone who could save such a policy
+     * may (ADMIN on the caller's home space, where a new policy would go; an admin
+     * session for LOGIN): a simulation runs arbitrary Rego on the shared OPA. The input
+     * is at most MAX_SIMULATION_INPUT_BYTES and the evaluation at most
+     * SIMULATION_TIMEOUT_MS (or the type's shorter timeout), so one call cannot hold
+     * OPA for long or feed it an unbounded document.
+     */
     async simulate(
       session: Session,
       args: { body: string; input: string; type: string },
     ): Promise<string> {
-      void session;
       const type = typeOf(args.type);
+      const spaceId = await access.homeSpace(session);
+      await access.assertCanAdmin(
+        session,
+        spaceId,
+        new ForbiddenError(
+          "policySimulate: simulating a policy needs the rights to create one (ADMIN on your space)",
+        ),
+      );
+      if (type === "LOGIN" && !session.admin)
+        throw new ForbiddenError(
+          "policySimulate: login policies are global: only an admin can simulate them",
+        );
+      if (Buffer.byteLength(args.input) > MAX_SIMULATION_INPUT_BYTES)
+        throw new ValidationError(
+          `policySimulate input: the input document is larger than ${MAX_SIMULATION_INPUT_BYTES} bytes`,
+        );
       let input: unknown;
       try {
         input = JSON.parse(args.input);
       } catch (err) {
         throw new ValidationError(
-          `input must be a JSON document: ${(err as Error).message}`,
+          `policySimulate input: must be a JSON document: ${(err as Error).message}`,
         );
       }
       const engineType = await deps.validator.validate(args.body);
@@ -573,7 +605,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         const result = await deps.opa.evaluate(
           { id, pkg, source: rewriteSource(args.body, pkg, engineType) },
           input,
-          deps.timeoutOf(type),
+          Math.min(deps.timeoutOf(type), SIMULATION_TIMEOUT_MS),
         );
         return JSON.stringify(result);
       } finally {

@@ -6,6 +6,7 @@ import { UnavailableError } from "../../platform/errors.ts";
 import {
   DISABLED_BUILTINS,
   declaredPackage,
+  rewriteSource,
   withHelpers,
   type EngineType,
 } from "./policy.ts";
@@ -137,6 +138,82 @@ export function createPolicyValidator(opts: { opaBinary: string }) {
     }
   }
 
+  /**
+   * Every policy shares one OPA, each in its own package (`spacelift.p_<id>`), so a
+   * reference to `data` other than the policy's own package (`data["spacelift"]`,
+   * `data[x]`, `data` itself, `import data`) would read every other policy, LOGIN ones
+   * included. The body is rewritten as it will be uploaded (own-package references by
+   * full path become `data.spacelift.p_<id>`), parsed by OPA, and each `data` reference
+   * must start with that package as constant strings.
+   */
+  async function foreignDataRefs(
+    body: string,
+    engine: EngineType,
+  ): Promise<RegoProblem[]> {
+    const dir = await capabilitiesDir();
+    const sub = await mkdtemp(path.join(dir, "parse-"));
+    const file = path.join(sub, "policy.rego");
+    const own = ["spacelift", "p__self"];
+    try {
+      await writeFile(file, rewriteSource(body, own.join("."), engine));
+      const out = await run(opts.opaBinary, [
+        "parse",
+        "--format",
+        "json",
+        "--json-include",
+        "locations,-comments",
+        ...(engine === "REGO_V0" ? ["--v0-compatible"] : []),
+        file,
+      ]);
+      if (out.code !== 0)
+        throw new UnavailableError(
+          `opa parse failed on a body opa check accepted: ${out.stderr.trim().slice(0, 500)}`,
+        );
+      const ast = JSON.parse(out.stdout) as Record<string, unknown>;
+      const problems: RegoProblem[] = [];
+      const visit = (node: unknown): void => {
+        if (Array.isArray(node)) {
+          for (const n of node) visit(n);
+          return;
+        }
+        if (!node || typeof node !== "object") return;
+        const term = node as {
+          type?: unknown;
+          value?: unknown;
+          location?: { row?: number; col?: number };
+        };
+        if (term.type === "ref" && Array.isArray(term.value)) {
+          const [head, ...rest] = term.value as Array<typeof term>;
+          if (head?.type === "var" && head.value === "data") {
+            const ownPackage = own.every(
+              (name, i) =>
+                rest[i]?.type === "string" && rest[i]?.value === name,
+            );
+            if (!ownPackage)
+              problems.push({
+                message:
+                  'a policy may read data only through its own package (data.spacelift.<rule>); data itself, data["spacelift"] or data[x] would reach other policies',
+                row: head.location?.row ?? null,
+                col: head.location?.col ?? null,
+              });
+          }
+        }
+        for (const [key, value] of Object.entries(node))
+          if (key !== "location" && key !== "package") visit(value);
+      };
+      visit(ast);
+      return problems;
+    } finally {
+      await rm(sub, { recursive: true, force: true });
+    }
+  }
+
+  async function accepted(body: string, engine: EngineType) {
+    const problems = await foreignDataRefs(body, engine);
+    if (problems.length) throw new PolicyBodyInvalidError(problems);
+    return engine;
+  }
+
   return {
     /**
      * The dialect the body compiles in; throws PolicyBodyInvalidError listing every
@@ -168,12 +245,12 @@ export function createPolicyValidator(opts: { opaBinary: string }) {
       if (engine) {
         const problems = await check(body, engine);
         if (problems.length) throw new PolicyBodyInvalidError(problems);
-        return engine;
+        return accepted(body, engine);
       }
       const v1 = await check(body, "REGO_V1");
-      if (v1.length === 0) return "REGO_V1";
+      if (v1.length === 0) return accepted(body, "REGO_V1");
       const v0 = await check(body, "REGO_V0");
-      if (v0.length === 0) return "REGO_V0";
+      if (v0.length === 0) return accepted(body, "REGO_V0");
       const writtenForV0 = v1.some((p) =>
         /keyword is required|rego\.v1/.test(p.message),
       );

@@ -77,8 +77,9 @@ const AUTOATTACH_PREFIX = "autoattach:";
 
 /**
  * Whether a policy auto-attaches to a stack: one of its labels is `autoattach:*` or
- * `autoattach:<a label of the stack>`, and the policy's space is the stack's or one of
- * its ancestors. Login policies never auto-attach (they are global).
+ * `autoattach:<a label of the stack>`, and the policy's space is one the stack may use
+ * (`spaceLineage`: the stack's space and the ancestors it inherits from). Login
+ * policies never auto-attach (they are global).
  */
 export function policyAutoAttaches(
   policy: Pick<Policy, "labels" | "spaceId" | "type">,

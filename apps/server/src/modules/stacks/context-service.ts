@@ -13,6 +13,7 @@ import {
   ContextAlreadyAttachedError,
   ContextAttachmentNotFoundError,
   ContextNotFoundError,
+  OutOfSpaceReachError,
   SpaceNotFoundError,
   StackNotFoundError,
 } from "./stack-errors.ts";
@@ -40,8 +41,9 @@ export interface ContextServiceDeps {
 /**
  * Contexts (shared environment and hooks), their attachments to stacks and their
  * environment variables and mounted files. A context the caller cannot read is
- * reported as not found. Attaching needs WRITE on the stack's space and READ on the
- * context's; detaching needs WRITE on the stack's space.
+ * reported as not found. Attaching needs WRITE on the stack's space, READ on the
+ * context's, and the context in a space the stack may use (its own, or an ancestor it
+ * inherits from: `access.usableSpaces`); detaching needs WRITE on the stack's space.
  */
 export function createContextService(deps: ContextServiceDeps) {
   const { db, encryptor, clock, access } = deps;
@@ -228,6 +230,13 @@ export function createContextService(deps: ContextServiceDeps) {
         stack.spaceId,
         new StackNotFoundError(stackId),
       );
+      if (!(await access.usableSpaces(stack.spaceId)).includes(context.spaceId))
+        throw new OutOfSpaceReachError(
+          "contextAttach id",
+          `context ${context.id}`,
+          context.spaceId,
+          stack.spaceId,
+        );
       const inserted = await contexts.insertAttachmentIfAbsent(db, {
         id: newAttachmentId(),
         contextId: context.id,

@@ -149,7 +149,7 @@ describe("contexts", () => {
 describe("effective environment", () => {
   it("merges stack, attached and auto-attached contexts with their sources", async () => {
     await insertSpace(t.db, "env-space");
-    await insertSpace(t.db, "env-child", "env-space");
+    await insertSpace(t.db, "env-child", "env-space", { inherit: true });
     await m.stacks.createStack(
       ADMIN,
       providerStackInput({

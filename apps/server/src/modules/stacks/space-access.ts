@@ -4,12 +4,14 @@ import type { AppError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
 import { atLeast, type AccessLevel } from "./stack.ts";
 import { AccessDeniedError, SpaceNotFoundError } from "./stack-errors.ts";
+import { usableSpaceIds } from "./space-repo.ts";
 
 /**
  * Who may do what in which space.
  *
  * - An admin session (the break-glass user, or an admin API key) has ADMIN everywhere.
  *   Users only exist as break-glass admins, so every user session is an admin.
+ * - A trigger policy's session (kind `policy`) holds only its `policyGrants`.
  * - A non-admin API key has one space and one access level (`api_keys.access_level`).
  *   It holds that level in its space and every space below it, and NONE elsewhere
  *   (ancestors included). Login policies may add levels in other spaces (and those below
@@ -48,6 +50,13 @@ export interface SpaceAccess {
   /** Where the caller's new stacks and contexts go when the input names no space. */
   homeSpace(session: Session): Promise<string>;
   forget(session: Session): void;
+  /**
+   * The spaces whose entities (worker pools, VCS integrations, contexts, policies) a
+   * stack in `spaceId` may use: the space, then each ancestor reached through
+   * `inherit_entities`, nearest first (space-repo `usableSpaceIds`). Not a session
+   * check: a caller must also be allowed to act on the stack.
+   */
+  usableSpaces(spaceId: string): Promise<string[]>;
 }
 
 type Grant =
@@ -82,6 +91,15 @@ export function createSpaceAccess(db: Database): SpaceAccess {
 
   async function loadGrant(session: Session): Promise<Grant> {
     if (session.admin || session.kind === "user") return { admin: true };
+    if (session.kind === "policy") {
+      // A trigger policy: exactly the grants it was given (its space), nothing else.
+      const levels = new Map<string, AccessLevel>();
+      for (const [spaceId, level] of Object.entries(session.policyGrants ?? {}))
+        for (const id of await spacesBelow(spaceId))
+          if (RANK[level] > RANK[levels.get(id) ?? "NONE"])
+            levels.set(id, level);
+      return { admin: false, homeSpaceId: null, levels };
+    }
     const key = await db
       .selectFrom("api_keys")
       .select(["is_admin", "space_id", "access_level"])
@@ -157,5 +175,6 @@ export function createSpaceAccess(db: Database): SpaceAccess {
     forget(session) {
       grants.delete(session);
     },
+    usableSpaces: (spaceId) => usableSpaceIds(db, spaceId),
   };
 }

@@ -43,6 +43,28 @@ export async function spaceLineage(
   return rows.map((r) => r.id);
 }
 
+/**
+ * The spaces whose worker pools, VCS integrations, contexts and policies a stack in
+ * space `id` may use (spacelift-reference §1.8), nearest first: the space itself, then
+ * its parent while the space below it inherits (`inherit_entities`), and so on up. []
+ * when the space does not exist. A space that does not inherit uses only its own.
+ */
+export async function usableSpaceIds(
+  db: Database,
+  id: string,
+): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    with recursive up(id, parent, inherits, depth) as (
+      select id, parent_space_id, inherit_entities, 0 from spaces where id = ${id}
+      union all
+      select s.id, s.parent_space_id, s.inherit_entities, up.depth + 1
+        from spaces s join up on s.id = up.parent
+        where up.inherits and up.depth < 64
+    )
+    select id from up order by depth`.execute(db);
+  return rows.map((r) => r.id);
+}
+
 export async function insertSpace(
   db: Database,
   space: Omit<Space, "createdAt"> & { createdAt: Date },

@@ -132,10 +132,11 @@ export const AUTOATTACH_PREFIX = "autoattach:";
 
 /**
  * Whether a context auto-attaches to a stack. `autoattach:<label>` matches stacks that
- * carry `<label>`; `autoattach:*` matches every stack. Either way the stack must live in
- * the context's space or a space below it (`stackSpaceLineage` is the stack's space and
- * its ancestors): a context never reaches into sibling spaces, so a writer of one space
- * cannot inject variables or hooks into another space's stacks.
+ * carry `<label>`; `autoattach:*` matches every stack. Either way the context must live
+ * in a space the stack may use (`spaceLineage`: the stack's space and the ancestors it
+ * inherits from, SpaceAccess `usableSpaces`): a context never reaches into sibling
+ * spaces or into a child space that does not inherit, so a writer of one space cannot
+ * inject variables or hooks into another space's stacks.
  */
 export function autoAttaches(
   context: { labels: string[]; spaceId: string },

@@ -74,3 +74,20 @@ export class ContextAlreadyAttachedError extends ConflictError {
 export class SpaceNotEmptyError extends ConflictError {}
 
 export class AccessDeniedError extends ForbiddenError {}
+
+/**
+ * A stack names a worker pool, VCS integration or context that lives outside the
+ * spaces it may use (its own, and the ancestors it inherits from).
+ */
+export class OutOfSpaceReachError extends ForbiddenError {
+  constructor(
+    field: string,
+    what: string,
+    entitySpaceId: string,
+    stackSpaceId: string,
+  ) {
+    super(
+      `${field}: ${what} lives in space ${entitySpaceId}, which a stack in space ${stackSpaceId} cannot use; use one from the stack's space, or from an ancestor it inherits from (inheritEntities)`,
+    );
+  }
+}

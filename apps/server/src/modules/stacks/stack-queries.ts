@@ -248,16 +248,17 @@ export async function listStackFolders(
   return rows.map((r) => r.folder);
 }
 
-export async function workerPoolExists(
+/** The space of a worker pool (read of the workers module's table); null when absent. */
+export async function workerPoolSpace(
   db: Database,
   id: string,
-): Promise<boolean> {
+): Promise<string | null> {
   const row = await db
     .selectFrom("worker_pools")
-    .select("id")
+    .select("space_id")
     .where("id", "=", id)
     .executeTakeFirst();
-  return row !== undefined;
+  return row?.space_id ?? null;
 }
 
 /** Ids in `table` that are `slug` or `slug-<n>`: the ones a new slug must avoid. */

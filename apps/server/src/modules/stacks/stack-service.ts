@@ -16,6 +16,7 @@ import {
 } from "./stack.ts";
 import {
   AccessDeniedError,
+  OutOfSpaceReachError,
   SpaceNotFoundError,
   StackLockedError,
   StackNotFoundError,
@@ -47,7 +48,7 @@ import {
   presentElement,
   type DecryptedElement,
 } from "./config-element.ts";
-import { findSpace, spaceLineage } from "./space-repo.ts";
+import { findSpace } from "./space-repo.ts";
 
 export interface StackServiceDeps {
   db: Database;
@@ -55,11 +56,11 @@ export interface StackServiceDeps {
   clock: () => Date;
   access: SpaceAccess;
   /**
-   * Whether a VCS integration exists, for `vcsIntegrationId` (implemented by the VCS
-   * module, which comes after stacks; injected by the composition root). Absent: the id
-   * is not checked.
+   * The space of a VCS integration (null: no such integration), for `vcsIntegrationId`
+   * (implemented by the VCS module, which comes after stacks; injected by the
+   * composition root). Absent: the id is not checked.
    */
-  vcsIntegrations?: { exists(id: string): Promise<boolean> };
+  vcsIntegrations?: { spaceOf(id: string): Promise<string | null> };
 }
 
 /** One element of a stack's effective environment, as the run engine receives it. */
@@ -152,37 +153,72 @@ export function createStackService(deps: StackServiceDeps) {
     );
   }
 
-  async function requireWorkerPool(id: string | null): Promise<void> {
-    if (id !== null && !(await queries.workerPoolExists(db, id)))
-      throw new WorkerPoolNotFoundForStackError(id);
+  /**
+   * A stack's worker pool and VCS integration must live in a space the stack may use
+   * (`access.usableSpaces`): otherwise one space's writer could run code on another
+   * space's hosts, or clone with another space's integration token.
+   */
+  async function requireWorkerPool(
+    label: string,
+    id: string | null,
+    stackSpaceId: string,
+  ): Promise<void> {
+    if (id === null) return;
+    const poolSpace = await queries.workerPoolSpace(db, id);
+    if (poolSpace === null) throw new WorkerPoolNotFoundForStackError(id);
+    if (!(await access.usableSpaces(stackSpaceId)).includes(poolSpace))
+      throw new OutOfSpaceReachError(
+        `${label}.workerPool`,
+        `worker pool ${id}`,
+        poolSpace,
+        stackSpaceId,
+      );
   }
 
   async function requireVcsIntegration(
     label: string,
     id: string | null,
+    stackSpaceId: string,
   ): Promise<void> {
-    if (
-      id !== null &&
-      deps.vcsIntegrations &&
-      !(await deps.vcsIntegrations.exists(id))
-    )
+    if (id === null || !deps.vcsIntegrations) return;
+    const integrationSpace = await deps.vcsIntegrations.spaceOf(id);
+    if (integrationSpace === null)
       throw new ValidationError(
         `${label}.vcsIntegrationId: VCS integration ${id} does not exist; pass the id of an existing integration (stackyardVcsIntegrations lists them), or null to use the provider's default integration`,
+      );
+    if (!(await access.usableSpaces(stackSpaceId)).includes(integrationSpace))
+      throw new OutOfSpaceReachError(
+        `${label}.vcsIntegrationId`,
+        `VCS integration ${id}`,
+        integrationSpace,
+        stackSpaceId,
       );
   }
 
   /**
    * The layers of a stack's environment: its own elements, its explicitly attached
-   * contexts, and the contexts that auto-attach to it (spaces: the stack's and its
-   * ancestors'; see `autoAttaches`).
+   * contexts, and the contexts that auto-attach to it. Only contexts of the spaces the
+   * stack may use count (its own, and the ancestors it inherits from; see
+   * `access.usableSpaces`): an attachment made before a space moved or stopped
+   * inheriting is ignored rather than leaking another space's values into runs.
    */
   async function environmentLayers(stack: Stack) {
-    const lineage = await spaceLineage(db, stack.spaceId);
-    const [attachments, candidates, stackRows] = await Promise.all([
+    const lineage = await access.usableSpaces(stack.spaceId);
+    const [allAttachments, candidates, stackRows] = await Promise.all([
       contexts.attachmentsOfStack(db, stack.id),
       contexts.findAutoattachCandidates(db, lineage),
       config.listConfigRows(db, { type: "stack", id: stack.id }),
     ]);
+    const attachedContexts = (
+      await contexts.findContexts(
+        db,
+        allAttachments.map((a) => a.contextId),
+      )
+    ).filter((c) => lineage.includes(c.spaceId));
+    const byId = new Map<string, Context>(
+      attachedContexts.map((c) => [c.id, c]),
+    );
+    const attachments = allAttachments.filter((a) => byId.has(a.contextId));
     const attachedIds = new Set(attachments.map((a) => a.contextId));
     const auto = candidates
       .filter(
@@ -193,16 +229,10 @@ export function createStackService(deps: StackServiceDeps) {
       .sort((a, b) =>
         a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1,
       );
-    const [attachedContexts, contextRows] = await Promise.all([
-      contexts.findContexts(db, [...attachedIds]),
-      config.listConfigRowsOfContexts(db, [
-        ...attachedIds,
-        ...auto.map((c) => c.id),
-      ]),
+    const contextRows = await config.listConfigRowsOfContexts(db, [
+      ...attachedIds,
+      ...auto.map((c) => c.id),
     ]);
-    const byId = new Map<string, Context>(
-      attachedContexts.map((c) => [c.id, c]),
-    );
     const rowsOf = (contextId: string) =>
       contextRows.filter((r) => r.owner_id === contextId);
     return {
@@ -218,6 +248,29 @@ export function createStackService(deps: StackServiceDeps) {
         rows: rowsOf(c.id),
       })),
     };
+  }
+
+  /** The ids of the layers' contexts whose space the caller can read. */
+  async function readableLayers(
+    session: Session,
+    layers: Awaited<ReturnType<typeof environmentLayers>>,
+  ): Promise<Set<string>> {
+    const spaceOf = new Map<string, string>();
+    for (const a of layers.attached)
+      if (a.context) spaceOf.set(a.context.id, a.context.spaceId);
+    for (const a of layers.autoAttached)
+      spaceOf.set(a.context.id, a.context.spaceId);
+    const levels = new Map<string, AccessLevel>();
+    const shown = new Set<string>();
+    for (const [contextId, spaceId] of spaceOf) {
+      let level = levels.get(spaceId);
+      if (level === undefined) {
+        level = await access.accessLevel(session, spaceId);
+        levels.set(spaceId, level);
+      }
+      if (level !== "NONE") shown.add(contextId);
+    }
+    return shown;
   }
 
   function autoAttachment(context: Context, stack: Stack): ContextAttachment {
@@ -309,10 +362,15 @@ export function createStackService(deps: StackServiceDeps) {
       const settings = parseInput(stackInputSchema, input, "stackCreate input");
       const spaceId = settings.spaceId ?? (await access.homeSpace(session));
       await requireTargetSpace(session, spaceId);
-      await requireWorkerPool(settings.workerPoolId);
+      await requireWorkerPool(
+        "stackCreate input",
+        settings.workerPoolId,
+        spaceId,
+      );
       await requireVcsIntegration(
         "stackCreate input",
         settings.vcsIntegrationId,
+        spaceId,
       );
       const now = clock();
       const insert = (id: string) =>
@@ -351,10 +409,15 @@ export function createStackService(deps: StackServiceDeps) {
       const { stack } = await writable(session, id);
       const spaceId = settings.spaceId ?? stack.spaceId;
       if (spaceId !== stack.spaceId) await requireTargetSpace(session, spaceId);
-      await requireWorkerPool(settings.workerPoolId);
+      await requireWorkerPool(
+        "stackUpdate input",
+        settings.workerPoolId,
+        spaceId,
+      );
       await requireVcsIntegration(
         "stackUpdate input",
         settings.vcsIntegrationId,
+        spaceId,
       );
       await stacks.updateStackSettings(
         db,
@@ -492,21 +555,30 @@ export function createStackService(deps: StackServiceDeps) {
     listStackConfig: configOps.list,
     getStackConfigElement: configOps.get,
 
-    /** Explicit attachments by priority, then auto-attached contexts alphabetically. */
+    /**
+     * Explicit attachments by priority, then auto-attached contexts alphabetically. The
+     * elements of a context in a space the caller cannot read are left out (a reader of
+     * a child space sees that a parent's context applies, not its values).
+     */
     async attachedContexts(
       session: Session,
       stackId: string,
     ): Promise<StackContextAttachmentView[]> {
       const stack = await readable(session, stackId);
       const layers = await environmentLayers(stack);
+      const shown = await readableLayers(session, layers);
+      const elementsOf = (
+        contextId: string,
+        rows: config.ConfigElementRow[],
+      ) => (shown.has(contextId) ? rows.map(presentElement) : []);
       return [
         ...layers.attached.map((a) => ({
           ...a.attachment,
-          config: a.rows.map(presentElement),
+          config: elementsOf(a.attachment.contextId, a.rows),
         })),
         ...layers.autoAttached.map((a) => ({
           ...a.attachment,
-          config: a.rows.map(presentElement),
+          config: elementsOf(a.context.id, a.rows),
         })),
       ];
     },
@@ -523,6 +595,14 @@ export function createStackService(deps: StackServiceDeps) {
     ): Promise<RuntimeConfigEntry[]> {
       const stack = await readable(session, stackId);
       const layers = await environmentLayers(stack);
+      // Elements of contexts the caller cannot read: neither shown nor winning.
+      const shown = await readableLayers(session, layers);
+      layers.attached = layers.attached.filter((a) =>
+        shown.has(a.attachment.contextId),
+      );
+      layers.autoAttached = layers.autoAttached.filter((a) =>
+        shown.has(a.context.id),
+      );
       const attachmentOf = new Map<string, StackContextAttachmentView>(
         layers.attached.map((a) => [
           `context:${a.attachment.contextId}`,

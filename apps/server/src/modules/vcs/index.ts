@@ -11,7 +11,7 @@
  * `VcsRunsPort` the composition root wires; it reads stacks and runs only in
  * vcs-stack-query.ts. Other modules get narrow services from it through the composition
  * root: `cloneUrls` (where a run clones a GitHub/GitLab stack from, credentials
- * included) and `stackIntegrations` (whether a `vcsIntegrationId` exists).
+ * included) and `stackIntegrations` (the space of a `vcsIntegrationId`, null if absent).
  */
 import path from "node:path";
 import type { Database } from "../../platform/db/index.ts";
@@ -194,7 +194,7 @@ export function createVcsModule(deps: {
       adapters: deps.adapters,
     }),
     /** For the stacks module's check of `vcsIntegrationId`. */
-    stackIntegrations: { exists: (id: string) => integrations.exists(id) },
+    stackIntegrations: { spaceOf: (id: string) => integrations.spaceOf(id) },
     pipeline,
     poller,
     feedback,

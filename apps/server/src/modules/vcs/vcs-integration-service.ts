@@ -5,6 +5,7 @@ import type { Encryptor } from "../../platform/crypto/index.ts";
 import type { AppError } from "../../platform/errors.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
+import { ROOT_SPACE_ID } from "../stacks/index.ts";
 import type { VcsProviderKind } from "./provider.ts";
 import {
   integrationCreateSchema,
@@ -74,6 +75,22 @@ function conflictOf(err: unknown, name: string, provider: string): never {
 }
 
 /**
+ * The default integration of a provider serves stacks of every space (those naming no
+ * integration), so only the root space may hold it: a space admin must not be able to
+ * put their own integration, and its token, in front of every other space's stacks.
+ */
+function requireRootForDefault(
+  label: string,
+  isDefault: boolean,
+  spaceId: string,
+): void {
+  if (isDefault && spaceId !== ROOT_SPACE_ID)
+    throw new ValidationError(
+      `${label}.isDefault: a default integration serves every space, so it must live in the root space (this one is in ${spaceId}); set isDefault to false or use space root`,
+    );
+}
+
+/**
  * VCS integrations: create, update, delete and list (ADMIN on the integration's space to
  * write, READ to see), and the lookups the webhook ingress, the push pipeline and the
  * feedback jobs make (no session; decrypted settings for adapters only).
@@ -136,6 +153,11 @@ export function createVcsIntegrationService(deps: VcsIntegrationServiceDeps) {
       );
       const spaceId = input.space ?? (await access.homeSpace(session));
       await access.assertCanAdmin(session, spaceId);
+      requireRootForDefault(
+        "stackyardVcsIntegrationCreate input",
+        input.isDefault ?? false,
+        spaceId,
+      );
       const merged = mergeSettings(
         "stackyardVcsIntegrationCreate input",
         input.provider,
@@ -179,6 +201,11 @@ export function createVcsIntegrationService(deps: VcsIntegrationServiceDeps) {
       const spaceId = input.space ?? row.space_id;
       if (spaceId !== row.space_id)
         await access.assertCanAdmin(session, spaceId);
+      requireRootForDefault(
+        "stackyardVcsIntegrationUpdate input",
+        input.isDefault ?? row.is_default,
+        spaceId,
+      );
       const merged = mergeSettings(
         "stackyardVcsIntegrationUpdate input",
         row.provider,
@@ -248,9 +275,12 @@ export function createVcsIntegrationService(deps: VcsIntegrationServiceDeps) {
       return row ? repo.toRecord(row, encryptor) : null;
     },
 
-    /** Whether an integration has this id (the stacks module checks `vcsIntegrationId`). */
-    async exists(id: string): Promise<boolean> {
-      return (await repo.findIntegrationRow(db, { id })) !== null;
+    /**
+     * The space of the integration with this id, null when there is none (the stacks
+     * module checks a stack's `vcsIntegrationId` is in a space the stack may use).
+     */
+    async spaceOf(id: string): Promise<string | null> {
+      return (await repo.findIntegrationRow(db, { id }))?.space_id ?? null;
     },
 
     /**

@@ -4,7 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerGraphQL } from "../../api/graphql.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/db.ts";
 import { silentLog } from "../../../test/run-kit.ts";
-import { testEncryptor } from "../../../test/stacks-fixtures.ts";
+import {
+  apiKeySession,
+  insertSpace,
+  testEncryptor,
+} from "../../../test/stacks-fixtures.ts";
 import {
   authResolvers,
   createAuthService,
@@ -91,7 +95,7 @@ describe("stacks and their VCS integration", () => {
       db: t.db,
       encryptor: testEncryptor(),
       clock: () => new Date(),
-      vcsIntegrations: { exists: (id) => vcs.stackIntegrations.exists(id) },
+      vcsIntegrations: { spaceOf: (id) => vcs.stackIntegrations.spaceOf(id) },
     });
     vcs = createVcsModule({
       db: t.db,
@@ -193,5 +197,84 @@ describe("stacks and their VCS integration", () => {
     });
     expect(raw.errors).toBeUndefined();
     expect(raw.data?.stackCreate.vcsIntegration).toBeNull();
+  });
+
+  it("lets a stack use only integrations of its space or an inherited ancestor", async () => {
+    await insertSpace(t.db, "vs-team", "root", { inherit: true });
+    await insertSpace(t.db, "vs-other");
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const pem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+    const otherAdmin = await apiKeySession(t.db, {
+      spaceId: "vs-other",
+      level: "ADMIN",
+    });
+    const foreign = await vcs.integrations.create(otherAdmin, {
+      name: "gh-other-space",
+      provider: "GITHUB",
+      appId: "1",
+      privateKey: pem,
+      webhookSecret: "w",
+    });
+    const inRoot = await githubIntegration("gh-root-space", false);
+
+    const refused = await gql(CREATE_STACK, {
+      input: stackInput("uses-foreign", {
+        space: "vs-team",
+        vcsIntegrationId: foreign.id,
+      }),
+    });
+    expect(refused.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    expect(refused.errors?.[0]?.message).toMatch(
+      /^stackCreate input\.vcsIntegrationId: VCS integration .* lives in space vs-other/,
+    );
+    const inherited = await gql(CREATE_STACK, {
+      input: stackInput("uses-root", {
+        space: "vs-team",
+        vcsIntegrationId: inRoot.id,
+      }),
+    });
+    expect(inherited.errors).toBeUndefined();
+    // vs-other does not inherit: root's integration is out of its reach.
+    const closed = await gql(CREATE_STACK, {
+      input: stackInput("closed-uses-root", {
+        space: "vs-other",
+        vcsIntegrationId: inRoot.id,
+      }),
+    });
+    expect(closed.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("keeps the global default integration in the root space", async () => {
+    const otherAdmin = await apiKeySession(t.db, {
+      spaceId: "vs-other",
+      level: "ADMIN",
+    });
+    const claim = {
+      name: "gh-claims-default",
+      provider: "GITLAB" as const,
+      isDefault: true,
+      apiUrl: "https://gitlab.example.com",
+      token: "glpat-x",
+      webhookSecret: "w",
+    };
+    await expect(vcs.integrations.create(otherAdmin, claim)).rejects.toThrow(
+      /^stackyardVcsIntegrationCreate input\.isDefault: a default integration serves every space/,
+    );
+    const mine = await vcs.integrations.create(otherAdmin, {
+      ...claim,
+      isDefault: false,
+    });
+    await expect(
+      vcs.integrations.update(otherAdmin, mine.id, { isDefault: true }),
+    ).rejects.toThrow(/^stackyardVcsIntegrationUpdate input\.isDefault/);
+    // Moving the root default out of root is refused too.
+    const def = await vcs.integrations.create(ADMIN, {
+      ...claim,
+      name: "gl-root-default",
+      space: "root",
+    });
+    await expect(
+      vcs.integrations.update(ADMIN, def.id, { space: "vs-other" }),
+    ).rejects.toThrow(/isDefault: .*must live in the root space/);
   });
 });

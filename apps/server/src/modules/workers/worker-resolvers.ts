@@ -89,6 +89,7 @@ export function workerResolvers(deps: {
   runs: Pick<RunService, "pendingRuns" | "stackIdOfRun" | "getRun">;
   access: Pick<
     SpaceAccess,
+    | "accessLevel"
     | "assertCanRead"
     | "assertCanWrite"
     | "assertCanAdmin"
@@ -113,6 +114,10 @@ export function workerResolvers(deps: {
       await access.assertCanWrite(session, found.spaceId, hidden);
     else await access.assertCanAdmin(session, found.spaceId, hidden);
     return found;
+  }
+
+  async function canReadPool(ctx: Ctx, p: WorkerPoolNode): Promise<boolean> {
+    return (await access.accessLevel(requireSession(ctx), p.space)) !== "NONE";
   }
 
   return {
@@ -275,14 +280,22 @@ export function workerResolvers(deps: {
       },
     },
 
+    // A pool is also reached through `Stack.workerPool` by readers of a stack in a
+    // space below the pool's: its workers (hosts, metadata) and load are shown only to
+    // callers who can read the pool's own space.
     WorkerPool: {
       config: (p: PoolNode) => p.config ?? "",
-      workers: async (p: PoolNode) =>
-        (await workers.listWorkers(p.id)).map(presentWorker),
-      busyWorkers: async (p: PoolNode) =>
-        (await workers.listWorkers(p.id)).filter((w) => w.status === "BUSY")
-          .length,
-      pendingRuns: (p: PoolNode) => deps.runs.pendingRuns(p.id),
+      workers: async (p: WorkerPoolNode, _: unknown, ctx: Ctx) =>
+        (await canReadPool(ctx, p))
+          ? (await workers.listWorkers(p.id)).map(presentWorker)
+          : [],
+      busyWorkers: async (p: WorkerPoolNode, _: unknown, ctx: Ctx) =>
+        (await canReadPool(ctx, p))
+          ? (await workers.listWorkers(p.id)).filter((w) => w.status === "BUSY")
+              .length
+          : 0,
+      pendingRuns: async (p: WorkerPoolNode, _: unknown, ctx: Ctx) =>
+        (await canReadPool(ctx, p)) ? deps.runs.pendingRuns(p.id) : 0,
       // The schedulable-runs view (spacectl `workerpool watch`) is not offered yet.
       searchSchedulableRuns: () => ({
         edges: [],
