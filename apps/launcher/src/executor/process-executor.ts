@@ -34,24 +34,30 @@ import type {
   RunStatePhase,
 } from "./run-spec.ts";
 import {
-  bubblewrap,
-  findExecutable,
-  type SandboxMode,
+  probeSandbox,
+  type SandboxStatus,
   type SandboxWrapper,
 } from "./sandbox.ts";
 
 export interface ProcessExecutorOptions {
   /**
-   * "auto" (default): run every run process (hooks, the tool, task commands) inside
-   * bubblewrap when `bwrap` is on `hostPath`, else unsandboxed with a note in the run
-   * log. "off": never.
+   * How run processes (hooks, the tool, task commands) are isolated. Default: bubblewrap,
+   * probed once at the first run (`probeSandbox`). "off": never, without a note (tests of
+   * the executor itself).
    */
-  sandbox?: SandboxMode;
+  sandbox?: "off" | SandboxStatus | Promise<SandboxStatus>;
+  /**
+   * STACKYARD_UNSANDBOXED_RUNS: when no sandbox can be had, run unsandboxed with a note
+   * in the run log. Default false: every run fails, saying why.
+   */
+  allowUnsandboxed?: boolean;
+  /** Hidden from runs even when under a mounted directory (the data dir of `up`). */
+  hiddenPaths?: readonly string[];
   /** PATH for run processes, after binDir; default the standard system directories. */
   hostPath?: string;
 }
 
-const DEFAULT_PATH =
+export const DEFAULT_HOST_PATH =
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_GRACE_MS = 10_000;
 const DEFAULT_RUN_TIMEOUT_MS = 70 * 60_000;
@@ -71,23 +77,54 @@ terraform {
 export function createProcessExecutor(
   options: ProcessExecutorOptions = {},
 ): Executor {
-  const hostPath = options.hostPath ?? DEFAULT_PATH;
-  const bwrap =
-    options.sandbox === "off" ? null : findExecutable("bwrap", hostPath);
-  const sandbox = bwrap ? bubblewrap(bwrap) : null;
-  const sandboxNote =
-    options.sandbox === "off"
-      ? null
-      : bwrap
-        ? `sandbox: run processes run inside bubblewrap (${bwrap})`
-        : "sandbox: bubblewrap (bwrap) not found; run processes are not sandboxed";
+  const hostPath = options.hostPath ?? DEFAULT_HOST_PATH;
+  let status: Promise<SandboxStatus | "off"> | null = null;
+  const sandboxStatus = () =>
+    (status ??= Promise.resolve(
+      options.sandbox ??
+        probeSandbox({
+          searchPath: hostPath,
+          hiddenPaths: options.hiddenPaths ?? [],
+        }),
+    ));
   return {
-    run: (spec, events, opts) =>
-      new PhaseRun(spec, events, opts, {
+    run: async (spec, events, opts) => {
+      const sandbox = await sandboxStatus();
+      return new PhaseRun(spec, events, opts, {
         hostPath,
-        sandbox,
-        sandboxNote,
-      }).execute(),
+        ...sandboxPolicy(sandbox, options.allowUnsandboxed ?? false),
+      }).execute();
+    },
+  };
+}
+
+/** What a phase does about isolation: wrap its processes, note it, or refuse to run. */
+function sandboxPolicy(
+  sandbox: SandboxStatus | "off",
+  allowUnsandboxed: boolean,
+): {
+  sandbox: SandboxWrapper | null;
+  sandboxNote: string | null;
+  refusal: string | null;
+} {
+  if (sandbox === "off")
+    return { sandbox: null, sandboxNote: null, refusal: null };
+  if (sandbox.kind === "bubblewrap")
+    return {
+      sandbox: sandbox.wrap,
+      sandboxNote: `sandbox: run processes run inside bubblewrap (${sandbox.bwrapPath})`,
+      refusal: null,
+    };
+  if (allowUnsandboxed)
+    return {
+      sandbox: null,
+      sandboxNote: `sandbox: none (${sandbox.reason}); run processes are not isolated from this host (STACKYARD_UNSANDBOXED_RUNS=true)`,
+      refusal: null,
+    };
+  return {
+    sandbox: null,
+    sandboxNote: null,
+    refusal: `this worker refuses to execute runs without a sandbox: ${sandbox.reason}. Install bubblewrap on the worker host (Debian: apt-get install bubblewrap), or set STACKYARD_UNSANDBOXED_RUNS=true on the launcher to let runs read everything the launcher can`,
   };
 }
 
@@ -148,6 +185,7 @@ class PhaseRun {
       hostPath: string;
       sandbox: SandboxWrapper | null;
       sandboxNote: string | null;
+      refusal: string | null;
     },
   ) {
     this.#masker = new LogMasker(runSecrets(spec));
@@ -263,6 +301,7 @@ class PhaseRun {
 
   async #phase(): Promise<Omit<RunOutcome, "ok">> {
     const { spec } = this;
+    if (this.host.refusal) throw new RunFailure(this.host.refusal);
     if (!EXPECTED_RUN_TYPES[spec.phase].includes(spec.runType))
       throw new RunFailure(
         `phase "${spec.phase}" cannot run for a ${spec.runType} run`,
