@@ -35,6 +35,7 @@ import type {
 } from "./run-spec.ts";
 import {
   probeSandbox,
+  sandboxPolicy,
   type SandboxStatus,
   type SandboxWrapper,
 } from "./sandbox.ts";
@@ -95,36 +96,6 @@ export function createProcessExecutor(
         ...sandboxPolicy(sandbox, options.allowUnsandboxed ?? false),
       }).execute();
     },
-  };
-}
-
-/** What a phase does about isolation: wrap its processes, note it, or refuse to run. */
-function sandboxPolicy(
-  sandbox: SandboxStatus | "off",
-  allowUnsandboxed: boolean,
-): {
-  sandbox: SandboxWrapper | null;
-  sandboxNote: string | null;
-  refusal: string | null;
-} {
-  if (sandbox === "off")
-    return { sandbox: null, sandboxNote: null, refusal: null };
-  if (sandbox.kind === "bubblewrap")
-    return {
-      sandbox: sandbox.wrap,
-      sandboxNote: `sandbox: run processes run inside bubblewrap (${sandbox.bwrapPath})`,
-      refusal: null,
-    };
-  if (allowUnsandboxed)
-    return {
-      sandbox: null,
-      sandboxNote: `sandbox: none (${sandbox.reason}); run processes are not isolated from this host (STACKYARD_UNSANDBOXED_RUNS=true)`,
-      refusal: null,
-    };
-  return {
-    sandbox: null,
-    sandboxNote: null,
-    refusal: `this worker refuses to execute runs without a sandbox: ${sandbox.reason}. Install bubblewrap on the worker host (Debian: apt-get install bubblewrap), or set STACKYARD_UNSANDBOXED_RUNS=true on the launcher to let runs read everything the launcher can`,
   };
 }
 
