@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever is missing for Stackyard on this machine, and nothing that is
 # already there: npm packages (from package-lock.json), then OpenTofu and OPA built from
-# their Go modules into a cache outside the repository. Safe to run again and again.
+# their Go modules into a cache outside the repository, and Debian's bubblewrap (the run
+# sandbox) when it is missing. Safe to run again and again.
 #
 #   SETUP_BROWSER=1   also installs Debian's Chromium for the browser tests.
 set -euo pipefail
@@ -31,6 +32,14 @@ if [ ! -f "$web_index" ] || [ -n "$(find apps/web/src apps/web/index.html apps/w
     apps/web/package.json packages/api-client/src -newer "$web_index" -print -quit 2>/dev/null)" ]; then
   log "building the web UI"
   npm run build -w @stackyard/web --silent >/dev/null
+fi
+
+# Runs execute inside bubblewrap; a launcher without it refuses runs (unless
+# STACKYARD_UNSANDBOXED_RUNS=true), so `stackyard up` needs it on this machine.
+if ! command -v bwrap >/dev/null 2>&1; then
+  log "installing bubblewrap (the run sandbox) from Debian's packages"
+  if [ "$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap >/dev/null; fi
 fi
 
 if [ "${SETUP_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then

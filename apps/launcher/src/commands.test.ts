@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { findExecutable } from "./executor/sandbox.ts";
 import { TestServer } from "./test-server.ts";
 
 // The real CLI entry point, as `stackyard up` starts it.
@@ -85,6 +86,48 @@ describe("stackyard launcher", () => {
     expect(await run.exited).toBe(0);
     expect(server.messages("worker.unregister")).toMatchObject([
       { workerId: "wkr_orphan", reason: "parent process exited" },
+    ]);
+  });
+
+  it("reports its sandbox to the parent and in its worker tags", async () => {
+    const reports: unknown[] = [];
+    const run = startLauncher({
+      STACKYARD_TOKEN: server.token(),
+      STACKYARD_WORKER_ID: "wkr_sandbox",
+    });
+    run.child.on("message", (m) => reports.push(m));
+    await expect.poll(() => reports.length, { timeout: 15_000 }).toBe(1);
+    const bwrap = findExecutable("bwrap", process.env.PATH ?? "");
+    expect(reports[0]).toMatchObject({
+      type: "stackyard.sandbox",
+      kind: bwrap ? "bubblewrap" : "none",
+    });
+    expect(server.messages("worker.register")).toMatchObject([
+      {
+        workerId: "wkr_sandbox",
+        metadata: { sandbox: bwrap ? "bubblewrap" : "none (runs refused)" },
+      },
+    ]);
+  });
+
+  it("without bubblewrap, says runs are refused unless allowed", async () => {
+    const reports: unknown[] = [];
+    const run = startLauncher({
+      PATH: "/nonexistent",
+      STACKYARD_TOKEN: server.token(),
+      STACKYARD_WORKER_ID: "wkr_nobwrap",
+      STACKYARD_UNSANDBOXED_RUNS: "true",
+    });
+    run.child.on("message", (m) => reports.push(m));
+    await expect.poll(() => reports.length, { timeout: 15_000 }).toBe(1);
+    expect(reports[0]).toEqual({
+      type: "stackyard.sandbox",
+      kind: "none",
+      runsAllowed: true,
+      reason: "bubblewrap (bwrap) is not installed",
+    });
+    expect(server.messages("worker.register")).toMatchObject([
+      { metadata: { sandbox: "none (runs unsandboxed)" } },
     ]);
   });
 

@@ -8,8 +8,9 @@ import { runLauncher, type LauncherHandle } from "./main.ts";
  * report it, unregister, disconnect, exit 0; a second signal stops the run at once), a
  * server cycle (after the current run, exit 0) or a revoked credential (exit 1). Started
  * as a child with an IPC channel (`stackyard up`), it also stops when the channel
- * disconnects, i.e. when the parent died, so no launcher is left orphaned. Returns the
- * exit code.
+ * disconnects, i.e. when the parent died, so no launcher is left orphaned, and reports its
+ * sandbox to the parent before it connects (`{ type: "stackyard.sandbox", ...SandboxReport }`).
+ * Returns the exit code.
  */
 export async function launcherCommand(
   env: Record<string, string | undefined>,
@@ -30,6 +31,15 @@ export async function launcherCommand(
   }
   try {
     launcher = await runLauncher({ env, signal: abort.signal });
+    // `stackyard up` tells its operator (terminal and web UI) when runs are not isolated.
+    // The parent may be gone already: a closed channel is not the launcher's failure.
+    if (process.send && process.connected && launcher.sandbox)
+      process.send(
+        { type: "stackyard.sandbox", ...launcher.sandbox },
+        undefined,
+        {},
+        () => undefined,
+      );
     const exit = await launcher.closed;
     return exit.code;
   } catch (err) {

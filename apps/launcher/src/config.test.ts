@@ -56,6 +56,34 @@ describe("loadLauncherConfig", () => {
     expect(config.shutdownGraceMs).toBe(60_000);
     expect(config.poolPrivateKeyPem).toBe(pem);
     expect(config.log).toEqual({ level: "info", format: "auto" });
+    expect(config.unsandboxedRuns).toBe(false);
+    expect(config.sandboxHiddenPaths).toEqual([]);
+  });
+
+  it("allows unsandboxed runs only when told so explicitly", () => {
+    const base = { STACKYARD_TOKEN: token, STACKYARD_POOL_PRIVATE_KEY: key };
+    const read = (env: Record<string, string>) =>
+      loadLauncherConfig({ ...base, ...env }, "/srv", NO_HOME);
+    expect(read({ STACKYARD_UNSANDBOXED_RUNS: "true" }).unsandboxedRuns).toBe(
+      true,
+    );
+    expect(read({ STACKYARD_UNSANDBOXED_RUNS: "false" }).unsandboxedRuns).toBe(
+      false,
+    );
+    expect(problems({ ...base, STACKYARD_UNSANDBOXED_RUNS: "yes" })).toEqual([
+      expect.stringMatching(
+        /^STACKYARD_UNSANDBOXED_RUNS must be true or false/,
+      ),
+    ]);
+    expect(
+      read({ STACKYARD_SANDBOX_HIDDEN_PATHS: "/srv/data:/etc/stackyard/" })
+        .sandboxHiddenPaths,
+    ).toEqual(["/srv/data", "/etc/stackyard/"]);
+    expect(
+      problems({ ...base, STACKYARD_SANDBOX_HIDDEN_PATHS: "/ok:relative" }),
+    ).toEqual([
+      "STACKYARD_SANDBOX_HIDDEN_PATHS must be absolute paths separated by ':'",
+    ]);
   });
 
   it("derives the pool public key from the private key", () => {

@@ -40,6 +40,17 @@ export interface LauncherConfig {
    * may go on before it is stopped and reported as failed; default 60.
    */
   shutdownGraceMs: number;
+  /**
+   * STACKYARD_UNSANDBOXED_RUNS (true | false, default false): when bubblewrap is missing or
+   * cannot create namespaces, execute runs without a sandbox instead of failing them.
+   */
+  unsandboxedRuns: boolean;
+  /**
+   * STACKYARD_SANDBOX_HIDDEN_PATHS: absolute paths, separated by `:`, that runs must not
+   * see even when they lie under a directory the sandbox mounts (/usr, /etc, the bin
+   * dir). `stackyard up` sets it to its data dir.
+   */
+  sandboxHiddenPaths: string[];
   /** STACKYARD_BROKER_CA_FILE: PEM CA for a broker whose TLS certificate is privately signed. */
   brokerCaFile: string | null;
   /** STACKYARD_METADATA_<key> / SPACELIFT_METADATA_<key>: worker tags, key lower-cased. */
@@ -98,6 +109,19 @@ const envSchema = z.object({
       "STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS must be a number of seconds (0 or more)",
     )
     .default(60),
+  unsandboxedRuns: z
+    .enum(["true", "false"], {
+      error:
+        "STACKYARD_UNSANDBOXED_RUNS must be true or false (true lets runs execute without a sandbox when bubblewrap is unavailable)",
+    })
+    .default("false"),
+  sandboxHiddenPaths: z
+    .string()
+    .refine(
+      (v) => v.split(":").every((p) => p === "" || path.isAbsolute(p)),
+      "STACKYARD_SANDBOX_HIDDEN_PATHS must be absolute paths separated by ':'",
+    )
+    .default(""),
   logLevel: z
     .enum(LOG_LEVELS, {
       error: `STACKYARD_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`,
@@ -183,6 +207,8 @@ export function loadLauncherConfig(
     brokerCaFile: env.STACKYARD_BROKER_CA_FILE || undefined,
     shutdownGraceSeconds:
       env.STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS || undefined,
+    unsandboxedRuns: env.STACKYARD_UNSANDBOXED_RUNS || undefined,
+    sandboxHiddenPaths: env.STACKYARD_SANDBOX_HIDDEN_PATHS || undefined,
     logLevel: env.STACKYARD_LOG_LEVEL || undefined,
     logFormat: env.STACKYARD_LOG_FORMAT || undefined,
   });
@@ -234,6 +260,11 @@ export function loadLauncherConfig(
         : null,
     searchPath: env.PATH ?? "",
     shutdownGraceMs: parsed.data.shutdownGraceSeconds * 1000,
+    unsandboxedRuns: parsed.data.unsandboxedRuns === "true",
+    sandboxHiddenPaths: parsed.data.sandboxHiddenPaths
+      .split(":")
+      .filter(Boolean)
+      .map((p) => path.normalize(p)),
     brokerCaFile: parsed.data.brokerCaFile
       ? path.resolve(cwd, parsed.data.brokerCaFile)
       : null,

@@ -13,7 +13,12 @@ import {
   type LauncherConnectionOptions,
   type LauncherExit,
 } from "./connection.ts";
-import { createProcessExecutor, type Executor } from "./executor/index.ts";
+import {
+  createProcessExecutor,
+  DEFAULT_HOST_PATH,
+  probeSandbox,
+  type Executor,
+} from "./executor/index.ts";
 import { createLauncherLogger, type Logger } from "./log.ts";
 import { RunRunner, type RunRunnerOptions } from "./run-runner.ts";
 
@@ -32,6 +37,26 @@ export interface LauncherHandle {
   stop(opts?: { graceMs?: number; reason?: string }): Promise<void>;
   /** The run being executed, if any. */
   currentRunId(): string | null;
+  /** How this launcher isolates runs (null with an injected executor). */
+  sandbox: SandboxReport | null;
+}
+
+/**
+ * The sandbox as this launcher reports it: in its log, its worker metadata (`sandbox`,
+ * shown in the UI) and, under `stackyard up`, to the parent over IPC.
+ */
+export interface SandboxReport {
+  kind: "bubblewrap" | "none";
+  /** Without a sandbox: whether runs still execute (STACKYARD_UNSANDBOXED_RUNS=true). */
+  runsAllowed: boolean;
+  /** Why there is none. */
+  reason: string | null;
+}
+
+/** The `sandbox` worker tag: "bubblewrap", "none (runs refused)" or "none (runs unsandboxed)". */
+export function sandboxTag(report: SandboxReport): string {
+  if (report.kind === "bubblewrap") return "bubblewrap";
+  return report.runsAllowed ? "none (runs unsandboxed)" : "none (runs refused)";
 }
 
 export interface RunLauncherOptions {
@@ -49,6 +74,8 @@ export interface RunLauncherOptions {
   >;
   /** The run executor; default the process executor. */
   executor?: Executor;
+  /** Called once the sandbox was probed, before connecting (not with an injected executor). */
+  onSandbox?: (report: SandboxReport) => void;
   /** Run execution knobs, for tests. */
   runner?: Pick<RunRunnerOptions, "retry" | "reporter" | "runOptions">;
 }
@@ -69,9 +96,40 @@ export async function runLauncher(
   const ca = config.brokerCaFile ? await readFile(config.brokerCaFile) : null;
   await mkdir(config.workDir, { recursive: true });
 
+  // Probed once, before registering, so the worker's tags say whether runs are isolated.
+  let sandbox: SandboxReport | null = null;
+  let executor = opts.executor;
+  if (!executor) {
+    const status = await probeSandbox({
+      searchPath: config.searchPath || DEFAULT_HOST_PATH,
+      hiddenPaths: config.sandboxHiddenPaths,
+    });
+    sandbox =
+      status.kind === "bubblewrap"
+        ? { kind: "bubblewrap", runsAllowed: true, reason: null }
+        : {
+            kind: "none",
+            runsAllowed: config.unsandboxedRuns,
+            reason: status.reason,
+          };
+    if (status.kind === "none")
+      log.warn(
+        { reason: status.reason, unsandboxedRuns: config.unsandboxedRuns },
+        config.unsandboxedRuns
+          ? "no sandbox: runs execute unsandboxed and can read everything this launcher can (STACKYARD_UNSANDBOXED_RUNS=true)"
+          : "no sandbox: every run assigned to this worker fails until bubblewrap works or STACKYARD_UNSANDBOXED_RUNS=true",
+      );
+    opts.onSandbox?.(sandbox);
+    executor = createProcessExecutor({
+      sandbox: status,
+      allowUnsandboxed: config.unsandboxedRuns,
+      hiddenPaths: config.sandboxHiddenPaths,
+    });
+  }
+
   const poolPrivateKey = createPrivateKey(config.poolPrivateKeyPem);
   const runner: RunRunner = new RunRunner({
-    executor: opts.executor ?? createProcessExecutor(),
+    executor,
     poolPrivateKey,
     poolPublicKey: createPublicKey(config.poolPublicKeyPem),
     workDir: config.workDir,
@@ -85,7 +143,9 @@ export async function runLauncher(
     token: config.token,
     workerId: config.workerId,
     version: LAUNCHER_VERSION,
-    metadata: config.metadata,
+    metadata: sandbox
+      ? { ...config.metadata, sandbox: sandboxTag(sandbox) }
+      : config.metadata,
     log,
     ca,
     ...opts.timings,
@@ -131,5 +191,6 @@ export async function runLauncher(
     closed: connection.closed,
     stop,
     currentRunId: () => runner.currentRunId,
+    sandbox,
   };
 }

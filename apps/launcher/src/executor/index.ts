@@ -9,6 +9,7 @@
 export type * from "./run-spec.ts";
 export {
   createProcessExecutor,
+  DEFAULT_HOST_PATH,
   type ProcessExecutorOptions,
 } from "./process-executor.ts";
-export type { SandboxMode } from "./sandbox.ts";
+export { probeSandbox, type SandboxStatus } from "./sandbox.ts";

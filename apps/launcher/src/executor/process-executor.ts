@@ -34,24 +34,31 @@ import type {
   RunStatePhase,
 } from "./run-spec.ts";
 import {
-  bubblewrap,
-  findExecutable,
-  type SandboxMode,
+  probeSandbox,
+  sandboxPolicy,
+  type SandboxStatus,
   type SandboxWrapper,
 } from "./sandbox.ts";
 
 export interface ProcessExecutorOptions {
   /**
-   * "auto" (default): run every run process (hooks, the tool, task commands) inside
-   * bubblewrap when `bwrap` is on `hostPath`, else unsandboxed with a note in the run
-   * log. "off": never.
+   * How run processes (hooks, the tool, task commands) are isolated. Default: bubblewrap,
+   * probed once at the first run (`probeSandbox`). "off": never, without a note (tests of
+   * the executor itself).
    */
-  sandbox?: SandboxMode;
+  sandbox?: "off" | SandboxStatus | Promise<SandboxStatus>;
+  /**
+   * STACKYARD_UNSANDBOXED_RUNS: when no sandbox can be had, run unsandboxed with a note
+   * in the run log. Default false: every run fails, saying why.
+   */
+  allowUnsandboxed?: boolean;
+  /** Hidden from runs even when under a mounted directory (the data dir of `up`). */
+  hiddenPaths?: readonly string[];
   /** PATH for run processes, after binDir; default the standard system directories. */
   hostPath?: string;
 }
 
-const DEFAULT_PATH =
+export const DEFAULT_HOST_PATH =
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_GRACE_MS = 10_000;
 const DEFAULT_RUN_TIMEOUT_MS = 70 * 60_000;
@@ -71,23 +78,24 @@ terraform {
 export function createProcessExecutor(
   options: ProcessExecutorOptions = {},
 ): Executor {
-  const hostPath = options.hostPath ?? DEFAULT_PATH;
-  const bwrap =
-    options.sandbox === "off" ? null : findExecutable("bwrap", hostPath);
-  const sandbox = bwrap ? bubblewrap(bwrap) : null;
-  const sandboxNote =
-    options.sandbox === "off"
-      ? null
-      : bwrap
-        ? `sandbox: run processes run inside bubblewrap (${bwrap})`
-        : "sandbox: bubblewrap (bwrap) not found; run processes are not sandboxed";
+  const hostPath = options.hostPath ?? DEFAULT_HOST_PATH;
+  let status: Promise<SandboxStatus | "off"> | null = null;
+  const sandboxStatus = () =>
+    (status ??= Promise.resolve(
+      options.sandbox ??
+        probeSandbox({
+          searchPath: hostPath,
+          hiddenPaths: options.hiddenPaths ?? [],
+        }),
+    ));
   return {
-    run: (spec, events, opts) =>
-      new PhaseRun(spec, events, opts, {
+    run: async (spec, events, opts) => {
+      const sandbox = await sandboxStatus();
+      return new PhaseRun(spec, events, opts, {
         hostPath,
-        sandbox,
-        sandboxNote,
-      }).execute(),
+        ...sandboxPolicy(sandbox, options.allowUnsandboxed ?? false),
+      }).execute();
+    },
   };
 }
 
@@ -148,6 +156,7 @@ class PhaseRun {
       hostPath: string;
       sandbox: SandboxWrapper | null;
       sandboxNote: string | null;
+      refusal: string | null;
     },
   ) {
     this.#masker = new LogMasker(runSecrets(spec));
@@ -263,6 +272,7 @@ class PhaseRun {
 
   async #phase(): Promise<Omit<RunOutcome, "ok">> {
     const { spec } = this;
+    if (this.host.refusal) throw new RunFailure(this.host.refusal);
     if (!EXPECTED_RUN_TYPES[spec.phase].includes(spec.runType))
       throw new RunFailure(
         `phase "${spec.phase}" cannot run for a ${spec.runType} run`,

@@ -90,28 +90,35 @@ export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
     }
 
     const credentials = await localLauncherCredentials(app, config.dataDir);
+    const sandbox = watchLauncherSandbox(log);
     launcher = superviseLauncher(
       () =>
-        spawnLauncher(io.selfCommand, {
-          STACKYARD_TOKEN: credentials.token,
-          STACKYARD_POOL_PRIVATE_KEY: credentials.poolPrivateKey,
-          STACKYARD_LAUNCHER_WORK_DIR: path.join(config.dataDir, "launcher"),
-          STACKYARD_LOG_LEVEL: config.log.level,
-          STACKYARD_LOG_FORMAT: config.log.format,
-          ...(config.toolchain.binDir
-            ? { STACKYARD_BIN_DIR: config.toolchain.binDir }
-            : {}),
-        }),
+        sandbox.attach(
+          spawnLauncher(io.selfCommand, {
+            STACKYARD_TOKEN: credentials.token,
+            STACKYARD_POOL_PRIVATE_KEY: credentials.poolPrivateKey,
+            STACKYARD_LAUNCHER_WORK_DIR: path.join(config.dataDir, "launcher"),
+            // Runs must never see the keys, the launcher's credentials or the database
+            // password, even where the data dir lies under a directory runs see (/etc).
+            STACKYARD_SANDBOX_HIDDEN_PATHS: config.dataDir,
+            STACKYARD_LOG_LEVEL: config.log.level,
+            STACKYARD_LOG_FORMAT: config.log.format,
+            ...(config.toolchain.binDir
+              ? { STACKYARD_BIN_DIR: config.toolchain.binDir }
+              : {}),
+          }),
+        ),
       log,
     );
 
+    const sandboxWarning = unsandboxedWarning(await sandbox.first(20_000));
     io.stderr.write(
       banner(
         config.server.publicUrl,
         keyFile,
         firstAdmin,
         config.admin.username !== null,
-      ),
+      ) + sandboxWarning,
     );
     const signal = await (io.shutdown ?? waitForShutdownSignal());
     log.info({ signal }, "shutting down");
@@ -178,6 +185,56 @@ function spawnLauncher(
     detached: true,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+}
+
+interface SandboxReport {
+  kind: "bubblewrap" | "none";
+  runsAllowed: boolean;
+  reason: string | null;
+}
+
+/**
+ * Collects the sandbox report every local launcher sends over IPC once it probed
+ * bubblewrap (`{ type: "stackyard.sandbox", ... }`); a report without one is logged.
+ */
+function watchLauncherSandbox(log: ReturnType<typeof loggerFor>) {
+  let resolveFirst: (r: SandboxReport) => void = () => undefined;
+  const firstReport = new Promise<SandboxReport>((r) => (resolveFirst = r));
+  return {
+    attach(child: ChildProcess): ChildProcess {
+      child.on("message", (msg: unknown) => {
+        const m = msg as { type?: unknown } & SandboxReport;
+        if (m?.type !== "stackyard.sandbox") return;
+        if (m.kind !== "bubblewrap")
+          log.warn(
+            { reason: m.reason, runsAllowed: m.runsAllowed },
+            "the local launcher has no sandbox",
+          );
+        resolveFirst(m);
+      });
+      return child;
+    },
+    /** The first report, or null when none came within `ms`. */
+    first(ms: number): Promise<SandboxReport | null> {
+      return Promise.race([
+        firstReport,
+        new Promise<null>((r) => setTimeout(() => r(null), ms).unref()),
+      ]);
+    },
+  };
+}
+
+/** The operator's warning when runs are not sandboxed; "" when they are. */
+function unsandboxedWarning(report: SandboxReport | null): string {
+  if (!report || report.kind === "bubblewrap") return "";
+  const lines = [
+    `WARNING: runs are not sandboxed here: ${report.reason ?? "no sandbox"}.`,
+    report.runsAllowed
+      ? "  Runs execute anyway (STACKYARD_UNSANDBOXED_RUNS=true): their hooks and providers can read this data directory, including the encryption key and the admin API key."
+      : "  Every run fails until they can be: install bubblewrap (scripts/setup.sh installs Debian's package), or set STACKYARD_UNSANDBOXED_RUNS=true to run them without isolation.",
+    "",
+  ];
+  return lines.join("\n") + "\n";
 }
 
 /** Restart delays of the local launcher: 1 s doubling to 30 s; reset after 60 s of uptime. */

@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
-import { VIEWER } from "@stackyard/api-client";
+import { VIEWER, WORKER_POOLS } from "@stackyard/api-client";
+import { unsandboxedWorkers } from "../features/workers/run-isolation.ts";
 import { useQuery } from "../graphql/api.ts";
 import { clearSession } from "../graphql/session.ts";
 import { Link, navigate, paths } from "../routes/router.tsx";
@@ -102,8 +103,34 @@ export function Layout({
         </div>
       </header>
       <main id="main" tabIndex={-1}>
+        <RunIsolationBanner />
         {children}
       </main>
     </>
+  );
+}
+
+/**
+ * Says so on every page while a live worker runs without a sandbox: its runs either
+ * fail, or can read whatever its launcher can. Quiet for callers who cannot list pools.
+ */
+function RunIsolationBanner() {
+  const pools = useQuery(WORKER_POOLS, undefined, { pollMs: 30_000 });
+  const workers = unsandboxedWorkers(pools.data?.workerPools ?? []);
+  if (workers.length === 0) return null;
+  const refused = workers.filter((w) => !w.runsAllowed);
+  const allowed = workers.filter((w) => w.runsAllowed);
+  const names = (list: typeof workers) =>
+    list.map((w) => `${w.poolName}/${w.workerId}`).join(", ");
+  return (
+    <p className="note note-attention" role="status">
+      <strong>Runs are not sandboxed.</strong>{" "}
+      {refused.length > 0 &&
+        `Workers without bubblewrap refuse every run: ${names(refused)}. `}
+      {allowed.length > 0 &&
+        `Workers running runs without isolation (STACKYARD_UNSANDBOXED_RUNS=true), so hooks and providers can read their host's secrets: ${names(allowed)}. `}
+      Install bubblewrap on the worker hosts (scripts/setup.sh does for{" "}
+      <code>stackyard up</code>).
+    </p>
   );
 }

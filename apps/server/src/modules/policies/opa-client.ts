@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { UnavailableError } from "../../platform/errors.ts";
+import { opaRequest } from "./opa-http.ts";
 import type { OpaEndpoint } from "./opa-server.ts";
 import { PolicyEvaluationError } from "./policy-errors.ts";
 
@@ -53,12 +54,11 @@ export function createOpaClient(endpoint: OpaEndpoint) {
     timeoutMs: number,
   ): Promise<{ status: number; json: unknown }> {
     const base = await endpoint.url();
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(`${base}${urlPath}`, {
+      res = await opaRequest(base, urlPath, {
         method,
         body,
-        headers: { "content-type": "application/json" },
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
@@ -75,7 +75,7 @@ export function createOpaClient(endpoint: OpaEndpoint) {
         { cause: err },
       );
     }
-    const text = await res.text();
+    const { text } = res;
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;

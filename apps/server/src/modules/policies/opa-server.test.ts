@@ -1,10 +1,86 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+} from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { findOpaBinary } from "./opa-server.ts";
+import { createOpaClient } from "./opa-client.ts";
+import { EmbeddedOpa, findOpaBinary } from "./opa-server.ts";
 
 const OPA = findOpaBinary(null);
 const haveOpa = OPA !== "opa" && existsSync(OPA);
+const log = { info() {}, error() {}, warn() {}, debug() {} } as never;
+
+/** Inodes of the TCP sockets in LISTEN state on this host (/proc/net/tcp, tcp6). */
+function listeningTcpInodes(): Set<string> {
+  const inodes = new Set<string>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === "0A" && cols[9]) inodes.add(cols[9]);
+    }
+  }
+  return inodes;
+}
+
+/** Socket inodes a process holds open. */
+function socketInodes(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return "";
+      }
+    })
+    .map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1])
+    .filter((inode): inode is string => inode !== undefined);
+}
+
+// OPA has no authentication: whoever reaches its API reads and replaces every policy.
+describe.skipIf(!haveOpa || process.platform !== "linux")(
+  "embedded OPA reachability",
+  () => {
+    it("listens on a private Unix socket only, not on TCP", async () => {
+      const opa = new EmbeddedOpa({ binary: OPA, log });
+      try {
+        const url = await opa.url();
+        expect(url).toMatch(/^unix:\/\//);
+        const socket = url.slice("unix://".length);
+        expect(statSync(socket).mode & 0o777).toBe(0o600);
+        expect(statSync(path.dirname(socket)).mode & 0o777).toBe(0o700);
+        const pid = opa.pid();
+        expect(pid).not.toBeNull();
+        const listening = listeningTcpInodes();
+        expect(
+          socketInodes(pid ?? 0).filter((inode) => listening.has(inode)),
+        ).toEqual([]);
+        // The server's client still evaluates through it.
+        const client = createOpaClient(opa);
+        expect(await client.version()).toMatch(/^\d+\.\d+/);
+        const result = await client.evaluate(
+          {
+            id: "p_t",
+            pkg: "spacelift.p_t",
+            source: "package spacelift.p_t\nallow { input.x == 1 }\n",
+          },
+          { x: 1 },
+          10_000,
+        );
+        expect(result).toEqual({ allow: true });
+        await opa.stop();
+        expect(existsSync(path.dirname(socket))).toBe(false);
+      } finally {
+        await opa.stop();
+      }
+    }, 40_000);
+  },
+);
 
 function alive(pid: number): boolean {
   try {

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import net from "node:net";
+import { existsSync, rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { UnavailableError } from "../../platform/errors.ts";
+import { opaRequest } from "./opa-http.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 
 /**
@@ -14,7 +15,10 @@ import type { Logger } from "../../platform/log/logger.ts";
  * generation before evaluating them.
  */
 export interface OpaEndpoint {
-  /** The base URL, starting the server first when it is embedded and not running. */
+  /**
+   * The base URL (`http(s)://...`, or `unix://<socket>` for the embedded server; see
+   * opaRequest), starting the server first when it is embedded and not running.
+   */
   url(): Promise<string>;
   generation(): number;
   stop(): Promise<void>;
@@ -43,21 +47,6 @@ export function findOpaBinary(binDir: string | null): string {
   return existsSync(cached) ? cached : "opa";
 }
 
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr
-          ? resolve(addr.port)
-          : reject(new Error("no free port")),
-      );
-    });
-  });
-}
-
 const HEALTH_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -68,8 +57,13 @@ const PDEATHSIG_WRAPPER =
     : null;
 
 /**
- * OPA as a child process of the server: `opa run --server --v0-compatible` on a free
- * 127.0.0.1 port, with no bundles; policies are pushed through the Policy API.
+ * OPA as a child process of the server: `opa run --server --v0-compatible` with no
+ * bundles; policies are pushed through the Policy API.
+ *
+ * Reachable only by this process: OPA has no authentication by default and its Policy
+ * API can read and replace every policy, so it listens on no TCP port but on a Unix
+ * socket (mode 0600) in a fresh private directory (0700) under the temp dir, which runs
+ * never see (their sandbox has its own /tmp). The directory goes away with the process.
  *
  * Lifecycle: started on the first `url()` (only processes that evaluate policies, the
  * api and drain roles, ever start one), ready once `/health` answers. A process that
@@ -115,14 +109,18 @@ export class EmbeddedOpa implements OpaEndpoint {
   private async start(): Promise<string> {
     const wait = this.notBefore - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const port = await freeLoopbackPort();
-    const url = `http://127.0.0.1:${port}`;
+    const socketDir = await mkdtemp(path.join(os.tmpdir(), "stackyard-opa-"));
+    const url = `unix://${path.join(socketDir, "opa.sock")}`;
+    const removeSocketDir = () =>
+      rmSync(socketDir, { recursive: true, force: true });
     const opaArgs = [
       "run",
       "--server",
       "--v0-compatible",
       "--addr",
-      `127.0.0.1:${port}`,
+      url,
+      "--unix-socket-perm",
+      "600",
       "--log-level",
       "error",
       "--skip-version-check",
@@ -145,17 +143,19 @@ export class EmbeddedOpa implements OpaEndpoint {
       stderr = (stderr + d.toString()).slice(-4000);
     });
     const spawnError = new Promise<never>((_, reject) => {
-      child.once("error", (err) =>
+      child.once("error", (err) => {
+        removeSocketDir();
         reject(
           new UnavailableError(
             `cannot start the policy engine (${this.opts.binary}): ${err.message}; run scripts/setup-toolchain.sh, set STACKYARD_BIN_DIR, or set STACKYARD_OPA_URL`,
             { cause: err },
           ),
-        ),
-      );
+        );
+      });
     });
     spawnError.catch(() => undefined);
     child.once("exit", (code, signal) => {
+      removeSocketDir();
       if (this.child !== child) return;
       this.child = null;
       this.baseUrl = null;
@@ -181,8 +181,11 @@ export class EmbeddedOpa implements OpaEndpoint {
           `the policy engine exited while starting: ${stderr.trim() || `code ${child.exitCode}`}`,
         );
       const healthy = await Promise.race([
-        fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })
-          .then((r) => r.ok)
+        opaRequest(url, "/health", {
+          method: "GET",
+          signal: AbortSignal.timeout(1000),
+        })
+          .then((r) => r.status === 200)
           .catch(() => false),
         spawnError,
       ]);

@@ -568,7 +568,7 @@ export const settings: readonly Setting[] = [
     key: "policies.opaUrl",
     env: ["STACKYARD_OPA_URL"],
     json: ["policies.opa_url"],
-    default: "none: OPA runs as a child process on 127.0.0.1",
+    default: "none: a child process on a private Unix socket",
     description:
       "URL of an OPA server (v1.x, started with --v0-compatible) that Stackyard pushes policies to and evaluates them on; unset runs the opa binary from the toolchain.",
   },

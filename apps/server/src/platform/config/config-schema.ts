@@ -171,7 +171,7 @@ export interface ConfigData {
   /** VCS: how often raw git stacks' tracked branches are polled. */
   vcs: { pollIntervalSeconds: number };
   /**
-   * Policies: `opaUrl` null runs OPA as a child process of the server (loopback only);
+   * Policies: `opaUrl` null runs OPA as a child process of the server (on a private Unix socket);
    * timeouts are milliseconds per evaluation of one policy type, and for all policies of
    * one event together (`combined`).
    */
