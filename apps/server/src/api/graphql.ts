@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { GraphQLError } from "graphql";
 import mercurius, { type IResolvers } from "mercurius";
 import { isAppError, UnauthorizedError } from "../platform/errors.ts";
+import { removeEmptyArgumentLists } from "./empty-arguments.ts";
 import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
 import type { Resolvers } from "./generated/resolvers.ts";
@@ -15,7 +16,10 @@ export type { Resolvers } from "./generated/resolvers.ts";
  * contributes a resolver map typed with `Resolvers`, generated from the SDL
  * (`npm run codegen`, see codegen.ts), so a field, argument or result that does not match
  * the schema fails type checking. Errors are mapped here only: an AppError becomes its
- * message plus `extensions.code`; anything else is logged and shown as "internal error".
+ * message plus `extensions.code`; a request GraphQL cannot read or refuses (syntax,
+ * validation, variables) is the client's mistake and keeps graphql-js's message with
+ * `GRAPHQL_PARSE_FAILED` or `GRAPHQL_VALIDATION_FAILED`; anything else is logged and
+ * shown as "internal error".
  */
 export const SCHEMA_SDL = readFileSync(
   new URL("./schema.graphql", import.meta.url),
@@ -64,6 +68,12 @@ export async function registerGraphQL(
     log: Logger;
   },
 ): Promise<void> {
+  app.addHook("preHandler", async (req) => {
+    if (req.routeOptions.url !== "/graphql") return;
+    for (const params of [req.body, req.query])
+      if (isQueryParams(params))
+        params.query = removeEmptyArgumentLists(params.query);
+  });
   await app.register(mercurius, {
     schema: SCHEMA_SDL,
     resolvers: mergeResolvers(opts.resolvers),
@@ -90,7 +100,7 @@ export async function registerGraphQL(
       };
     },
     errorFormatter: (execution, ctx) => {
-      const errors = (execution.errors ?? []).map((err) =>
+      const errors = (execution.errors ?? []).flatMap((err) =>
         formatError(err, opts.log),
       );
       // Execution errors are answered with HTTP 200, as the Spacelift clients expect.
@@ -129,7 +139,51 @@ export function mergeResolvers(maps: readonly Resolvers[]): IResolvers {
   return merged as IResolvers;
 }
 
-function formatError(err: GraphQLError, log: Logger): GraphQLError {
+function isQueryParams(value: unknown): value is { query: string } {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { query?: unknown }).query === "string"
+  );
+}
+
+/**
+ * mercurius wraps what graphql-js reports before execution (syntax, validation, variable
+ * values) in one MER_ERR_GQL_VALIDATION error carrying graphql-js's errors. They are
+ * read by shape: mercurius may load graphql-js's CommonJS build while this module gets
+ * the ES build, so `instanceof GraphQLError` cannot be trusted across the two.
+ */
+function requestErrors(original: Error): readonly GraphQLError[] | null {
+  const { code, errors } = original as { code?: unknown; errors?: unknown };
+  if (code !== "MER_ERR_GQL_VALIDATION" || !Array.isArray(errors)) return null;
+  return errors.filter(
+    (e): e is GraphQLError =>
+      typeof (e as { message?: unknown }).message === "string",
+  );
+}
+
+function formatError(err: GraphQLError, log: Logger): GraphQLError[] {
+  const original = err.originalError;
+  const refused = original ? requestErrors(original) : null;
+  if (refused?.length) {
+    return refused.map(
+      (e) =>
+        new GraphQLError(e.message, {
+          nodes: e.nodes,
+          source: e.source,
+          positions: e.positions,
+          extensions: {
+            code: e.message.startsWith("Syntax Error")
+              ? "GRAPHQL_PARSE_FAILED"
+              : "GRAPHQL_VALIDATION_FAILED",
+          },
+        }),
+    );
+  }
+  return [formatExecutionError(err, log)];
+}
+
+function formatExecutionError(err: GraphQLError, log: Logger): GraphQLError {
   const original = err.originalError;
   if (!original || original instanceof GraphQLError) return err;
   if (isAppError(original)) {
