@@ -132,6 +132,22 @@ describe("registerGraphQL", () => {
     });
   });
 
+  it("answers a field of an unbuilt feature with NOT_IMPLEMENTED naming the feature", async () => {
+    const app = await serve();
+    const res = await post(
+      app,
+      "query($input:SearchInput!){searchBlueprints(input: $input){edges{node{id}}}}",
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({
+        message:
+          "Query.searchBlueprints is not supported by Stackyard yet: support for blueprints is not built",
+        extensions: { code: "NOT_IMPLEMENTED" },
+      }),
+    ]);
+  });
+
   it("accepts empty argument lists, as Spacelift's server does", async () => {
     const app = await serve();
     const res = await post(

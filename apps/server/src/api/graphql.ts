@@ -4,6 +4,7 @@ import { GraphQLError } from "graphql";
 import mercurius, { type IResolvers } from "mercurius";
 import { isAppError, UnauthorizedError } from "../platform/errors.ts";
 import { removeEmptyArgumentLists } from "./empty-arguments.ts";
+import { unbuiltFieldsRule } from "./unbuilt-fields.ts";
 import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
 import type { Resolvers } from "./generated/resolvers.ts";
@@ -79,6 +80,7 @@ export async function registerGraphQL(
     resolvers: mergeResolvers(opts.resolvers),
     path: "/graphql",
     graphiql: false,
+    validationRules: [unbuiltFieldsRule],
     context: async (req): Promise<GraphQLContext> => {
       const header = req.headers.authorization;
       let session: Session | null = null;
@@ -166,6 +168,12 @@ function formatError(err: GraphQLError, log: Logger): GraphQLError[] {
   const original = err.originalError;
   const refused = original ? requestErrors(original) : null;
   if (refused?.length) {
+    // A field of a feature that is not built also fails graphql-js's own rules; the
+    // feature is the reason worth telling.
+    const unbuilt = refused.filter(
+      (e) => e.extensions?.code === "NOT_IMPLEMENTED",
+    );
+    if (unbuilt.length) return unbuilt;
     return refused.map(
       (e) =>
         new GraphQLError(e.message, {

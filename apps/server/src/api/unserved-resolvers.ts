@@ -19,6 +19,7 @@ export const UNSERVED_OPERATIONS = {
     runProposeLocalWorkspace: "local previews",
     versionProposeLocalWorkspace: "the module registry",
     versionCreate: "the module registry",
+    versionDelete: "the module registry",
     stackMigrateVendor: "vendor migration",
     stackSyncCommit: "commit sync (use stackSetCurrentCommit)",
     stackIntegrationDriftDetectionCreate: "drift detection",
@@ -26,9 +27,12 @@ export const UNSERVED_OPERATIONS = {
     stackIntegrationDriftDetectionDelete: "drift detection",
     webhooksIntegrationCreate: "webhook notifications",
     webhooksIntegrationUpdate: "webhook notifications",
+    webhooksIntegrationDelete: "webhook notifications",
     stackDependencyCreate: "stack dependencies",
+    stackDependencyDelete: "stack dependencies",
     apiKeyCreate: "API key management through the API",
     apiKeyUpdate: "API key management through the API",
+    apiKeyDelete: "API key management through the API",
   },
 } as const;
 
