@@ -200,6 +200,7 @@ export async function createApp(
     clock: () => new Date(),
     // VCS comes after stacks: `vcsIntegrationId` is checked through this port.
     vcsIntegrations: { exists: (id) => vcs.stackIntegrations.exists(id) },
+    branchHeads: { headOf: (stack) => vcs.branchHead(stack) },
   });
   // Policies: OPA embedded as a child process (started on first use) unless
   // STACKYARD_OPA_URL names a server; decisions reach auth, runs and VCS through ports.

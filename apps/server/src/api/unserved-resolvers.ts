@@ -21,7 +21,6 @@ export const UNSERVED_OPERATIONS = {
     versionCreate: "the module registry",
     versionDelete: "the module registry",
     stackMigrateVendor: "vendor migration",
-    stackSyncCommit: "commit sync (use stackSetCurrentCommit)",
     stackIntegrationDriftDetectionCreate: "drift detection",
     stackIntegrationDriftDetectionUpdate: "drift detection",
     stackIntegrationDriftDetectionDelete: "drift detection",

@@ -1168,6 +1168,10 @@ export type Query = {
   /** spacectl calls this before EVERY command to pick command variants. */
   debugInfo: DebugInfo;
   module?: Maybe<Module>;
+  /** The account's name: one installation is one account (spacelift_account). */
+  name: Scalars['String']['output'];
+  /** Every policy the caller can read, by name (the provider's spacelift_policies). */
+  policies: Array<Policy>;
   policy?: Maybe<Policy>;
   /** The policy engine (spacelift-reference §2: `query { policyRuntime { openPolicyAgentVersion } }`). */
   policyRuntime: PolicyRuntime;
@@ -1178,6 +1182,8 @@ export type Query = {
   searchPolicies: PoliciesConnection;
   searchStacks: StacksConnection;
   space?: Maybe<Space>;
+  /** The AWS account Spacelift's workers assume roles from; empty, Stackyard has none. */
+  spaceliftAwsAccountId: Scalars['String']['output'];
   stack?: Maybe<Stack>;
   stacks: Array<Stack>;
   /** Stackyard extension: the contexts the caller can read, by name. */
@@ -1189,6 +1195,8 @@ export type Query = {
   stackyardVcsIntegration?: Maybe<StackyardVcsIntegration>;
   /** Stackyard extension: the VCS integrations in spaces the caller can read. */
   stackyardVcsIntegrations: Array<StackyardVcsIntegration>;
+  /** The account's tier; SELF_HOSTED for every Stackyard installation. */
+  tier: Scalars['String']['output'];
   /** null (not an error) when the caller is not authenticated. */
   viewer?: Maybe<Viewer>;
   workerPool?: Maybe<WorkerPool>;
@@ -3118,6 +3126,8 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   context?: Resolver<Maybe<ResolversTypes['Context']>, ParentType, ContextType, RequireFields<QueryContextArgs, 'id'>>;
   debugInfo?: Resolver<ResolversTypes['DebugInfo'], ParentType, ContextType>;
   module?: Resolver<Maybe<ResolversTypes['Module']>, ParentType, ContextType, RequireFields<QueryModuleArgs, 'id'>>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  policies?: Resolver<Array<ResolversTypes['Policy']>, ParentType, ContextType>;
   policy?: Resolver<Maybe<ResolversTypes['Policy']>, ParentType, ContextType, RequireFields<QueryPolicyArgs, 'id'>>;
   policyRuntime?: Resolver<ResolversTypes['PolicyRuntime'], ParentType, ContextType>;
   publicWorkerPool?: Resolver<ResolversTypes['PublicWorkerPool'], ParentType, ContextType>;
@@ -3126,6 +3136,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   searchPolicies?: Resolver<ResolversTypes['PoliciesConnection'], ParentType, ContextType, RequireFields<QuerySearchPoliciesArgs, 'input'>>;
   searchStacks?: Resolver<ResolversTypes['StacksConnection'], ParentType, ContextType, RequireFields<QuerySearchStacksArgs, 'input'>>;
   space?: Resolver<Maybe<ResolversTypes['Space']>, ParentType, ContextType, RequireFields<QuerySpaceArgs, 'id'>>;
+  spaceliftAwsAccountId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   stack?: Resolver<Maybe<ResolversTypes['Stack']>, ParentType, ContextType, RequireFields<QueryStackArgs, 'id'>>;
   stacks?: Resolver<Array<ResolversTypes['Stack']>, ParentType, ContextType>;
   stackyardContexts?: Resolver<Array<ResolversTypes['Context']>, ParentType, ContextType>;
@@ -3133,6 +3144,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   stackyardVcsEvents?: Resolver<Array<ResolversTypes['StackyardVcsEvent']>, ParentType, ContextType, RequireFields<QueryStackyardVcsEventsArgs, 'stack'>>;
   stackyardVcsIntegration?: Resolver<Maybe<ResolversTypes['StackyardVcsIntegration']>, ParentType, ContextType, RequireFields<QueryStackyardVcsIntegrationArgs, 'id'>>;
   stackyardVcsIntegrations?: Resolver<Array<ResolversTypes['StackyardVcsIntegration']>, ParentType, ContextType>;
+  tier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   viewer?: Resolver<Maybe<ResolversTypes['Viewer']>, ParentType, ContextType>;
   workerPool?: Resolver<Maybe<ResolversTypes['WorkerPool']>, ParentType, ContextType, RequireFields<QueryWorkerPoolArgs, 'id'>>;
   workerPools?: Resolver<Array<ResolversTypes['WorkerPool']>, ParentType, ContextType>;

@@ -1,5 +1,6 @@
-import type { Resolvers } from "../../api/graphql.ts";
+import { requireSession, type Resolvers } from "../../api/graphql.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
+import { ACCOUNT } from "./account.ts";
 import type { AuthService } from "./auth-service.ts";
 
 export function authResolvers(
@@ -8,6 +9,18 @@ export function authResolvers(
   return {
     Query: {
       debugInfo: () => ({ selfHostedVersion: "" }),
+      name: (_root, _args, ctx) => {
+        requireSession(ctx);
+        return ACCOUNT.name;
+      },
+      tier: (_root, _args, ctx) => {
+        requireSession(ctx);
+        return ACCOUNT.tier;
+      },
+      spaceliftAwsAccountId: (_root, _args, ctx) => {
+        requireSession(ctx);
+        return ACCOUNT.spaceliftAwsAccountId;
+      },
       viewer: (_root, _args, ctx) =>
         ctx.session ? { id: ctx.session.id, name: ctx.session.name } : null,
     },

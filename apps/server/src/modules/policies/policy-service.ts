@@ -185,7 +185,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
     return { policy, stack };
   }
 
-  return {
+  const service = {
     async create(session: Session, input: PolicyInput): Promise<Policy> {
       const name = input.name.trim();
       if (!name) throw new ValidationError("input.name must not be empty");
@@ -281,6 +281,19 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       } catch (err) {
         if (err instanceof NotFoundError) return null;
         throw err;
+      }
+    },
+
+    /** Every policy the session can read, by name, paging `search` to the end. */
+    async listAll(session: Session): Promise<Policy[]> {
+      const all: Policy[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page = await service.search(session, { first: MAX_PAGE, after });
+        all.push(...page.policies);
+        const last = page.policies.at(-1);
+        if (!page.hasNextPage || !last) return all;
+        after = page.cursorOf(last);
       }
     },
 
@@ -600,6 +613,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       return lastChange.value;
     },
   };
+  return service;
 }
 
 export type PolicyService = ReturnType<typeof createPolicyService>;
