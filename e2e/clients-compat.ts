@@ -183,7 +183,7 @@ export const PROVIDER_RESOURCES: Record<string, Compat> = {
     IDENTITY,
     "unbuilt",
   ),
-  spacelift_role: notYet("support for roles", IDENTITY, "unbuilt"),
+  spacelift_role: notYet("support for roles", IDENTITY),
   spacelift_role_attachment: notYet("support for roles", IDENTITY),
   spacelift_user: notYet("users", IDENTITY),
   spacelift_idp_group_mapping: notYet("user groups", IDENTITY),

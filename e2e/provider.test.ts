@@ -88,8 +88,12 @@ resource "spacelift_worker_pool" "extra" {
 }
 
 data "spacelift_account" "this" {}
-data "spacelift_policies" "all" {}
-data "spacelift_worker_pools" "all" {}
+data "spacelift_policies" "all" {
+  depends_on = [spacelift_policy.warn]
+}
+data "spacelift_worker_pools" "all" {
+  depends_on = [spacelift_worker_pool.extra]
+}
 
 output "account" { value = data.spacelift_account.this.name }
 output "policies" { value = [for p in data.spacelift_policies.all.policies : p.name] }
@@ -208,8 +212,8 @@ describe.skipIf(skip !== null)(
     it("fails cleanly, naming the feature, for each resource whose feature is not built", async () => {
       const configs: Record<string, string> = {
         spacelift_drift_detection: `resource "spacelift_drift_detection" "x" {\n  stack_id = spacelift_stack.base.id\n  schedule = ["*/15 * * * *"]\n}`,
-        spacelift_scheduled_task: `resource "spacelift_scheduled_task" "x" {\n  stack_id = spacelift_stack.base.id\n  command  = "tofu version"\n  every    = 3600\n}`,
-        spacelift_scheduled_run: `resource "spacelift_scheduled_run" "x" {\n  stack_id = spacelift_stack.base.id\n  name     = "nightly"\n  every    = 3600\n}`,
+        spacelift_scheduled_task: `resource "spacelift_scheduled_task" "x" {\n  stack_id = spacelift_stack.base.id\n  command  = "tofu version"\n  every    = ["0 * * * *"]\n}`,
+        spacelift_scheduled_run: `resource "spacelift_scheduled_run" "x" {\n  stack_id = spacelift_stack.base.id\n  name     = "nightly"\n  every    = ["0 * * * *"]\n}`,
         spacelift_scheduled_delete_stack: `resource "spacelift_scheduled_delete_stack" "x" {\n  stack_id = spacelift_stack.base.id\n  at       = 4102444800\n}`,
         spacelift_stack_dependency: `resource "spacelift_stack_dependency" "x" {\n  stack_id            = spacelift_stack.base.id\n  depends_on_stack_id = spacelift_stack.base.id\n}`,
         spacelift_webhook: `resource "spacelift_webhook" "x" {\n  stack_id = spacelift_stack.base.id\n  endpoint = "https://example.com/hook"\n}`,

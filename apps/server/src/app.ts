@@ -219,6 +219,7 @@ export async function createApp(
   });
   const workers = createWorkerService({
     db,
+    encryptor,
     transport,
     log,
     clock: () => new Date(),

@@ -42,7 +42,7 @@ export interface WorkerPoolNode {
 /** The parent of the `Worker` field resolvers. */
 export type WorkerNode = ReturnType<typeof presentWorker>;
 
-/** `config` is the pool token, shown only when it is issued (create, reset). */
+/** `config` is the pool token when it is issued (create, reset); later reads fetch it. */
 function presentPool(pool: WorkerPool, token?: string): WorkerPoolNode {
   return {
     id: pool.id,
@@ -85,6 +85,7 @@ export function workerResolvers(deps: {
     | "updatePool"
     | "resetPoolToken"
     | "deletePool"
+    | "poolToken"
   >;
   runs: Pick<RunService, "pendingRuns" | "stackIdOfRun" | "getRun">;
   access: Pick<
@@ -276,7 +277,16 @@ export function workerResolvers(deps: {
     },
 
     WorkerPool: {
-      config: (p: PoolNode) => p.config ?? "",
+      // The pool token: right after it was issued, else as kept, to pool admins only.
+      config: async (p: PoolNode, _a: unknown, ctx: Ctx) => {
+        if (p.config) return p.config;
+        try {
+          await pool(ctx, p.id, "admin");
+        } catch {
+          return "";
+        }
+        return workers.poolToken(p.id);
+      },
       workers: async (p: PoolNode) =>
         (await workers.listWorkers(p.id)).map(presentWorker),
       busyWorkers: async (p: PoolNode) =>
