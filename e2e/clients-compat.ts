@@ -140,7 +140,7 @@ export const PROVIDER_RESOURCES: Record<string, Compat> = {
     "destroying resources on stack deletion",
     DEPENDENCIES,
   ),
-  spacelift_run: expected,
+  spacelift_run: works,
   spacelift_task: notYet("tasks through the provider", SCHEDULING),
   spacelift_drift_detection: notYet("drift detection", SCHEDULING, "unbuilt"),
   spacelift_scheduled_task: notYet(

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROVIDER_RESOURCES } from "./clients-compat.ts";
 import { missingClients, tofuWorkspace } from "./clients-kit.ts";
 import { graphql } from "./harness.ts";
-import { gitRepo, startUp, type Stackyard } from "./run-kit.ts";
+import { git, gitRepo, startUp, type Stackyard } from "./run-kit.ts";
 
 // The real Terraform provider (terraform-provider-spacelift through OpenTofu's
 // dev_overrides, no init) against `stackyard up`: one configuration with every resource
@@ -208,6 +208,54 @@ describe.skipIf(skip !== null)(
       );
       expect(gone.data?.stack).toBeNull();
     }, 600_000);
+
+    it("triggers a run with spacelift_run, waits for it, and the run and stack know the commit", async () => {
+      const ws = await tofuWorkspace({
+        endpoint: sy.base,
+        keyId: key.id,
+        keySecret: key.secret,
+      });
+      await ws.write(`
+resource "spacelift_stack" "runs" {
+  name       = "provider-runs"
+  repository = "demo"
+  branch     = "main"
+  raw_git {
+    namespace = "local"
+    url       = "${repo}"
+  }
+  opentofu {}
+}
+resource "spacelift_run" "preview" {
+  stack_id = spacelift_stack.runs.id
+  proposed = true
+  wait {
+    continue_on_state = ["finished"]
+  }
+}
+output "run" { value = spacelift_run.preview.id }
+`);
+      const applied = await ws.apply();
+      expect(applied.code, applied.out).toBe(0);
+      const runId = String((await ws.output()).run?.value);
+      const head = git(repo, "rev-parse", "HEAD").trim();
+      const seen = await graphql<{
+        stack: {
+          trackedCommit: { hash: string } | null;
+          run: { state: string; commit: { hash: string } } | null;
+        } | null;
+      }>(
+        sy.base,
+        "query($id:ID!$run:ID!){stack(id: $id){trackedCommit{hash},run(id: $run){state,commit{hash}}}}",
+        { id: "provider-runs", run: runId },
+        await jwt(),
+      );
+      expect(seen.data?.stack, JSON.stringify(seen)).toEqual({
+        trackedCommit: { hash: head },
+        run: { state: "FINISHED", commit: { hash: head } },
+      });
+      expect((await ws.destroy()).code).toBe(0);
+    }, 300_000);
 
     it("fails cleanly, naming the feature, for each resource whose feature is not built", async () => {
       const configs: Record<string, string> = {

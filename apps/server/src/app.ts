@@ -262,6 +262,8 @@ export async function createApp(
     db,
     access: spaceAccess,
     stacks,
+    syncTrackedCommit: (session, stackId) =>
+      stacks.syncCommit(session, stackId),
     clock: () => new Date(),
     log,
     limits: config.runs,

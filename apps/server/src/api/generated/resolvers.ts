@@ -1388,6 +1388,14 @@ export type RunLogs = {
   nextToken?: Maybe<Scalars['String']['output']>;
 };
 
+export type RunResourceState = {
+  __typename?: 'RunResourceState';
+  /** Whether the run reached a terminal state. */
+  finished: Scalars['Boolean']['output'];
+  id: Scalars['ID']['output'];
+  state: RunState;
+};
+
 export type RunReview = {
   __typename?: 'RunReview';
   author: Scalars['String']['output'];
@@ -1599,6 +1607,8 @@ export type Stack = {
   repository: Scalars['String']['output'];
   repositoryURL?: Maybe<Scalars['String']['output']>;
   run?: Maybe<Run>;
+  /** A run's state for the provider's spacelift_run `wait`; a run not found is an error. */
+  runResourceState: RunResourceState;
   runnerImage?: Maybe<Scalars['String']['output']>;
   /** Newest first; page strictly older than run `before` (a run id). */
   runs: Array<Run>;
@@ -1637,6 +1647,11 @@ export type StackProposedRunsArgs = {
 
 
 export type StackRunArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type StackRunResourceStateArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -2440,6 +2455,7 @@ export type ResolversTypes = {
   RunComment: ResolverTypeWrapper<RunComment>;
   RunDelta: ResolverTypeWrapper<RunDelta>;
   RunLogs: ResolverTypeWrapper<RunLogs>;
+  RunResourceState: ResolverTypeWrapper<RunResourceState>;
   RunReview: ResolverTypeWrapper<RunReview>;
   RunReviewDecision: RunReviewDecision;
   RunState: RunState;
@@ -2609,6 +2625,7 @@ export type ResolversParentTypes = {
   RunComment: RunComment;
   RunDelta: RunDelta;
   RunLogs: RunLogs;
+  RunResourceState: RunResourceState;
   RunReview: RunReview;
   RunStateTransition: RunStateTransition;
   RuntimeConfigElement: RuntimeConfigElement;
@@ -3222,6 +3239,12 @@ export type RunLogsResolvers<ContextType = GraphQLContext, ParentType extends Re
   nextToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
+export type RunResourceStateResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RunResourceState'] = ResolversParentTypes['RunResourceState']> = {
+  finished?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['RunState'], ParentType, ContextType>;
+};
+
 export type RunReviewResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RunReview'] = ResolversParentTypes['RunReview']> = {
   author?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   decision?: Resolver<ResolversTypes['RunReviewDecision'], ParentType, ContextType>;
@@ -3330,6 +3353,7 @@ export type StackResolvers<ContextType = GraphQLContext, ParentType extends Reso
   repository?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   repositoryURL?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   run?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<StackRunArgs, 'id'>>;
+  runResourceState?: Resolver<ResolversTypes['RunResourceState'], ParentType, ContextType, RequireFields<StackRunResourceStateArgs, 'id'>>;
   runnerImage?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   runs?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType, Partial<StackRunsArgs>>;
   runtimeConfig?: Resolver<Array<ResolversTypes['RuntimeConfigElement']>, ParentType, ContextType>;
@@ -3729,6 +3753,7 @@ export type Resolvers<ContextType = GraphQLContext> = {
   RunComment?: RunCommentResolvers<ContextType>;
   RunDelta?: RunDeltaResolvers<ContextType>;
   RunLogs?: RunLogsResolvers<ContextType>;
+  RunResourceState?: RunResourceStateResolvers<ContextType>;
   RunReview?: RunReviewResolvers<ContextType>;
   RunStateTransition?: RunStateTransitionResolvers<ContextType>;
   RuntimeConfigElement?: RuntimeConfigElementResolvers<ContextType>;
