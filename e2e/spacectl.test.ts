@@ -371,6 +371,13 @@ describe.skipIf(skip !== null)("spacectl against Stackyard", () => {
     }
   }, 120_000);
 
+  it("refuses a local preview cleanly: the stack setting cannot be turned on yet", async () => {
+    const r = await run("stack local-preview", "--id", stackId);
+    expect(r.code, r.out).not.toBe(0);
+    expect(r.out).toContain("local preview has not been enabled");
+    expect(r.out).not.toMatch(/internal error/i);
+  });
+
   it("runs every command the compatibility table says works", () => {
     const notRun = Object.entries(SPACECTL_COMMANDS)
       .filter(([c, v]) => v.status === "works" && !ran.has(c))
