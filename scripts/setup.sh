@@ -5,6 +5,9 @@
 # sandbox) when it is missing. Safe to run again and again.
 #
 #   SETUP_BROWSER=1   also installs Debian's Chromium for the browser tests.
+#   SETUP_CLIENTS=1   also builds the real Spacelift clients (spacectl, the Terraform
+#                     provider) for the client suites, from the source snapshots in
+#                     ${STACKYARD_CLIENTS_SOURCE:-../shared/clients} (cached outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,5 +49,13 @@ if [ "${SETUP_BROWSER:-0}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
   log "installing Chromium from Debian's packages"
   if [ "$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+if [ "${SETUP_CLIENTS:-0}" = "1" ]; then
+  clients_build="${STACKYARD_CLIENTS_SOURCE:-../shared/clients}/build.sh"
+  if [ -f "$clients_build" ]; then
+    bash "$clients_build" >/dev/null
+  else
+    log "no $clients_build: the spacectl and provider suites will be skipped"
+  fi
 fi
 log "ready"

@@ -201,6 +201,7 @@ export async function createApp(
     clock: () => new Date(),
     // VCS comes after stacks: `vcsIntegrationId` is checked through this port.
     vcsIntegrations: { spaceOf: (id) => vcs.stackIntegrations.spaceOf(id) },
+    branchHeads: { headOf: (stack) => vcs.branchHead(stack) },
   });
   // Policies: OPA embedded as a child process (started on first use) unless
   // STACKYARD_OPA_URL names a server; decisions reach auth, runs and VCS through ports.
@@ -219,6 +220,7 @@ export async function createApp(
   });
   const workers = createWorkerService({
     db,
+    encryptor,
     transport,
     log,
     clock: () => new Date(),
@@ -261,6 +263,8 @@ export async function createApp(
     db,
     access: spaceAccess,
     stacks,
+    syncTrackedCommit: (session, stackId) =>
+      stacks.syncCommit(session, stackId),
     clock: () => new Date(),
     log,
     limits: config.runs,

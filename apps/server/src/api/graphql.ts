@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { GraphQLError } from "graphql";
 import mercurius, { type IResolvers } from "mercurius";
 import { isAppError, UnauthorizedError } from "../platform/errors.ts";
+import { removeEmptyArgumentLists } from "./empty-arguments.ts";
+import { unbuiltFieldsRule } from "./unbuilt-fields.ts";
 import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
 import type { Resolvers } from "./generated/resolvers.ts";
@@ -16,7 +18,10 @@ export type { Resolvers } from "./generated/resolvers.ts";
  * contributes a resolver map typed with `Resolvers`, generated from the SDL
  * (`npm run codegen`, see codegen.ts), so a field, argument or result that does not match
  * the schema fails type checking. Errors are mapped here only: an AppError becomes its
- * message plus `extensions.code`; anything else is logged and shown as "internal error".
+ * message plus `extensions.code`; a request GraphQL cannot read or refuses (syntax,
+ * validation, variables) is the client's mistake and keeps graphql-js's message with
+ * `GRAPHQL_PARSE_FAILED` or `GRAPHQL_VALIDATION_FAILED`; anything else is logged and
+ * shown as "internal error".
  */
 export const SCHEMA_SDL = readFileSync(
   new URL("./schema.graphql", import.meta.url),
@@ -79,12 +84,20 @@ export async function registerGraphQL(
     if (route.url === GRAPHQL_PATH)
       route.bodyLimit ??= GRAPHQL_BODY_LIMIT_BYTES;
   });
+  // Spacelift accepts empty argument lists (`workerPools()`), graphql-js does not.
+  app.addHook("preHandler", async (req) => {
+    if (req.routeOptions.url !== "/graphql") return;
+    for (const params of [req.body, req.query])
+      if (isQueryParams(params))
+        params.query = removeEmptyArgumentLists(params.query);
+  });
   await app.register(mercurius, {
     schema: SCHEMA_SDL,
     resolvers: mergeResolvers(opts.resolvers),
     path: GRAPHQL_PATH,
     graphiql: false,
     graphql: { parseOptions: { maxTokens: MAX_QUERY_TOKENS } },
+    validationRules: [unbuiltFieldsRule],
     context: async (req): Promise<GraphQLContext> => {
       const header = req.headers.authorization;
       let session: Session | null = null;
@@ -112,28 +125,16 @@ export async function registerGraphQL(
         .map((e) => httpErrorOf(e.originalError))
         .find((e) => e !== null);
       if (http) return http;
-      // A document refused before execution (syntax, validation, limits) arrives as one
-      // error holding the list: each is answered as itself, with 400.
-      const refused = (execution.errors ?? []).flatMap(requestErrorsOf);
-      if (refused.length > 0 && !execution.data) {
-        const response = mercurius.defaultErrorFormatter(
-          { ...execution, errors: refused },
-          ctx,
-        );
-        return { statusCode: 400, response: response.response };
-      }
-      const errors = (execution.errors ?? []).map((err) =>
+      const errors = (execution.errors ?? []).flatMap((err) =>
         formatError(err, opts.log),
       );
-      // Execution errors are answered with HTTP 200, as the Spacelift clients expect.
+      // GraphQL errors, a refused document's included, are answered with HTTP 200 and
+      // their codes, as the Spacelift clients expect (they read `errors` only on a 200).
       const response = mercurius.defaultErrorFormatter(
         { ...execution, errors },
         ctx,
       );
-      return {
-        statusCode: response.statusCode === 500 ? 200 : response.statusCode,
-        response: response.response,
-      };
+      return { statusCode: 200, response: response.response };
     },
   });
   // Depth and field count, before graphql-js validates the document (graphql-limits.ts).
@@ -228,38 +229,69 @@ function httpErrorOf(err: unknown): {
   };
 }
 
-/**
- * The errors of a document mercurius refused before executing it (its
- * MER_ERR_GQL_VALIDATION, or QueryLimitsError), each with an `extensions.code`:
- * GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED or the limit's own. Empty for anything
- * else.
- */
-function requestErrorsOf(err: GraphQLError): GraphQLError[] {
-  const inner = (err.originalError as { errors?: unknown } | undefined)?.errors;
-  if (!Array.isArray(inner)) return [];
-  return inner.map((e: unknown) => {
-    const gql =
-      e instanceof GraphQLError
-        ? e
-        : new GraphQLError(String((e as Error)?.message ?? e));
-    if (gql.extensions.code) return gql;
-    return new GraphQLError(gql.message, {
-      nodes: gql.nodes,
-      source: gql.source,
-      positions: gql.positions,
-      extensions: {
-        ...gql.extensions,
-        code: gql.message.includes("tokens. Parsing aborted")
-          ? "QUERY_TOO_LARGE"
-          : gql.message.startsWith("Syntax Error")
-            ? "GRAPHQL_PARSE_FAILED"
-            : "GRAPHQL_VALIDATION_FAILED",
-      },
-    });
-  });
+function isQueryParams(value: unknown): value is { query: string } {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { query?: unknown }).query === "string"
+  );
 }
 
-function formatError(err: GraphQLError, log: Logger): GraphQLError {
+/**
+ * mercurius wraps what graphql-js reports before execution (syntax, validation, variable
+ * values) in one MER_ERR_GQL_VALIDATION error carrying graphql-js's errors; the limits
+ * hook throws a QueryLimitsError shaped the same. They are read by shape: mercurius may
+ * load graphql-js's CommonJS build while this module gets the ES build, so
+ * `instanceof GraphQLError` cannot be trusted across the two.
+ */
+function requestErrors(original: Error): readonly GraphQLError[] | null {
+  const { code, errors } = original as { code?: unknown; errors?: unknown };
+  if (
+    !(original instanceof QueryLimitsError) &&
+    code !== "MER_ERR_GQL_VALIDATION"
+  )
+    return null;
+  if (!Array.isArray(errors)) return null;
+  return errors.filter(
+    (e): e is GraphQLError =>
+      typeof (e as { message?: unknown }).message === "string",
+  );
+}
+
+function formatError(err: GraphQLError, log: Logger): GraphQLError[] {
+  const original = err.originalError;
+  const refused = original ? requestErrors(original) : null;
+  if (refused?.length) {
+    // A field of a feature that is not built also fails graphql-js's own rules; the
+    // feature is the reason worth telling.
+    const unbuilt = refused.filter(
+      (e) => e.extensions?.code === "NOT_IMPLEMENTED",
+    );
+    if (unbuilt.length) return unbuilt;
+    return refused.map(
+      (e) =>
+        new GraphQLError(e.message, {
+          nodes: e.nodes,
+          source: e.source,
+          positions: e.positions,
+          extensions: { code: refusalCode(e) },
+        }),
+    );
+  }
+  return [formatExecutionError(err, log)];
+}
+
+/** A refused document's code: the limit's own, else parse or validation. */
+function refusalCode(e: GraphQLError): string {
+  const own = e.extensions?.code;
+  if (typeof own === "string") return own;
+  if (e.message.includes("tokens. Parsing aborted")) return "QUERY_TOO_LARGE";
+  return e.message.startsWith("Syntax Error")
+    ? "GRAPHQL_PARSE_FAILED"
+    : "GRAPHQL_VALIDATION_FAILED";
+}
+
+function formatExecutionError(err: GraphQLError, log: Logger): GraphQLError {
   const original = err.originalError;
   if (!original || original instanceof GraphQLError) return err;
   if (isAppError(original)) {

@@ -1168,6 +1168,10 @@ export type Query = {
   /** spacectl calls this before EVERY command to pick command variants. */
   debugInfo: DebugInfo;
   module?: Maybe<Module>;
+  /** The account's name: one installation is one account (spacelift_account). */
+  name: Scalars['String']['output'];
+  /** Every policy the caller can read, by name (the provider's spacelift_policies). */
+  policies: Array<Policy>;
   policy?: Maybe<Policy>;
   /** The policy engine (spacelift-reference §2: `query { policyRuntime { openPolicyAgentVersion } }`). */
   policyRuntime: PolicyRuntime;
@@ -1178,6 +1182,8 @@ export type Query = {
   searchPolicies: PoliciesConnection;
   searchStacks: StacksConnection;
   space?: Maybe<Space>;
+  /** The AWS account Spacelift's workers assume roles from; empty, Stackyard has none. */
+  spaceliftAwsAccountId: Scalars['String']['output'];
   stack?: Maybe<Stack>;
   stacks: Array<Stack>;
   /** Stackyard extension: the contexts the caller can read, by name. */
@@ -1189,6 +1195,8 @@ export type Query = {
   stackyardVcsIntegration?: Maybe<StackyardVcsIntegration>;
   /** Stackyard extension: the VCS integrations in spaces the caller can read. */
   stackyardVcsIntegrations: Array<StackyardVcsIntegration>;
+  /** The account's tier; SELF_HOSTED for every Stackyard installation. */
+  tier: Scalars['String']['output'];
   /** null (not an error) when the caller is not authenticated. */
   viewer?: Maybe<Viewer>;
   workerPool?: Maybe<WorkerPool>;
@@ -1378,6 +1386,14 @@ export type RunLogs = {
   hasMore: Scalars['Boolean']['output'];
   messages: Array<LogMessage>;
   nextToken?: Maybe<Scalars['String']['output']>;
+};
+
+export type RunResourceState = {
+  __typename?: 'RunResourceState';
+  /** Whether the run reached a terminal state. */
+  finished: Scalars['Boolean']['output'];
+  id: Scalars['ID']['output'];
+  state: RunState;
 };
 
 export type RunReview = {
@@ -1591,6 +1607,8 @@ export type Stack = {
   repository: Scalars['String']['output'];
   repositoryURL?: Maybe<Scalars['String']['output']>;
   run?: Maybe<Run>;
+  /** A run's state for the provider's spacelift_run `wait`; a run not found is an error. */
+  runResourceState: RunResourceState;
   runnerImage?: Maybe<Scalars['String']['output']>;
   /** Newest first; page strictly older than run `before` (a run id). */
   runs: Array<Run>;
@@ -1629,6 +1647,11 @@ export type StackProposedRunsArgs = {
 
 
 export type StackRunArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type StackRunResourceStateArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -2432,6 +2455,7 @@ export type ResolversTypes = {
   RunComment: ResolverTypeWrapper<RunComment>;
   RunDelta: ResolverTypeWrapper<RunDelta>;
   RunLogs: ResolverTypeWrapper<RunLogs>;
+  RunResourceState: ResolverTypeWrapper<RunResourceState>;
   RunReview: ResolverTypeWrapper<RunReview>;
   RunReviewDecision: RunReviewDecision;
   RunState: RunState;
@@ -2601,6 +2625,7 @@ export type ResolversParentTypes = {
   RunComment: RunComment;
   RunDelta: RunDelta;
   RunLogs: RunLogs;
+  RunResourceState: RunResourceState;
   RunReview: RunReview;
   RunStateTransition: RunStateTransition;
   RuntimeConfigElement: RuntimeConfigElement;
@@ -3118,6 +3143,8 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   context?: Resolver<Maybe<ResolversTypes['Context']>, ParentType, ContextType, RequireFields<QueryContextArgs, 'id'>>;
   debugInfo?: Resolver<ResolversTypes['DebugInfo'], ParentType, ContextType>;
   module?: Resolver<Maybe<ResolversTypes['Module']>, ParentType, ContextType, RequireFields<QueryModuleArgs, 'id'>>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  policies?: Resolver<Array<ResolversTypes['Policy']>, ParentType, ContextType>;
   policy?: Resolver<Maybe<ResolversTypes['Policy']>, ParentType, ContextType, RequireFields<QueryPolicyArgs, 'id'>>;
   policyRuntime?: Resolver<ResolversTypes['PolicyRuntime'], ParentType, ContextType>;
   publicWorkerPool?: Resolver<ResolversTypes['PublicWorkerPool'], ParentType, ContextType>;
@@ -3126,6 +3153,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   searchPolicies?: Resolver<ResolversTypes['PoliciesConnection'], ParentType, ContextType, RequireFields<QuerySearchPoliciesArgs, 'input'>>;
   searchStacks?: Resolver<ResolversTypes['StacksConnection'], ParentType, ContextType, RequireFields<QuerySearchStacksArgs, 'input'>>;
   space?: Resolver<Maybe<ResolversTypes['Space']>, ParentType, ContextType, RequireFields<QuerySpaceArgs, 'id'>>;
+  spaceliftAwsAccountId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   stack?: Resolver<Maybe<ResolversTypes['Stack']>, ParentType, ContextType, RequireFields<QueryStackArgs, 'id'>>;
   stacks?: Resolver<Array<ResolversTypes['Stack']>, ParentType, ContextType>;
   stackyardContexts?: Resolver<Array<ResolversTypes['Context']>, ParentType, ContextType>;
@@ -3133,6 +3161,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   stackyardVcsEvents?: Resolver<Array<ResolversTypes['StackyardVcsEvent']>, ParentType, ContextType, RequireFields<QueryStackyardVcsEventsArgs, 'stack'>>;
   stackyardVcsIntegration?: Resolver<Maybe<ResolversTypes['StackyardVcsIntegration']>, ParentType, ContextType, RequireFields<QueryStackyardVcsIntegrationArgs, 'id'>>;
   stackyardVcsIntegrations?: Resolver<Array<ResolversTypes['StackyardVcsIntegration']>, ParentType, ContextType>;
+  tier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   viewer?: Resolver<Maybe<ResolversTypes['Viewer']>, ParentType, ContextType>;
   workerPool?: Resolver<Maybe<ResolversTypes['WorkerPool']>, ParentType, ContextType, RequireFields<QueryWorkerPoolArgs, 'id'>>;
   workerPools?: Resolver<Array<ResolversTypes['WorkerPool']>, ParentType, ContextType>;
@@ -3208,6 +3237,12 @@ export type RunLogsResolvers<ContextType = GraphQLContext, ParentType extends Re
   hasMore?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   messages?: Resolver<Array<ResolversTypes['LogMessage']>, ParentType, ContextType>;
   nextToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type RunResourceStateResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RunResourceState'] = ResolversParentTypes['RunResourceState']> = {
+  finished?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['RunState'], ParentType, ContextType>;
 };
 
 export type RunReviewResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RunReview'] = ResolversParentTypes['RunReview']> = {
@@ -3318,6 +3353,7 @@ export type StackResolvers<ContextType = GraphQLContext, ParentType extends Reso
   repository?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   repositoryURL?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   run?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<StackRunArgs, 'id'>>;
+  runResourceState?: Resolver<ResolversTypes['RunResourceState'], ParentType, ContextType, RequireFields<StackRunResourceStateArgs, 'id'>>;
   runnerImage?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   runs?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType, Partial<StackRunsArgs>>;
   runtimeConfig?: Resolver<Array<ResolversTypes['RuntimeConfigElement']>, ParentType, ContextType>;
@@ -3717,6 +3753,7 @@ export type Resolvers<ContextType = GraphQLContext> = {
   RunComment?: RunCommentResolvers<ContextType>;
   RunDelta?: RunDeltaResolvers<ContextType>;
   RunLogs?: RunLogsResolvers<ContextType>;
+  RunResourceState?: RunResourceStateResolvers<ContextType>;
   RunReview?: RunReviewResolvers<ContextType>;
   RunStateTransition?: RunStateTransitionResolvers<ContextType>;
   RuntimeConfigElement?: RuntimeConfigElementResolvers<ContextType>;

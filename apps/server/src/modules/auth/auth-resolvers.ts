@@ -1,9 +1,10 @@
-import type { Resolvers } from "../../api/graphql.ts";
+import { requireSession, type Resolvers } from "../../api/graphql.ts";
 import { UnauthorizedError } from "../../platform/errors.ts";
 import {
   createFailureLimiter,
   type FailureLimiter,
 } from "../../platform/http/failure-limiter.ts";
+import { ACCOUNT } from "./account.ts";
 import type { AuthService } from "./auth-service.ts";
 
 /** Failed apiKeyUser exchanges per client address per minute before RATE_LIMITED. */
@@ -20,6 +21,18 @@ export function authResolvers(
   return {
     Query: {
       debugInfo: () => ({ selfHostedVersion: "" }),
+      name: (_root, _args, ctx) => {
+        requireSession(ctx);
+        return ACCOUNT.name;
+      },
+      tier: (_root, _args, ctx) => {
+        requireSession(ctx);
+        return ACCOUNT.tier;
+      },
+      spaceliftAwsAccountId: (_root, _args, ctx) => {
+        requireSession(ctx);
+        return ACCOUNT.spaceliftAwsAccountId;
+      },
       viewer: (_root, _args, ctx) =>
         ctx.session ? { id: ctx.session.id, name: ctx.session.name } : null,
     },

@@ -14,3 +14,4 @@ export {
 export { createTokenSigner, type TokenSigner } from "./token-signer.ts";
 export { registerAuthRoutes } from "./auth-routes.ts";
 export { authResolvers } from "./auth-resolvers.ts";
+export { ACCOUNT } from "./account.ts";

@@ -1,3 +1,4 @@
+import { ACCOUNT } from "../auth/index.ts";
 import type { Stack } from "../stacks/index.ts";
 
 /**
@@ -386,7 +387,7 @@ export function triggerInput(f: {
 }
 
 /** `account.name` / `session.account_name`: one installation is one account. */
-export const ACCOUNT_NAME = "stackyard";
+export const ACCOUNT_NAME = ACCOUNT.name;
 
 /** LOGIN: `request{remote_ip,timestamp_ns}`, `session{…}`, `spaces[]`, `roles[]`. */
 export function loginInput(f: {

@@ -77,6 +77,8 @@ export function policyResolvers(deps: {
           },
         };
       },
+      policies: async (_r: unknown, _a: unknown, ctx: GraphQLContext) =>
+        (await policies.listAll(requireSession(ctx))).map(presentPolicy),
       policyRuntime: async (_r: unknown, _a: unknown, ctx: GraphQLContext) => {
         requireSession(ctx);
         return { openPolicyAgentVersion: await policies.runtimeVersion() };

@@ -194,7 +194,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
     return { policy, stack };
   }
 
-  return {
+  const service = {
     async create(session: Session, input: PolicyInput): Promise<Policy> {
       const name = input.name.trim();
       if (!name) throw new ValidationError("input.name must not be empty");
@@ -290,6 +290,19 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       } catch (err) {
         if (err instanceof NotFoundError) return null;
         throw err;
+      }
+    },
+
+    /** Every policy the session can read, by name, paging `search` to the end. */
+    async listAll(session: Session): Promise<Policy[]> {
+      const all: Policy[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page = await service.search(session, { first: MAX_PAGE, after });
+        all.push(...page.policies);
+        const last = page.policies.at(-1);
+        if (!page.hasNextPage || !last) return all;
+        after = page.cursorOf(last);
       }
     },
 
@@ -632,6 +645,7 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       return lastChange.value;
     },
   };
+  return service;
 }
 
 export type PolicyService = ReturnType<typeof createPolicyService>;

@@ -8,6 +8,7 @@ import { ValidationError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
 import type { StackNode } from "../stacks/index.ts";
 import { isTerminal, type RunState } from "./run.ts";
+import { RunNotFoundError } from "./run-errors.ts";
 import { LOG_STATES, type RunLogs } from "./run-logs.ts";
 import type { RunPlanDocuments } from "./run-plan.ts";
 import type { RunRecord, RunReviewRecord, RunTransition } from "./run-repo.ts";
@@ -230,6 +231,22 @@ export function runResolvers(deps: RunResolverDeps): Resolvers {
     Stack: {
       run: (stack: StackParent, args: { id: string }, ctx: Ctx) =>
         runs.getRun(session(ctx), { stackId: stack.id, runId: args.id }),
+      runResourceState: async (
+        stack: StackParent,
+        args: { id: string },
+        ctx: Ctx,
+      ) => {
+        const run = await runs.getRun(session(ctx), {
+          stackId: stack.id,
+          runId: args.id,
+        });
+        if (!run) throw new RunNotFoundError(args.id);
+        return {
+          id: run.id,
+          state: run.state,
+          finished: isTerminal(run.state),
+        };
+      },
       runs: (stack: StackParent, args: { before?: string | null }, ctx: Ctx) =>
         runs.listRuns(session(ctx), stack.id, "runs", args.before),
       proposedRuns: (

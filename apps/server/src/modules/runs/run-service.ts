@@ -46,6 +46,7 @@ import {
 } from "./run-policies.ts";
 import type { RunRecord, RunReviewRecord, RunTransition } from "./run-repo.ts";
 import type { RunScheduler } from "./run-scheduling.ts";
+import type { Logger } from "../../platform/log/logger.ts";
 
 export interface RunServiceDeps {
   db: Database;
@@ -65,6 +66,15 @@ export interface RunServiceDeps {
    * waiting for them, and reviews are judged by them. Absent: no approval gate.
    */
   policies?: Pick<RunPolicyPort, "approvalRequired">;
+  /**
+   * Sets a stack's tracked commit to its branch head (the stacks module's `syncCommit`),
+   * for a run triggered on a stack that has none yet: Spacelift's stacks always know
+   * their commit, and clients read it back from `Run.commit` and `Stack.trackedCommit`.
+   * Absent, or when the branch cannot be read, the worker clones the branch head and the
+   * run's commit stays unknown.
+   */
+  syncTrackedCommit?: (session: Session, stackId: string) => Promise<unknown>;
+  log?: Pick<Logger, "warn">;
 }
 
 /** The run lists of a stack (GraphQL `Stack.runs`, `proposedRuns`, `tasks`). */
@@ -168,6 +178,23 @@ export function createRunService(deps: RunServiceDeps) {
     return stack;
   }
 
+  /** The stack with its tracked commit set to the branch head, or as it was. */
+  async function syncedStack(
+    session: Session,
+    stack: Awaited<ReturnType<typeof loadStack>>,
+  ) {
+    try {
+      await deps.syncTrackedCommit?.(session, stack.id);
+      return await loadStack(session, stack.id, "write");
+    } catch (err) {
+      deps.log?.warn(
+        { stackId: stack.id, error: (err as Error).message },
+        "could not read the stack's branch head; the run clones it",
+      );
+      return stack;
+    }
+  }
+
   async function loadRun(
     session: Session,
     ref: RunRef,
@@ -226,8 +253,14 @@ export function createRunService(deps: RunServiceDeps) {
       lockId?: string | null;
     },
   ): Promise<RunRecord> {
-    const stack = await loadStack(session, stackId, "write");
+    let stack = await loadStack(session, stackId, "write");
     if (stack.isDisabled) throw new StackDisabledError(stack.id);
+    if (
+      !spec.commitSha?.trim() &&
+      !stack.trackedCommit &&
+      deps.syncTrackedCommit
+    )
+      stack = await syncedStack(session, stack);
     const actor = lockHolder(session);
     if (
       stack.lockedBy !== null &&

@@ -87,6 +87,8 @@ export function createStacksModule(deps: {
   clock: () => Date;
   /** Checks `vcsIntegrationId` on stack create/update (StackServiceDeps). */
   vcsIntegrations?: StackServiceDeps["vcsIntegrations"];
+  /** Reads a stack's branch head for `stackSyncCommit` (StackServiceDeps). */
+  branchHeads?: StackServiceDeps["branchHeads"];
 }) {
   const access = createSpaceAccess(deps.db);
   return {

@@ -39,6 +39,18 @@ export class WorkerPoolNotFoundForStackError extends NotFoundError {
   }
 }
 
+/** `stackSyncCommit` on a stack whose tracked branch is not in its repository. */
+export class StackBranchNotFoundError extends ConflictError {
+  constructor(
+    readonly stackId: string,
+    readonly branch: string,
+  ) {
+    super(
+      `stack ${stackId}: branch ${branch} does not exist in the stack's repository`,
+    );
+  }
+}
+
 export class StackProtectedError extends ConflictError {
   constructor(readonly stackId: string) {
     super(

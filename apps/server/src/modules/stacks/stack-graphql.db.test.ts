@@ -264,7 +264,7 @@ describe("spacectl", () => {
       starred: false,
       createdAt: 1740830400,
       spaceDetails: { id: "root", name: "root", parentSpace: null },
-      vendorConfig: { __typename: "StackConfigVendorOpenTofu" },
+      vendorConfig: { __typename: "StackConfigVendorTerraform" },
       workerPool: null,
       trackedCommit: null,
     });
@@ -587,13 +587,14 @@ describe("Terraform provider", () => {
     expect(updated.data?.stackUpdate).toMatchObject({
       description: "now described",
       beforeInit: ["echo init"],
+      // Sent as `terraform { workflowTool: OPEN_TOFU }`, read back in the same form.
       vendorConfig: {
-        __typename: "StackConfigVendorOpenTofu",
-        openTofuWorkflowTool: "OPENTOFU",
+        __typename: "StackConfigVendorTerraform",
+        workflowTool: "OPEN_TOFU",
         version: null,
         workspace: "blue",
         externalStateAccessEnabled: true,
-        concise: false,
+        useSmartSanitization: false,
       },
     });
 

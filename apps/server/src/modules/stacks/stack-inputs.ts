@@ -3,6 +3,7 @@ import {
   HOOK_NAMES,
   configElementProblem,
   type HookLists,
+  type StackVendorForm,
   type WorkflowTool,
 } from "./stack.ts";
 
@@ -70,6 +71,8 @@ export const VCS_PROVIDERS = [
 ] as const;
 
 export interface VendorSettings {
+  /** Which input block the client used; read back as the same GraphQL type. */
+  form: StackVendorForm;
   workflowTool: WorkflowTool;
   toolVersion: string | null;
   terraformWorkspace: string | null;
@@ -139,6 +142,7 @@ const vendorConfig = z
     if (v?.terraform) {
       const t = v.terraform;
       return {
+        form: "TERRAFORM",
         workflowTool: t.workflowTool ?? "OPEN_TOFU",
         toolVersion: t.version,
         terraformWorkspace: t.workspace,
@@ -149,6 +153,7 @@ const vendorConfig = z
     if (v?.opentofu) {
       const t = v.opentofu;
       return {
+        form: "OPENTOFU",
         workflowTool: t.workflowTool === "CUSTOM" ? "CUSTOM" : "OPEN_TOFU",
         toolVersion: t.version,
         terraformWorkspace: t.workspace,

@@ -83,9 +83,11 @@ export function presentContext(c: Context) {
 }
 
 /**
- * OPEN_TOFU stacks are StackConfigVendorOpenTofu; TERRAFORM_FOSS and CUSTOM are
- * StackConfigVendorTerraform. The provider reads an OpenTofu typename under a
- * `terraform` block back as `terraform_workflow_tool = "OPEN_TOFU"` (§5.1).
+ * The vendor reads back in the form the client sent it: a stack created with
+ * `opentofu { }` is StackConfigVendorOpenTofu, one created with `terraform { workflowTool }`
+ * (any tool, OPEN_TOFU included) is StackConfigVendorTerraform. The provider keeps an
+ * `opentofu` block in its state whenever it reads the OpenTofu type, so answering it for a
+ * `terraform_workflow_tool = "OPEN_TOFU"` stack made every plan want to remove that block.
  */
 export function presentVendorConfig(s: StackView) {
   const common = {
@@ -94,12 +96,15 @@ export function presentVendorConfig(s: StackView) {
     useSmartSanitization: s.smartSanitization,
     externalStateAccessEnabled: s.externalStateAccess,
   };
-  if (s.workflowTool === "OPEN_TOFU") {
+  if (s.vendor === "OPENTOFU" && s.workflowTool !== "TERRAFORM_FOSS") {
     return {
       __typename: "StackConfigVendorOpenTofu" as const,
       ...common,
       concise: false,
-      workflowTool: "OPENTOFU" as const,
+      workflowTool:
+        s.workflowTool === "CUSTOM"
+          ? ("CUSTOM" as const)
+          : ("OPENTOFU" as const),
     };
   }
   return {

@@ -23,6 +23,7 @@ export function toStack(row: Selectable<StacksTable>): Stack {
     vcsIntegrationId: row.vcs_integration_id,
     workerPoolId: row.worker_pool_id,
     workflowTool: row.workflow_tool,
+    vendor: row.vendor,
     toolVersion: row.tool_version,
     terraformWorkspace: row.terraform_workspace,
     externalStateAccess: row.external_state_access,
@@ -78,6 +79,7 @@ function settingsColumns(
     ...(vendor
       ? {
           workflow_tool: vendor.workflowTool,
+          vendor: vendor.form,
           tool_version: vendor.toolVersion,
           terraform_workspace: vendor.terraformWorkspace,
           external_state_access: vendor.externalStateAccess,

@@ -48,6 +48,7 @@ export function stackResolvers(
     | "enableStack"
     | "disableStack"
     | "setCurrentCommit"
+    | "syncCommit"
     | "addStackConfig"
     | "deleteStackConfig"
   >,
@@ -177,6 +178,8 @@ export function stackResolvers(
         presentStack(await stacks.enableStack(requireSession(ctx), args.id)),
       stackDisable: async (_root, args, ctx) =>
         presentStack(await stacks.disableStack(requireSession(ctx), args.id)),
+      stackSyncCommit: async (_root, args, ctx) =>
+        presentStack(await stacks.syncCommit(requireSession(ctx), args.id)),
       stackSetCurrentCommit: async (_root, args, ctx) =>
         presentStack(
           await stacks.setCurrentCommit(requireSession(ctx), args.id, args.sha),

@@ -1,6 +1,10 @@
 import type { Database } from "../../platform/db/index.ts";
 import type { Encryptor } from "../../platform/crypto/index.ts";
-import { ConflictError, ValidationError } from "../../platform/errors.ts";
+import {
+  ConflictError,
+  NotImplementedError,
+  ValidationError,
+} from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
 import {
   nextFreeSlug,
@@ -18,6 +22,7 @@ import {
   AccessDeniedError,
   OutOfSpaceReachError,
   SpaceNotFoundError,
+  StackBranchNotFoundError,
   StackLockedError,
   StackNotFoundError,
   StackNotLockedError,
@@ -61,6 +66,12 @@ export interface StackServiceDeps {
    * composition root). Absent: the id is not checked.
    */
   vcsIntegrations?: { spaceOf(id: string): Promise<string | null> };
+  /**
+   * The head commit of a stack's tracked branch in its repository, null when the branch
+   * does not exist (implemented by the VCS module; injected by the composition root).
+   * Absent: `syncCommit` is refused as not implemented.
+   */
+  branchHeads?: { headOf(stack: StackView): Promise<string | null> };
 }
 
 /** One element of a stack's effective environment, as the run engine receives it. */
@@ -544,6 +555,23 @@ export function createStackService(deps: StackServiceDeps) {
       await writable(session, id);
       await stacks.setTrackedCommit(db, id, {
         sha: trimmed.toLowerCase(),
+        setBy: lockHolder(session),
+        at: clock(),
+      });
+      return view(id);
+    },
+
+    /** Sets the tracked commit to the head of the stack's branch (`stackSyncCommit`). */
+    async syncCommit(session: Session, id: string): Promise<StackView> {
+      const { stack } = await writable(session, id);
+      if (!deps.branchHeads)
+        throw new NotImplementedError(
+          "stackSyncCommit is not supported by this server: it has no VCS module",
+        );
+      const sha = await deps.branchHeads.headOf(stack);
+      if (!sha) throw new StackBranchNotFoundError(id, stack.branch);
+      await stacks.setTrackedCommit(db, id, {
+        sha,
         setBy: lockHolder(session),
         at: clock(),
       });

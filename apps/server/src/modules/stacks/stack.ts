@@ -21,6 +21,7 @@ export type HookName = (typeof HOOK_NAMES)[number];
 export type HookLists = Record<HookName, string[]>;
 
 export type WorkflowTool = "OPEN_TOFU" | "TERRAFORM_FOSS" | "CUSTOM";
+export type StackVendorForm = "TERRAFORM" | "OPENTOFU";
 export type AccessLevel = "NONE" | "READ" | "WRITE" | "ADMIN";
 export type ConfigType = "ENVIRONMENT_VARIABLE" | "FILE_MOUNT";
 
@@ -62,6 +63,11 @@ export interface Stack {
   vcsIntegrationId: string | null;
   workerPoolId: string | null;
   workflowTool: WorkflowTool;
+  /**
+   * The vendor form the client sent: `terraform { workflowTool }` or `opentofu { }`,
+   * read back as the same GraphQL type (StackConfigVendorTerraform / ...OpenTofu).
+   */
+  vendor: StackVendorForm;
   toolVersion: string | null;
   terraformWorkspace: string | null;
   externalStateAccess: boolean;

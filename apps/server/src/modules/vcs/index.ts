@@ -21,10 +21,11 @@ import { NotFoundError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";
 import type { VcsProviderAdapters } from "./provider.ts";
 import type { PushDecider } from "./push-decision.ts";
-import { createCloneUrlResolver } from "./vcs-clone-url.ts";
+import { createCloneUrlResolver, type CloneUrlStack } from "./vcs-clone-url.ts";
+import { VcsRepositoryUnavailableError } from "./vcs-errors.ts";
 import { listStackEvents } from "./vcs-event-repo.ts";
 import { createVcsFeedback } from "./vcs-feedback.ts";
-import { createGitRunner, type GitRunner } from "./vcs-git.ts";
+import { createGitRunner, redactUrl, type GitRunner } from "./vcs-git.ts";
 import {
   createVcsIntegrationService,
   type VcsSpaceAccess,
@@ -186,13 +187,33 @@ export function createVcsModule(deps: {
       );
     },
   };
+  const cloneUrls = createCloneUrlResolver({
+    integrations,
+    adapters: deps.adapters,
+  });
   return {
     integrations,
     /** Where a run clones a stack from (may carry a token: seal it, never log it). */
-    cloneUrls: createCloneUrlResolver({
-      integrations,
-      adapters: deps.adapters,
-    }),
+    cloneUrls,
+    /**
+     * The head commit of a stack's tracked branch (`git ls-remote` of the URL a run would
+     * clone), null when the branch does not exist. Errors never carry the URL.
+     */
+    async branchHead(
+      stack: CloneUrlStack & { branch: string },
+    ): Promise<string | null> {
+      const url =
+        (await cloneUrls.resolveCloneUrl(stack)) ??
+        stack.repositoryUrl ??
+        stack.repository;
+      try {
+        return await git.lsRemoteBranch(url, stack.branch);
+      } catch (err) {
+        throw new VcsRepositoryUnavailableError(
+          `stack ${stack.id}: could not read branch ${stack.branch} of its repository: ${redactUrl(err instanceof Error ? err.message : String(err))}`,
+        );
+      }
+    },
     /** For the stacks module's check of `vcsIntegrationId`. */
     stackIntegrations: { spaceOf: (id: string) => integrations.spaceOf(id) },
     pipeline,

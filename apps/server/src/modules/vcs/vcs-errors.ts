@@ -2,8 +2,12 @@ import {
   AppError,
   ConflictError,
   NotFoundError,
+  UnavailableError,
   ValidationError,
 } from "../../platform/errors.ts";
+
+/** A stack's repository could not be read (unreachable, refused); the URL is never named. */
+export class VcsRepositoryUnavailableError extends UnavailableError {}
 
 /** A webhook payload or VCS input that cannot be understood; the message names the field. */
 export class VcsInputError extends ValidationError {}

@@ -80,6 +80,31 @@ export async function findWorkerPoolTokenHash(
   return row?.token_hash ?? null;
 }
 
+/** Keeps the pool's token, encrypted, for `WorkerPool.config` (migration 0013). */
+export async function storeWorkerPoolToken(
+  db: Database,
+  id: string,
+  tokenEncrypted: string,
+): Promise<void> {
+  await db
+    .updateTable("worker_pools")
+    .set({ token_encrypted: tokenEncrypted })
+    .where("id", "=", id)
+    .execute();
+}
+
+export async function findWorkerPoolTokenEncrypted(
+  db: Database,
+  id: string,
+): Promise<string | null> {
+  const row = await db
+    .selectFrom("worker_pools")
+    .select("token_encrypted")
+    .where("id", "=", id)
+    .executeTakeFirst();
+  return row?.token_encrypted ?? null;
+}
+
 /**
  * Replaces the pool's credential hash and, when given, its public key (PEM, SPKI).
  * False when the pool does not exist.

@@ -42,7 +42,7 @@ export interface WorkerPoolNode {
 /** The parent of the `Worker` field resolvers. */
 export type WorkerNode = ReturnType<typeof presentWorker>;
 
-/** `config` is the pool token, shown only when it is issued (create, reset). */
+/** `config` is the pool token when it is issued (create, reset); later reads fetch it. */
 function presentPool(pool: WorkerPool, token?: string): WorkerPoolNode {
   return {
     id: pool.id,
@@ -85,6 +85,7 @@ export function workerResolvers(deps: {
     | "updatePool"
     | "resetPoolToken"
     | "deletePool"
+    | "poolToken"
   >;
   runs: Pick<RunService, "pendingRuns" | "stackIdOfRun" | "getRun">;
   access: Pick<
@@ -284,7 +285,16 @@ export function workerResolvers(deps: {
     // space below the pool's: its workers (hosts, metadata) and load are shown only to
     // callers who can read the pool's own space.
     WorkerPool: {
-      config: (p: PoolNode) => p.config ?? "",
+      // The pool token: right after it was issued, else as kept, to pool admins only.
+      config: async (p: PoolNode, _a: unknown, ctx: Ctx) => {
+        if (p.config) return p.config;
+        try {
+          await pool(ctx, p.id, "admin");
+        } catch {
+          return "";
+        }
+        return workers.poolToken(p.id);
+      },
       workers: async (p: WorkerPoolNode, _: unknown, ctx: Ctx) =>
         (await canReadPool(ctx, p))
           ? (await workers.listWorkers(p.id)).map(presentWorker)

@@ -11,6 +11,7 @@ import {
 } from "@stackyard/protocol";
 import { ulid } from "ulid";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
+import type { Encryptor } from "../../platform/crypto/index.ts";
 import type { Database } from "../../platform/db/index.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/log/logger.ts";
@@ -58,6 +59,11 @@ export interface WorkerServiceDeps {
    * these workers held. Errors are logged, never thrown into the caller.
    */
   onWorkersGone?: (workerIds: string[], reason: string) => Promise<unknown>;
+  /**
+   * Encrypts the pool token kept for `WorkerPool.config`, which the Terraform provider
+   * reads back on every refresh. Absent: tokens are not kept and `config` reads "".
+   */
+  encryptor?: Pick<Encryptor, "encrypt" | "decrypt">;
   /**
    * Closes the live MQTT connections of a pool's workers (the built-in broker can; an
    * external broker cannot, and old sessions then last until they reconnect). Used when
@@ -145,6 +151,17 @@ export function createWorkerService(deps: WorkerServiceDeps) {
       namespace,
     });
     return { pool, credential, token, privateKeyPem };
+  }
+
+  /** Stores the issued token encrypted, so `poolToken` can answer it later. */
+  async function keep(issued: IssuedPoolToken): Promise<IssuedPoolToken> {
+    if (deps.encryptor)
+      await pools.storeWorkerPoolToken(
+        db,
+        issued.pool.id,
+        deps.encryptor.encrypt(issued.token),
+      );
+    return issued;
   }
 
   function newCredential(): string {
@@ -374,7 +391,7 @@ export function createWorkerService(deps: WorkerServiceDeps) {
         tokenHash: hashCredential(credential),
         publicKey: keys.publicKeyPem,
       });
-      return issue(pool, credential, keys.privateKeyPem);
+      return keep(issue(pool, credential, keys.privateKeyPem));
     },
 
     /**
@@ -399,7 +416,7 @@ export function createWorkerService(deps: WorkerServiceDeps) {
           tokenHash,
           keys.publicKeyPem,
         );
-      return issue(pool, credential, keys.privateKeyPem);
+      return keep(issue(pool, credential, keys.privateKeyPem));
     },
 
     /**
@@ -435,7 +452,14 @@ export function createWorkerService(deps: WorkerServiceDeps) {
             "closed the pool's connections after a credential reset",
           );
       }
-      return issue(pool, credential, null);
+      return keep(issue(pool, credential, null));
+    },
+
+    /** The pool token as last issued (`WorkerPool.config`); "" when none was kept. */
+    async poolToken(poolId: string): Promise<string> {
+      const sealed = await pools.findWorkerPoolTokenEncrypted(db, poolId);
+      if (!sealed || !deps.encryptor) return "";
+      return deps.encryptor.decrypt(sealed).toString("utf8");
     },
 
     /** Pools in the given spaces ("all": every pool), by name. */

@@ -70,6 +70,8 @@ export interface WorkerPoolsTable {
   labels: Generated<string[]>;
   token_hash: string;
   public_key: string | null;
+  /** The pool token, encrypted (migration 0013); null for pools issued before. */
+  token_encrypted: string | null;
   is_default: Generated<boolean>;
   created_at: Timestamp;
 }
@@ -124,6 +126,8 @@ export interface StacksTable {
   vcs_integration_id: string | null;
   worker_pool_id: string | null;
   workflow_tool: Generated<"OPEN_TOFU" | "TERRAFORM_FOSS" | "CUSTOM">;
+  /** The vendor form the client sent (migration 0013). */
+  vendor: Generated<"TERRAFORM" | "OPENTOFU">;
   tool_version: string | null;
   terraform_workspace: string | null;
   external_state_access: Generated<boolean>;
