@@ -25,6 +25,7 @@ export type Outcome =
   | "NOT_FOUND"
   | "BAD_USER_INPUT"
   | "CONFLICT"
+  | "UNAVAILABLE"
   | "NOT_IMPLEMENTED";
 
 export type Need = "READ" | "WRITE" | "ADMIN" | "KEY" | "ROOT_ADMIN";
@@ -95,6 +96,19 @@ export const MATRIX: Record<string, MatrixRow> = {
     need: "KEY",
     anonymous: "data",
     op: async () => ({ query: "{debugInfo{__typename}}" }),
+  },
+  // The account's name, tier and AWS account id (spacelift_account): any session.
+  name: { need: "KEY", op: async () => ({ query: "{name}" }) },
+  tier: { need: "KEY", op: async () => ({ query: "{tier}" }) },
+  spaceliftAwsAccountId: {
+    need: "KEY",
+    op: async () => ({ query: "{spaceliftAwsAccountId}" }),
+  },
+  policies: {
+    need: "READ",
+    hidden: "missing",
+    lists: (d, item) => ids(d).includes(item),
+    op: async (t) => ({ query: "{policies{id}}", item: await t.policy() }),
   },
   viewer: {
     need: "KEY",
@@ -314,8 +328,11 @@ export const MATRIX: Record<string, MatrixRow> = {
   stackSetCurrentCommit: stackOp(
     'mutation($s: ID!){stackSetCurrentCommit(id: $s, sha: "abcdef1"){id}}',
   ),
-  stackSyncCommit: notImplementedOnStack(
+  // The matrix's stacks point at no reachable repository: a caller with the right gets
+  // as far as asking git for the branch head, which is UNAVAILABLE.
+  stackSyncCommit: stackOp(
     "mutation($s: ID!){stackSyncCommit(id: $s){id}}",
+    "UNAVAILABLE",
   ),
   stackConfigAdd: stackOp(
     'mutation($s: ID!){stackConfigAdd(stack: $s, config: {id: "V", type: ENVIRONMENT_VARIABLE, value: "1", writeOnly: false}){id}}',
@@ -349,8 +366,8 @@ export const MATRIX: Record<string, MatrixRow> = {
   ),
   webhooksIntegrationDelete: {
     need: "KEY",
-    ok: "null",
-    anonymous: "null",
+    ok: "NOT_IMPLEMENTED",
+    anonymous: "NOT_IMPLEMENTED",
     op: async (t) => ({
       query:
         'mutation($s: ID!){webhooksIntegrationDelete(stack: $s, id: "w"){id}}',
@@ -360,11 +377,11 @@ export const MATRIX: Record<string, MatrixRow> = {
   stackDependencyCreate: notImplementedOnStack(
     "mutation($s: ID!){stackDependencyCreate(input: {stackId: $s, dependsOnStackId: $s}){id}}",
   ),
-  // Not served: null (no dependency exists) to anyone.
+  // Not served yet: NOT_IMPLEMENTED naming the feature, to anyone.
   stackDependencyDelete: {
     need: "KEY",
-    ok: "null",
-    anonymous: "null",
+    ok: "NOT_IMPLEMENTED",
+    anonymous: "NOT_IMPLEMENTED",
     op: async () => ({
       query: 'mutation{stackDependencyDelete(id: "d"){id}}',
     }),
@@ -538,8 +555,8 @@ export const MATRIX: Record<string, MatrixRow> = {
   },
   apiKeyDelete: {
     need: "KEY",
-    ok: "null",
-    anonymous: "null",
+    ok: "NOT_IMPLEMENTED",
+    anonymous: "NOT_IMPLEMENTED",
     op: async (t) => ({
       query: "mutation($k: ID!){apiKeyDelete(id: $k){id}}",
       variables: { k: await t.apiKey() },
@@ -553,8 +570,8 @@ export const MATRIX: Record<string, MatrixRow> = {
   },
   versionDelete: {
     need: "KEY",
-    ok: "null",
-    anonymous: "null",
+    ok: "NOT_IMPLEMENTED",
+    anonymous: "NOT_IMPLEMENTED",
     op: async () => ({
       query: 'mutation{versionDelete(id: "v", module: "m"){id}}',
     }),
