@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -72,9 +73,11 @@ export class DrillBroker {
         "",
       ].join("\n"),
     );
+    const fd = openSync(path.join(this.dir, "logs", "mosquitto.log"), "a");
     const child = spawn("mosquitto", ["-c", conf], {
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "ignore", fd],
     });
+    closeSync(fd);
     this.child = child;
     await waitFor(
       `mosquitto on port ${this.port}`,

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -120,6 +121,15 @@ export class DrillTopology {
   private launcherEnv: Record<string, string> = {};
 
   static async start(): Promise<DrillTopology> {
+    const tofu = path.join(
+      process.env.STACKYARD_BIN_DIR ??
+        path.join(os.homedir(), ".cache/stackyard/toolchain/bin"),
+      "tofu",
+    );
+    if (!existsSync(tofu))
+      throw new Error(
+        `the drills run real OpenTofu: ${tofu} is missing (npm run setup builds it)`,
+      );
     const dir = await mkdtemp(path.join(os.tmpdir(), "stackyard-drills-"));
     await mkdir(path.join(dir, "logs"));
     const pgPassword = randomBytes(16).toString("hex");
