@@ -146,6 +146,8 @@ export class Scheduler {
       () => void this.tryAcquire(),
       this.opts.lockRetryMs ?? 5000,
     );
-    this.lockTimer.unref();
+    // Not unref'd: in a scheduler-only process this timer is all that keeps Node running
+    // while no cron is armed (no leader yet, or the lock connection just died). stop()
+    // clears it.
   }
 }
