@@ -4,7 +4,8 @@ import path from "node:path";
 import mqtt from "mqtt";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LauncherAuthError } from "./connection.ts";
+import { decodePoolToken } from "@stackyard/protocol";
+import { LauncherAuthError, LauncherConnection } from "./connection.ts";
 import { runLauncher, type LauncherHandle } from "./main.ts";
 import { TestServer } from "./test-server.ts";
 
@@ -55,6 +56,7 @@ describe("launcher connection", () => {
         poolId: server.poolId,
         version: expect.any(String),
         metadata: { zone: "eu-1" },
+        status: "IDLE",
       },
     ]);
 
@@ -140,6 +142,35 @@ describe("launcher connection", () => {
     launcher = await runLauncher({ env: env(), log, timings });
     await server.send(launcher.workerId, { v: 1, type: "worker.reregister" });
     await expect.poll(() => server.messages("worker.register").length).toBe(2);
+  });
+
+  it("registers again as BUSY while it still executes a run", async () => {
+    const connection = new LauncherConnection({
+      token: decodePoolToken(server.token()),
+      workerId: "wkr_busy",
+      version: "0.0.0-test",
+      metadata: {},
+      log,
+      ...timings,
+    });
+    await connection.start();
+    try {
+      expect(server.messages("worker.register")).toMatchObject([
+        { status: "IDLE" },
+      ]);
+      // The server lost track of the worker (it expired it during an outage and failed
+      // the run) while the launcher still finishes that run.
+      connection.setRun("run_still_going");
+      await server.send("wkr_busy", { v: 1, type: "worker.reregister" });
+      await expect
+        .poll(() => server.messages("worker.register").length)
+        .toBe(2);
+      expect(server.messages("worker.register")[1]).toMatchObject({
+        status: "BUSY",
+      });
+    } finally {
+      await connection.stop("test over");
+    }
   });
 
   it("drops invalid server messages and keeps going", async () => {

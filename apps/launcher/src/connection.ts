@@ -174,6 +174,7 @@ export class LauncherConnection {
         poolId: this.opts.token.poolId,
         version: this.opts.version,
         metadata: this.opts.metadata,
+        status: this.status,
       });
     } catch (err) {
       // A refused subscription to our own topic means the broker ACL and the token disagree.
@@ -294,6 +295,7 @@ export class LauncherConnection {
           poolId: this.opts.token.poolId,
           version: this.opts.version,
           metadata: this.opts.metadata,
+          status: this.status,
         }).catch((err: unknown) =>
           this.log.warn({ err }, "re-register failed"),
         );

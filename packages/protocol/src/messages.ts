@@ -40,6 +40,12 @@ export const workerRegisterSchema = z.object({
   version: z.string().max(64),
   /** Worker tags from `STACKYARD_METADATA_<key>` / `SPACELIFT_METADATA_<key>` (key lower-cased). */
   metadata: z.record(z.string(), z.string()),
+  /**
+   * BUSY while a run this worker started still executes: a re-register can follow an
+   * outage in which the server already ended that run, and the worker must not be handed
+   * another one it would ignore. Absent (older launchers) counts as not busy.
+   */
+  status: workerStatusSchema.optional(),
 });
 
 /** Sent every `heartbeatIntervalSeconds`, and at once when the status changes. */

@@ -222,14 +222,19 @@ function runtimeConfigYamlOf(
  * condition). No idle worker: the transaction writes nothing and the run keeps waiting.
  *
  * Only after the commit is `run.assign` published on the worker's readonly topic, so a
- * worker never sees a claim that could still roll back. If publishing fails (broker
- * down), the claim stays committed and the run stays in PREPARING: the reconciler fails
+ * worker never sees a claim that could still roll back. Publishing is retried for ~10 s;
+ * if it still fails (broker down), the claim stays committed and the run stays in
+ * PREPARING: the reconciler fails
  * it once no report came for its pickup timeout (60 s), which frees the worker and the
  * stack, and the run can be retried. Nothing waits forever.
  *
  * Secret values (write-only env vars and files, the state password, a clone URL from a
  * VCS integration, and the run token) are sealed to the pool's public key; nothing here logs a spec.
  */
+/** `run.assign` publish attempts, one per second: rides out a broker restart of ~10 s. */
+const ASSIGN_PUBLISH_ATTEMPTS = 10;
+const ASSIGN_PUBLISH_RETRY_MS = 1000;
+
 export function createRunDispatcher(deps: RunDispatchDeps) {
   const { db, clock } = deps;
   const log = deps.log.child({ module: "runs", component: "dispatch" });
@@ -440,7 +445,7 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       return false;
     }
     try {
-      await deps.transport.publish(
+      await publishWithRetries(
         readonlyTopic(deps.namespace, c.poolId, c.workerId),
         message,
       );
@@ -460,6 +465,24 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
         "publishing run.assign failed; the reconciler fails the run if the worker never picks it up",
       );
       return false;
+    }
+  }
+
+  /**
+   * The claim is committed, so a failed publish is retried for a while (a broker
+   * restarting, the transport reconnecting): a repeated `run.assign` is harmless (the
+   * worker ignores an assignment it already took), whereas giving up leaves the run to
+   * fail on the pickup or silence timeout though nothing is wrong with it.
+   */
+  async function publishWithRetries(topic: string, message: Buffer) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await deps.transport.publish(topic, message);
+        return;
+      } catch (err) {
+        if (attempt >= ASSIGN_PUBLISH_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, ASSIGN_PUBLISH_RETRY_MS));
+      }
     }
   }
 

@@ -6,7 +6,8 @@ import {
   WORKER_API_PREFIX,
   type RunAssign,
 } from "@stackyard/protocol";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { UnavailableError } from "../../platform/errors.ts";
 import {
   createExecutionKit,
   NAMESPACE,
@@ -193,6 +194,28 @@ describe("pool keys and dispatch", () => {
       stateCreds?.password.value ?? "",
     ).toString();
     expect(password2.length).toBeGreaterThan(10);
+  });
+
+  it("retries run.assign while the broker is unreachable, so the run is not left to time out", async () => {
+    const publish = vi
+      .spyOn(kit.transport, "publish")
+      .mockRejectedValueOnce(
+        new UnavailableError("not connected to the MQTT broker"),
+      )
+      .mockRejectedValueOnce(
+        new UnavailableError("not connected to the MQTT broker"),
+      );
+    try {
+      const { run } = await dispatched();
+      expect(publish).toHaveBeenCalledTimes(3);
+      expect(
+        kit.published.filter(
+          (p) => p.msg.type === "run.assign" && p.msg.runId === run.id,
+        ),
+      ).toHaveLength(1);
+    } finally {
+      publish.mockRestore();
+    }
   });
 
   it("hands one worker at most one run and each run to at most one worker when two passes race", async () => {

@@ -37,7 +37,8 @@ function toWorker(row: Selectable<WorkersTable>): Worker {
 /**
  * Inserts or revives a worker on `worker.register`: live again, fresh heartbeat, gone
  * fields cleared. The operator's `drained` flag survives re-registration, and the status
- * starts as DRAINED when it is set. Returns null (and changes nothing) when the id
+ * starts as DRAINED when it is set, or BUSY when the worker says it still executes a run
+ * (then it holds no run here, and dispatch skips it until a heartbeat reports it free). Returns null (and changes nothing) when the id
  * already belongs to another pool: a pool's credential must not take over another
  * pool's worker.
  */
@@ -49,6 +50,7 @@ export async function upsertRegisteredWorker(
     metadata: Record<string, string>;
     version: string;
     now: Date;
+    busy?: boolean;
   },
 ): Promise<Worker | null> {
   const row = await db
@@ -56,7 +58,7 @@ export async function upsertRegisteredWorker(
     .values({
       id: w.id,
       worker_pool_id: w.poolId,
-      status: "IDLE",
+      status: w.busy ? "BUSY" : "IDLE",
       metadata: JSON.stringify(w.metadata),
       version: w.version,
       registered_at: w.now,
@@ -66,9 +68,11 @@ export async function upsertRegisteredWorker(
       oc
         .column("id")
         .doUpdateSet({
-          status: sql<
-            "IDLE" | "DRAINED"
-          >`case when workers.drained then 'DRAINED' else 'IDLE' end`,
+          status: w.busy
+            ? sql<"BUSY">`'BUSY'`
+            : sql<
+                "IDLE" | "DRAINED"
+              >`case when workers.drained then 'DRAINED' else 'IDLE' end`,
           metadata: (eb) => eb.ref("excluded.metadata"),
           version: (eb) => eb.ref("excluded.version"),
           registered_at: (eb) => eb.ref("excluded.registered_at"),

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../../test/db.ts";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import { workerJobs } from "./worker-jobs.ts";
+import { claimIdleWorker } from "./worker-repo.ts";
 import { createWorkerService, type WorkerService } from "./worker-service.ts";
 
 const NS = "stackyard";
@@ -192,6 +193,26 @@ describe("worker messages", () => {
     expect(await service.listWorkers(poolId)).toMatchObject([
       { status: "BUSY" },
     ]);
+  });
+
+  it("does not hand a run to a worker that re-registers while it still executes one", async () => {
+    await service.handleMessage(w2s("wkr_1"), bytes(registerMsg("wkr_1")));
+    // The worker was expired during an outage (its run failed with it) and registers
+    // again while its launcher still finishes that run.
+    await service.expireWorkers(new Date(now.getTime() + 60_000));
+    await service.handleMessage(
+      w2s("wkr_1"),
+      bytes({ ...registerMsg("wkr_1"), status: "BUSY" }),
+    );
+    expect(await service.listWorkers(poolId)).toMatchObject([
+      { id: "wkr_1", status: "BUSY", currentRunId: null },
+    ]);
+    expect(await claimIdleWorker(t.db, poolId, "run_next")).toBeNull();
+    // Its heartbeat says it is free: now it takes runs again.
+    await service.handleMessage(w2s("wkr_1"), bytes(heartbeatMsg("wkr_1")));
+    expect(await claimIdleWorker(t.db, poolId, "run_next")).toEqual({
+      id: "wkr_1",
+    });
   });
 
   it("asks an unknown or expired worker to re-register", async () => {

@@ -193,6 +193,7 @@ export function createWorkerService(deps: WorkerServiceDeps) {
           metadata: msg.metadata,
           version: msg.version,
           now,
+          busy: msg.status === "BUSY",
         });
         if (!worker) {
           log.warn(

@@ -96,7 +96,13 @@ export class Scheduler {
             { err },
             "scheduler lost its lock connection; will retry",
           );
-          this.lockClient = null;
+          // Give the dead connection back (destroyed, not pooled): kept checked out, every
+          // database restart would leak one pool slot until no connection was left to
+          // take the lock with, and no replica would tick again.
+          if (this.lockClient === client) {
+            this.lockClient = null;
+            client.release(err);
+          }
           for (const c of this.crons) c.stop();
           this.crons = [];
           this.schedule();
@@ -140,6 +146,8 @@ export class Scheduler {
       () => void this.tryAcquire(),
       this.opts.lockRetryMs ?? 5000,
     );
-    this.lockTimer.unref();
+    // Not unref'd: in a scheduler-only process this timer is all that keeps Node running
+    // while no cron is armed (no leader yet, or the lock connection just died). stop()
+    // clears it.
   }
 }
