@@ -6,6 +6,7 @@ import { isAppError, UnauthorizedError } from "../platform/errors.ts";
 import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
 import type { Resolvers } from "./generated/resolvers.ts";
+import { withInputLimits } from "./input-limits.ts";
 
 export type { Resolvers } from "./generated/resolvers.ts";
 
@@ -66,7 +67,7 @@ export async function registerGraphQL(
 ): Promise<void> {
   await app.register(mercurius, {
     schema: SCHEMA_SDL,
-    resolvers: mergeResolvers(opts.resolvers),
+    resolvers: withInputLimits(mergeResolvers(opts.resolvers)),
     path: "/graphql",
     graphiql: false,
     context: async (req): Promise<GraphQLContext> => {
