@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import { loopbackEgress } from "../../../test/egress.ts";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerGraphQL } from "../../api/graphql.ts";
@@ -94,6 +95,7 @@ describe("stacks and their VCS integration", () => {
       vcsIntegrations: { exists: (id) => vcs.stackIntegrations.exists(id) },
     });
     vcs = createVcsModule({
+      egress: loopbackEgress,
       db: t.db,
       encryptor: testEncryptor(),
       access: stacks.access,
