@@ -201,6 +201,7 @@ export async function createApp(
     clock: () => new Date(),
     // VCS comes after stacks: `vcsIntegrationId` is checked through this port.
     vcsIntegrations: { exists: (id) => vcs.stackIntegrations.exists(id) },
+    allowLocalRepositories: config.repositories.allowLocal,
   });
   // Policies: OPA embedded as a child process (started on first use) unless
   // STACKYARD_OPA_URL names a server; decisions reach auth, runs and VCS through ports.

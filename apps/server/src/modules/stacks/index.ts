@@ -87,6 +87,7 @@ export function createStacksModule(deps: {
   clock: () => Date;
   /** Checks `vcsIntegrationId` on stack create/update (StackServiceDeps). */
   vcsIntegrations?: StackServiceDeps["vcsIntegrations"];
+  allowLocalRepositories?: StackServiceDeps["allowLocalRepositories"];
 }) {
   const access = createSpaceAccess(deps.db);
   return {

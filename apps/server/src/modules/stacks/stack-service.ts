@@ -48,6 +48,7 @@ import {
   type DecryptedElement,
 } from "./config-element.ts";
 import { findSpace, spaceLineage } from "./space-repo.ts";
+import { assertRepositoryAllowed } from "./stack-repository.ts";
 
 export interface StackServiceDeps {
   db: Database;
@@ -60,6 +61,8 @@ export interface StackServiceDeps {
    * is not checked.
    */
   vcsIntegrations?: { exists(id: string): Promise<boolean> };
+  /** STACKYARD_ALLOW_LOCAL_REPOSITORIES: local paths and file:// URLs as repositories. */
+  allowLocalRepositories?: boolean;
 }
 
 /** One element of a stack's effective environment, as the run engine receives it. */
@@ -98,6 +101,7 @@ const SHA_PATTERN = /^[0-9a-f]{7,64}$/i;
  */
 export function createStackService(deps: StackServiceDeps) {
   const { db, encryptor, clock, access } = deps;
+  const repositoryPolicy = { allowLocal: deps.allowLocalRepositories ?? false };
 
   async function readable(session: Session, id: string): Promise<StackView> {
     const stack = await queries.findStackView(db, id);
@@ -307,6 +311,7 @@ export function createStackService(deps: StackServiceDeps) {
       opts: { manageState?: boolean; slug?: string | null } = {},
     ): Promise<StackView> {
       const settings = parseInput(stackInputSchema, input, "stackCreate input");
+      assertRepositoryAllowed("stackCreate input", settings, repositoryPolicy);
       const spaceId = settings.spaceId ?? (await access.homeSpace(session));
       await requireTargetSpace(session, spaceId);
       await requireWorkerPool(settings.workerPoolId);
@@ -348,6 +353,7 @@ export function createStackService(deps: StackServiceDeps) {
       input: StackInput,
     ): Promise<StackView> {
       const settings = parseInput(stackInputSchema, input, "stackUpdate input");
+      assertRepositoryAllowed("stackUpdate input", settings, repositoryPolicy);
       const { stack } = await writable(session, id);
       const spaceId = settings.spaceId ?? stack.spaceId;
       if (spaceId !== stack.spaceId) await requireTargetSpace(session, spaceId);

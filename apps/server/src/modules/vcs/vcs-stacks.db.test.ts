@@ -190,7 +190,7 @@ describe("stacks and their VCS integration", () => {
     const raw = await gql(CREATE_STACK, {
       input: stackInput("raw", {
         provider: "GIT",
-        repository: "/srv/git/infra",
+        repository: "https://git.example.com/infra.git",
       }),
     });
     expect(raw.errors).toBeUndefined();
