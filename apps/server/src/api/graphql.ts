@@ -91,7 +91,7 @@ export async function registerGraphQL(
       };
     },
     errorFormatter: (execution, ctx) => {
-      const errors = (execution.errors ?? []).map((err) =>
+      const errors = (execution.errors ?? []).flatMap((err) =>
         formatError(err, opts.log),
       );
       // Execution errors are answered with HTTP 200, as the Spacelift clients expect.
@@ -130,20 +130,36 @@ export function mergeResolvers(maps: readonly Resolvers[]): IResolvers {
   return merged as IResolvers;
 }
 
-function formatError(err: GraphQLError, log: Logger): GraphQLError {
-  const original = err.originalError;
-  if (!original || original instanceof GraphQLError) return err;
+function formatError(err: GraphQLError, log: Logger): GraphQLError[] {
+  const original = err.originalError as
+    | (Error & { errors?: unknown })
+    | undefined;
+  // A request mercurius refused before execution (variables that do not match their
+  // types, a document that does not validate): a client error, one per problem.
+  if (original && Array.isArray(original.errors))
+    return original.errors.map(
+      (e: unknown) =>
+        new GraphQLError(e instanceof Error ? e.message : String(e), {
+          extensions: { code: "GRAPHQL_VALIDATION_FAILED" },
+        }),
+    );
+  // graphql's errors may come from its CommonJS build (mercurius's), so not instanceof.
+  if (!original || original.name === "GraphQLError") return [err];
   if (isAppError(original)) {
-    return new GraphQLError(original.message, {
-      nodes: err.nodes,
-      positions: err.positions,
-      path: err.path,
-      extensions: { code: original.code },
-    });
+    return [
+      new GraphQLError(original.message, {
+        nodes: err.nodes,
+        positions: err.positions,
+        path: err.path,
+        extensions: { code: original.code },
+      }),
+    ];
   }
   log.error({ err: original, path: err.path }, "graphql resolver failed");
-  return new GraphQLError("internal error", {
-    path: err.path,
-    extensions: { code: "INTERNAL" },
-  });
+  return [
+    new GraphQLError("internal error", {
+      path: err.path,
+      extensions: { code: "INTERNAL" },
+    }),
+  ];
 }

@@ -105,6 +105,30 @@ describe("GraphQL input length limits", () => {
     expect(reached).toContain("fits");
   });
 
+  it("answers variables that do not match their types as a coded client error", async () => {
+    const res = await app.inject({
+      method: "POST",
+      url: "/graphql",
+      payload: {
+        query: "mutation($id: ID!) { stackUnlock(id: $id) { id } }",
+        variables: { id: null },
+      },
+    });
+    const body = res.json() as {
+      errors: Array<{ message: string; extensions?: { code?: string } }>;
+    };
+    expect(body.errors[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+    expect(body.errors[0]?.message).toContain('Variable "$id"');
+  });
+
+  it("refuses NUL characters, which Postgres text cannot store", async () => {
+    const body = await stackCreate({ branch: "ma\u0000in" });
+    expect(body.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(body.errors?.[0]?.message).toBe(
+      "stackCreate input.branch: must not contain NUL (\\u0000) characters",
+    );
+  });
+
   it("lets a mounted file's value be megabytes but not unbounded", async () => {
     const send = (value: string) =>
       app.inject({

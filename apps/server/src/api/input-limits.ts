@@ -14,6 +14,8 @@ import { ValidationError } from "../platform/errors.ts";
  * list counts under the list's field name. Anything not listed gets the default for its
  * scalar. Lists are bounded too.
  *
+ * Strings must not contain NUL characters either, which Postgres text cannot store.
+ *
  * A violation is a ValidationError (BAD_USER_INPUT) naming the operation and the field
  * the way `parseInput` does: "stackCreate input.labels[3]: must be at most 256 characters".
  */
@@ -153,6 +155,9 @@ function walk(
       problems.push(
         `${path}: must be at most ${limit} characters (got ${value.length})`,
       );
+    // Postgres text cannot hold U+0000; refused here rather than failing the write.
+    else if (value.includes("\u0000"))
+      problems.push(`${path}: must not contain NUL (\\u0000) characters`);
   }
 }
 
