@@ -132,7 +132,7 @@ describe("workspace unpacking under hostile archives", () => {
         expect(await escapes(root, root)).toEqual([]);
         await rm(dir, { recursive: true, force: true });
       }),
-      { numRuns: 2000, interruptAfterTimeLimit: 20_000 },
+      { numRuns: 3000, interruptAfterTimeLimit: 15_000 },
     );
   }, 60_000);
 });

@@ -124,7 +124,7 @@ describe("worker messages under random input", () => {
         ).resolves.toBeUndefined();
         expect(errors).toEqual([]);
       }),
-      { numRuns: 3000, interruptAfterTimeLimit: 20_000 },
+      { numRuns: 5000, interruptAfterTimeLimit: 15_000 },
     );
   }, 60_000);
 });

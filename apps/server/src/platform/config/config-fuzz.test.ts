@@ -100,7 +100,7 @@ describe("config.json under random documents", () => {
           expect(typeof issue.path, text).toBe("string");
         }
       }),
-      { numRuns: 5000, interruptAfterTimeLimit: 20_000 },
+      { numRuns: 10_000, interruptAfterTimeLimit: 15_000 },
     );
   }, 60_000);
 });
