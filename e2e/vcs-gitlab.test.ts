@@ -51,7 +51,8 @@ describe("a GitLab integration", () => {
     git(work, "remote", "add", "origin", bare);
     git(work, "push", "-q", "origin", "main");
 
-    sy = await startUp();
+    // The fake provider listens on loopback, which the egress guard refuses by default.
+    sy = await startUp({ STACKYARD_EGRESS_ALLOW: "127.0.0.0/8,::1/128" });
     const created = await sy.client.request<{
       stackyardVcsIntegrationCreate: { id: string };
     }>(

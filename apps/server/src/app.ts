@@ -17,6 +17,7 @@ import {
   createSqsQueueBackend,
 } from "./platform/queue/index.ts";
 import { createMetricsRegistry } from "./platform/http/http-server.ts";
+import { createEgressGuard } from "./platform/http/egress.ts";
 import type { Logger } from "./platform/log/logger.ts";
 import { AppError } from "./platform/errors.ts";
 import { BuiltinBroker } from "./platform/broker/builtin-broker.ts";
@@ -202,6 +203,7 @@ export async function createApp(
     // VCS comes after stacks: `vcsIntegrationId` is checked through this port.
     vcsIntegrations: { spaceOf: (id) => vcs.stackIntegrations.spaceOf(id) },
     branchHeads: { headOf: (stack) => vcs.branchHead(stack) },
+    allowLocalRepositories: config.repositories.allowLocal,
   });
   // Policies: OPA embedded as a child process (started on first use) unless
   // STACKYARD_OPA_URL names a server; decisions reach auth, runs and VCS through ports.
@@ -301,6 +303,9 @@ export async function createApp(
     },
   });
 
+  // Every URL the server calls on a user's behalf goes through the egress guard.
+  const egress = createEgressGuard({ allow: config.egress.allow });
+
   // VCS comes last: it reaches runs only through this port (runs never import it); run
   // transitions reach it through the run_transitions trigger of migration 0009.
   const vcs = createVcsModule({
@@ -311,9 +316,10 @@ export async function createApp(
     // VCS provider adapters by kind: GitHub App and GitLab (stateless but for GitHub's
     // per-process installation token cache).
     adapters: opts.vcsAdapters ?? {
-      GITHUB: createGithubAdapter(),
-      GITLAB: createGitlabAdapter(),
+      GITHUB: createGithubAdapter({ fetch: egress.fetch }),
+      GITLAB: createGitlabAdapter({ fetch: egress.fetch }),
     },
+    egress,
     log,
     clock: () => new Date(),
     dataDir: config.dataDir,

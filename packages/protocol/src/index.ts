@@ -10,3 +10,4 @@ export * from "./pool-token.ts";
 export * from "./sealed-box.ts";
 export * from "./run-messages.ts";
 export * from "./runtime-config.ts";
+export * from "./url-redaction.ts";

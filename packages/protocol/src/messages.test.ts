@@ -164,3 +164,22 @@ describe("encodeMessage", () => {
     ).toThrow(/invalid worker.register message: workerId/);
   });
 });
+
+describe("NUL characters in worker messages", () => {
+  it("are refused with the path of the field, since Postgres cannot store them", () => {
+    const parsed = parseWorkerMessage(
+      JSON.stringify({
+        v: 1,
+        type: "worker.register",
+        workerId: "wkr_1",
+        poolId: "wp_1",
+        version: "1",
+        metadata: { zone: "e\u0000u" },
+      }),
+    );
+    expect(parsed).toEqual({
+      ok: false,
+      error: "metadata.zone: must not contain NUL characters",
+    });
+  });
+});

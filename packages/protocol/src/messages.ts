@@ -181,6 +181,14 @@ function parseMessage<T>(
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, error: "message must be a JSON object" };
   }
+  const nul = pathWithNul(raw, "");
+  if (nul !== null) {
+    // Postgres text and jsonb cannot store U+0000; the message could never be recorded.
+    return {
+      ok: false,
+      error: `${nul || "message"}: must not contain NUL characters`,
+    };
+  }
   const { v, type } = raw as { v?: unknown; type?: unknown };
   if (v !== PROTOCOL_VERSION) {
     return {
@@ -209,4 +217,21 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
       (i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"}: ${i.message}`,
     )
     .join("; ");
+}
+
+/** The path of the first key or string value containing U+0000, or null. */
+function pathWithNul(value: unknown, at: string): string | null {
+  if (typeof value === "string") return value.includes("\u0000") ? at : null;
+  if (typeof value !== "object" || value === null) return null;
+  for (const [key, child] of Object.entries(value)) {
+    const here = Array.isArray(value)
+      ? `${at}[${key}]`
+      : at
+        ? `${at}.${key}`
+        : key;
+    if (key.includes("\u0000")) return here;
+    const found = pathWithNul(child, here);
+    if (found !== null) return found;
+  }
+  return null;
 }

@@ -18,6 +18,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import path from "node:path";
+import { redactUrlCredentials } from "@stackyard/protocol";
 
 /** A problem with the run's inputs (repository, paths); its message is user-facing. */
 export class WorkspaceError extends Error {
@@ -62,13 +63,7 @@ export async function createRunDirectory(
   return dirs;
 }
 
-/**
- * `text` with the userinfo of every URL in it replaced by `***`: a clone URL from a VCS
- * integration carries a token (`https://x-access-token:<token>@github.com/...`).
- */
-export function redactUrlCredentials(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
-}
+export { redactUrlCredentials };
 
 /** The URL without userinfo; unchanged when it is a path or has none. */
 function withoutCredentials(url: string): string {

@@ -9,6 +9,7 @@ import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
 import type { Resolvers } from "./generated/resolvers.ts";
 import { checkQueryLimits, MAX_QUERY_TOKENS } from "./graphql-limits.ts";
+import { withInputLimits } from "./input-limits.ts";
 
 export type { Resolvers } from "./generated/resolvers.ts";
 
@@ -93,7 +94,7 @@ export async function registerGraphQL(
   });
   await app.register(mercurius, {
     schema: SCHEMA_SDL,
-    resolvers: mergeResolvers(opts.resolvers),
+    resolvers: withInputLimits(mergeResolvers(opts.resolvers)),
     path: GRAPHQL_PATH,
     graphiql: false,
     graphql: { parseOptions: { maxTokens: MAX_QUERY_TOKENS } },
@@ -245,12 +246,9 @@ function isQueryParams(value: unknown): value is { query: string } {
  * `instanceof GraphQLError` cannot be trusted across the two.
  */
 function requestErrors(original: Error): readonly GraphQLError[] | null {
-  const { code, errors } = original as { code?: unknown; errors?: unknown };
-  if (
-    !(original instanceof QueryLimitsError) &&
-    code !== "MER_ERR_GQL_VALIDATION"
-  )
-    return null;
+  // MER_ERR_GQL_VALIDATION, a QueryLimitsError, or variables that do not match their
+  // types: any refusal carrying a list of errors is a client's mistake.
+  const { errors } = original as { errors?: unknown };
   if (!Array.isArray(errors)) return null;
   return errors.filter(
     (e): e is GraphQLError =>
@@ -293,7 +291,13 @@ function refusalCode(e: GraphQLError): string {
 
 function formatExecutionError(err: GraphQLError, log: Logger): GraphQLError {
   const original = err.originalError;
-  if (!original || original instanceof GraphQLError) return err;
+  // graphql's errors may come from its CommonJS build (mercurius's), so not only instanceof.
+  if (
+    !original ||
+    original instanceof GraphQLError ||
+    original.name === "GraphQLError"
+  )
+    return err;
   if (isAppError(original)) {
     return new GraphQLError(original.message, {
       nodes: err.nodes,

@@ -29,9 +29,12 @@ export interface CommonFlags {
 export function loadConfigOrReport(
   flags: CommonFlags,
   stderr: NodeJS.WritableStream,
+  /** Environment variables that apply unless the environment sets them. */
+  envDefaults: Record<string, string> = {},
 ): Config | null {
   try {
     return loadConfig({
+      envDefaults,
       configFile: flags.config,
       flags: {
         dataDir: flags.dataDir,

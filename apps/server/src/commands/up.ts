@@ -42,7 +42,10 @@ export interface UpIo {
  * (`superviseLauncher`).
  */
 export async function upCommand(flags: UpFlags, io: UpIo): Promise<number> {
-  const config = loadConfigOrReport(flags, io.stderr);
+  // A single machine's own repositories are the point of `up`; a shared server keeps them off.
+  const config = loadConfigOrReport(flags, io.stderr, {
+    STACKYARD_ALLOW_LOCAL_REPOSITORIES: "true",
+  });
   if (!config) return 2;
   const log = loggerFor(config, "up");
   const removeErrorHandlers = installProcessErrorHandlers(log);

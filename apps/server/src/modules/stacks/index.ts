@@ -89,6 +89,7 @@ export function createStacksModule(deps: {
   vcsIntegrations?: StackServiceDeps["vcsIntegrations"];
   /** Reads a stack's branch head for `stackSyncCommit` (StackServiceDeps). */
   branchHeads?: StackServiceDeps["branchHeads"];
+  allowLocalRepositories?: StackServiceDeps["allowLocalRepositories"];
 }) {
   const access = createSpaceAccess(deps.db);
   return {

@@ -53,7 +53,8 @@ import {
   presentElement,
   type DecryptedElement,
 } from "./config-element.ts";
-import { findSpace } from "./space-repo.ts";
+import { findSpace, spaceLineage } from "./space-repo.ts";
+import { assertRepositoryAllowed } from "./stack-repository.ts";
 
 export interface StackServiceDeps {
   db: Database;
@@ -72,6 +73,8 @@ export interface StackServiceDeps {
    * Absent: `syncCommit` is refused as not implemented.
    */
   branchHeads?: { headOf(stack: StackView): Promise<string | null> };
+  /** STACKYARD_ALLOW_LOCAL_REPOSITORIES: local paths and file:// URLs as repositories. */
+  allowLocalRepositories?: boolean;
 }
 
 /** One element of a stack's effective environment, as the run engine receives it. */
@@ -110,6 +113,7 @@ const SHA_PATTERN = /^[0-9a-f]{7,64}$/i;
  */
 export function createStackService(deps: StackServiceDeps) {
   const { db, encryptor, clock, access } = deps;
+  const repositoryPolicy = { allowLocal: deps.allowLocalRepositories ?? false };
 
   async function readable(session: Session, id: string): Promise<StackView> {
     const stack = await queries.findStackView(db, id);
@@ -371,6 +375,7 @@ export function createStackService(deps: StackServiceDeps) {
       opts: { manageState?: boolean; slug?: string | null } = {},
     ): Promise<StackView> {
       const settings = parseInput(stackInputSchema, input, "stackCreate input");
+      assertRepositoryAllowed("stackCreate input", settings, repositoryPolicy);
       const spaceId = settings.spaceId ?? (await access.homeSpace(session));
       await requireTargetSpace(session, spaceId);
       await requireWorkerPool(
@@ -417,6 +422,7 @@ export function createStackService(deps: StackServiceDeps) {
       input: StackInput,
     ): Promise<StackView> {
       const settings = parseInput(stackInputSchema, input, "stackUpdate input");
+      assertRepositoryAllowed("stackUpdate input", settings, repositoryPolicy);
       const { stack } = await writable(session, id);
       const spaceId = settings.spaceId ?? stack.spaceId;
       if (spaceId !== stack.spaceId) await requireTargetSpace(session, spaceId);

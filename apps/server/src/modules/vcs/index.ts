@@ -29,6 +29,7 @@ import { createGitRunner, redactUrl, type GitRunner } from "./vcs-git.ts";
 import {
   createVcsIntegrationService,
   type VcsSpaceAccess,
+  type VcsIntegrationServiceDeps,
 } from "./vcs-integration-service.ts";
 import { vcsJobs } from "./vcs-jobs.ts";
 import { createVcsPoller } from "./vcs-poller.ts";
@@ -117,6 +118,8 @@ export function createVcsModule(deps: {
   dataDir: string;
   publicUrl: string;
   webhooksEndpoint: string;
+  /** The platform egress guard: integration `apiUrl`s are checked against it. */
+  egress: VcsIntegrationServiceDeps["egress"];
   /** Replaces `decidePush` (a push policy engine); the default behaviour otherwise. */
   pushDecider?: PushDecider;
   /** Stack lock and tracked commit for push policy rules (lock, unlock, notrigger). */
@@ -132,6 +135,7 @@ export function createVcsModule(deps: {
     access: deps.access,
     clock,
     webhooksEndpoint: deps.webhooksEndpoint,
+    egress: deps.egress,
   });
   const git =
     deps.git ??

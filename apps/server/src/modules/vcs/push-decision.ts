@@ -1,4 +1,5 @@
 import picomatch from "picomatch";
+import { trimLeading, trimTrailing } from "../../platform/text.ts";
 
 /**
  * What a push or pull request event does to one stack: the default push behaviour, as a
@@ -131,7 +132,7 @@ const PROPOSING_PR_ACTIONS = new Set(["opened", "synchronize", "reopened"]);
 export function normalizeProjectRoot(root: string): string {
   let r = root.trim().replace(/\\/g, "/");
   while (r.startsWith("./")) r = r.slice(2);
-  r = r.replace(/^\/+/, "").replace(/\/+$/, "");
+  r = trimTrailing(trimLeading(r, "/"), "/");
   return r === "." ? "" : r;
 }
 

@@ -1,4 +1,5 @@
 import { open, type RunAssign } from "@stackyard/protocol";
+import { loopbackEgress } from "../../../test/egress.ts";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { vcsRunsPort } from "../../app.ts";
@@ -36,11 +37,14 @@ describe("clone URLs of GitHub stacks in run.assign", () => {
     github = await startFakeGithub();
     github.install("acme");
     vcs = createVcsModule({
+      egress: loopbackEgress,
       db: kit.t.db,
       encryptor: testEncryptor(),
       access: createSpaceAccess(kit.t.db),
       runs: vcsRunsPort(kit.runs.service),
-      adapters: { GITHUB: createGithubAdapter() },
+      adapters: {
+        GITHUB: createGithubAdapter({ fetch: loopbackEgress.fetch }),
+      },
       log: silentLog,
       clock: () => new Date(),
       dataDir: "/nonexistent",

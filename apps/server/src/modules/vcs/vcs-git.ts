@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { redactUrlCredentials } from "@stackyard/protocol";
 
 /**
  * The git CLI for the poller and for pushes whose changed files the provider did not
@@ -19,10 +20,8 @@ export class GitCommandError extends Error {}
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
-/** `https://user:secret@host/x` → `https://***@host/x`, also inside longer text. */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
-}
+/** `https://user:secret@host/x` → `https://***@host/x`, also inside longer text; linear time. */
+export const redactUrl = redactUrlCredentials;
 
 /**
  * What identifies a repository's mirror: its URL without credentials. A clone URL may

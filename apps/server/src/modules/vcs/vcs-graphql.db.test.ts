@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import { createEgressGuard } from "../../platform/http/egress.ts";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { vcsRunsPort } from "../../app.ts";
@@ -92,6 +93,7 @@ describe("VCS GraphQL API", () => {
     });
     adminToken = (await auth.adminLogin("admin", "pw")).token;
     vcs = createVcsModule({
+      egress: createEgressGuard({ allow: [] }),
       db: kit.t.db,
       encryptor: testEncryptor(),
       access: kit.stacks.access,
@@ -167,6 +169,28 @@ describe("VCS GraphQL API", () => {
     expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     expect(res.errors?.[0]?.message).toBe(
       "stackyardVcsIntegrationCreate input.token: required, a GitLab access token with the api scope",
+    );
+  });
+
+  it("refuses an apiUrl on loopback, link-local or metadata addresses, naming the field", async () => {
+    const metadata = await gql(CREATE, {
+      input: {
+        ...gitlabInput("gl-metadata"),
+        apiUrl: "http://169.254.169.254/latest",
+      },
+    });
+    expect(metadata.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(metadata.errors?.[0]?.message).toMatch(
+      /^stackyardVcsIntegrationCreate input\.apiUrl: calls to 169\.254\.169\.254 are refused: it is a link-local .*STACKYARD_EGRESS_ALLOW/,
+    );
+    const created = await gql(CREATE, { input: gitlabInput("gl-egress") });
+    const id = created.data?.stackyardVcsIntegrationCreate.id;
+    const loopback = await gql(UPDATE, {
+      id,
+      input: { apiUrl: "http://[::1]:8080/api/v4" },
+    });
+    expect(loopback.errors?.[0]?.message).toMatch(
+      /^stackyardVcsIntegrationUpdate input\.apiUrl: calls to ::1 are refused: it is a loopback address/,
     );
   });
 

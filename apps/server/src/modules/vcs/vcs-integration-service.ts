@@ -4,6 +4,8 @@ import type { Database } from "../../platform/db/index.ts";
 import type { Encryptor } from "../../platform/crypto/index.ts";
 import type { AppError } from "../../platform/errors.ts";
 import { ValidationError } from "../../platform/errors.ts";
+import { EgressDeniedError } from "../../platform/http/egress.ts";
+import type { EgressGuard } from "../../platform/http/egress.ts";
 import type { Session } from "../auth/index.ts";
 import { ROOT_SPACE_ID } from "../stacks/index.ts";
 import type { VcsProviderKind } from "./provider.ts";
@@ -47,6 +49,8 @@ export interface VcsIntegrationServiceDeps {
   clock: () => Date;
   /** Base of webhook URLs (config `webhooks_endpoint`). */
   webhooksEndpoint: string;
+  /** Refuses an `apiUrl` the server may not call (loopback, link-local, metadata). */
+  egress: Pick<EgressGuard, "checkUrl">;
   newId?: (provider: VcsProviderKind) => string;
 }
 
@@ -131,6 +135,16 @@ export function createVcsIntegrationService(deps: VcsIntegrationServiceDeps) {
     };
   }
 
+  /** A new `apiUrl` must be one the egress guard lets the server call. */
+  async function checkApiUrl(label: string, apiUrl: string | null) {
+    if (apiUrl === null) return;
+    await deps.egress.checkUrl(apiUrl).catch((err: unknown) => {
+      if (err instanceof EgressDeniedError)
+        throw new ValidationError(`${label}.apiUrl: ${err.message}`);
+      throw err;
+    });
+  }
+
   async function administrable(session: Session, id: string) {
     const row = await repo.findIntegrationRow(db, { id });
     const hidden = new VcsIntegrationNotFoundError(
@@ -164,6 +178,7 @@ export function createVcsIntegrationService(deps: VcsIntegrationServiceDeps) {
         input,
         { settings: {}, secrets: {} },
       );
+      await checkApiUrl("stackyardVcsIntegrationCreate input", input.apiUrl);
       const row = await repo
         .insertIntegration(
           db,
@@ -212,6 +227,7 @@ export function createVcsIntegrationService(deps: VcsIntegrationServiceDeps) {
         input,
         repo.storedParts(row, encryptor),
       );
+      await checkApiUrl("stackyardVcsIntegrationUpdate input", input.apiUrl);
       const updated = await repo
         .updateIntegration(db, encryptor, id, clock(), {
           spaceId,

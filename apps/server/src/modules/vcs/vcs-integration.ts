@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ValidationError } from "../../platform/errors.ts";
+import { trimTrailing } from "../../platform/text.ts";
 import type { VcsIntegration, VcsProviderKind } from "./provider.ts";
 
 /**
@@ -54,7 +55,7 @@ const trimmedUrl = z
   .string()
   .trim()
   .nullish()
-  .transform((v) => (v ? v.replace(/\/+$/, "") : null));
+  .transform((v) => (v ? trimTrailing(v, "/") : null));
 const url = trimmedUrl.refine(
   (v) => v === null || /^https?:\/\/[^\s]+$/.test(v),
   { error: "must be an http(s) URL such as https://github.example.com" },

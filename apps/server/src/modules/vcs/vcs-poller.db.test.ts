@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { loopbackEgress } from "../../../test/egress.ts";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -62,6 +63,7 @@ describe("raw git polling", () => {
       "init",
     );
     vcs = createVcsModule({
+      egress: loopbackEgress,
       db: kit.t.db,
       encryptor: testEncryptor(),
       access: kit.stacks.access,

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { loopbackEgress } from "../../../test/egress.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -109,11 +110,14 @@ describe.skipIf(!haveOpa)("push policy rules acted on", () => {
     github = await startFakeGithub();
     github.install("acme");
     vcs = createVcsModule({
+      egress: loopbackEgress,
       db: kit.t.db,
       encryptor: testEncryptor(),
       access: kit.stacks.access,
       runs: vcsRunsPort(kit.runs.service),
-      adapters: { GITHUB: createGithubAdapter() },
+      adapters: {
+        GITHUB: createGithubAdapter({ fetch: loopbackEgress.fetch }),
+      },
       log: silentLog,
       clock: () => kit.now.value,
       dataDir: "/nonexistent",

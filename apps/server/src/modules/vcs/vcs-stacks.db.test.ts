@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import { loopbackEgress } from "../../../test/egress.ts";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerGraphQL } from "../../api/graphql.ts";
@@ -98,6 +99,7 @@ describe("stacks and their VCS integration", () => {
       vcsIntegrations: { spaceOf: (id) => vcs.stackIntegrations.spaceOf(id) },
     });
     vcs = createVcsModule({
+      egress: loopbackEgress,
       db: t.db,
       encryptor: testEncryptor(),
       access: stacks.access,
@@ -192,7 +194,7 @@ describe("stacks and their VCS integration", () => {
     const raw = await gql(CREATE_STACK, {
       input: stackInput("raw", {
         provider: "GIT",
-        repository: "/srv/git/infra",
+        repository: "https://git.example.com/infra.git",
       }),
     });
     expect(raw.errors).toBeUndefined();

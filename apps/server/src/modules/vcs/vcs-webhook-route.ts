@@ -71,7 +71,21 @@ export function parseWebhookBody(
       message: "the webhook body is empty; expected a JSON document",
     };
   try {
-    return { ok: true, payload: JSON.parse(text) as unknown };
+    // Postgres jsonb cannot store U+0000: one in a value (a commit message, say) becomes
+    // U+FFFD so the delivery is still processed; one in a key refuses the body.
+    let nulKey = false;
+    const payload = JSON.parse(text, (key, value: unknown) => {
+      if (key.includes("\u0000")) nulKey = true;
+      return typeof value === "string" && value.includes("\u0000")
+        ? value.replaceAll("\u0000", "\ufffd")
+        : value;
+    }) as unknown;
+    if (nulKey)
+      return {
+        ok: false,
+        message: "the webhook body has a key with a NUL character",
+      };
+    return { ok: true, payload };
   } catch (err) {
     return {
       ok: false,

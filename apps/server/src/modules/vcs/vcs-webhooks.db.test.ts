@@ -1,4 +1,5 @@
 import { createHmac, generateKeyPairSync, timingSafeEqual } from "node:crypto";
+import { loopbackEgress } from "../../../test/egress.ts";
 import Fastify, { type FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -226,6 +227,7 @@ describe("VCS webhooks (ingress, push pipeline, feedback)", () => {
     fake = testAdapter();
     encryptor = testEncryptor();
     vcs = createVcsModule({
+      egress: loopbackEgress,
       db: kit.t.db,
       encryptor,
       access: kit.stacks.access,
@@ -678,6 +680,7 @@ describe("VCS webhooks (ingress, push pipeline, feedback)", () => {
         );
       };
       const failing = createVcsModule({
+        egress: loopbackEgress,
         db: kit.t.db,
         encryptor,
         access: kit.stacks.access,

@@ -101,6 +101,15 @@ function heartbeatMsg(
 }
 
 describe("pools and credentials", () => {
+  it("refuses a space that does not exist as a client error naming space", async () => {
+    await expect(
+      service.createPool({ name: "p", spaceId: "no-such-space" }),
+    ).rejects.toMatchObject({
+      code: "BAD_USER_INPUT",
+      message: "space: no space no-such-space exists",
+    });
+  });
+
   it("creates a pool with a token that decodes to its credential", async () => {
     const issued = await service.createPool({
       name: "  eu workers ",

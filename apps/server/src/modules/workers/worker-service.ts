@@ -384,14 +384,16 @@ export function createWorkerService(deps: WorkerServiceDeps) {
       if (!name) throw new ValidationError("a worker pool needs a name");
       const keys = keysFor(input.csr);
       const credential = newCredential();
-      const pool = await pools.insertWorkerPool(db, {
-        id: newPoolId(),
-        name,
-        description: input.description ?? "",
-        spaceId: input.spaceId,
-        tokenHash: hashCredential(credential),
-        publicKey: keys.publicKeyPem,
-      });
+      const pool = await pools
+        .insertWorkerPool(db, {
+          id: newPoolId(),
+          name,
+          description: input.description ?? "",
+          spaceId: input.spaceId,
+          tokenHash: hashCredential(credential),
+          publicKey: keys.publicKeyPem,
+        })
+        .catch((err: unknown) => missingSpace(err, input.spaceId));
       return keep(issue(pool, credential, keys.privateKeyPem));
     },
 
@@ -480,12 +482,14 @@ export function createWorkerService(deps: WorkerServiceDeps) {
     ): Promise<WorkerPool> {
       const name = input.name.trim();
       if (!name) throw new ValidationError("a worker pool needs a name");
-      const pool = await pools.updateWorkerPool(db, poolId, {
-        name,
-        description: input.description ?? "",
-        labels: [...(input.labels ?? [])],
-        spaceId: input.spaceId,
-      });
+      const pool = await pools
+        .updateWorkerPool(db, poolId, {
+          name,
+          description: input.description ?? "",
+          labels: [...(input.labels ?? [])],
+          spaceId: input.spaceId,
+        })
+        .catch((err: unknown) => missingSpace(err, input.spaceId));
       if (!pool) throw new WorkerPoolNotFoundError(poolId);
       return pool;
     },
@@ -586,3 +590,12 @@ export function createWorkerService(deps: WorkerServiceDeps) {
 }
 
 export type WorkerService = ReturnType<typeof createWorkerService>;
+
+/** A foreign key violation on the pool's space: the caller named a space that does not exist. */
+function missingSpace(err: unknown, spaceId: string): never {
+  if ((err as { code?: unknown }).code === "23503")
+    throw new ValidationError(`space: no space ${spaceId} exists`, {
+      cause: err,
+    });
+  throw err;
+}

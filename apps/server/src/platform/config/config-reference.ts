@@ -563,6 +563,22 @@ export const settings: readonly Setting[] = [
     description:
       "How often the tracked branches of raw git stacks are polled for new commits, in seconds (1-86400).",
   },
+  {
+    key: "repositories.allowLocal",
+    env: ["STACKYARD_ALLOW_LOCAL_REPOSITORIES"],
+    json: ["repositories.allow_local"],
+    default: "false (true under `stackyard up`)",
+    description:
+      "Let stacks use local paths and file:// URLs as repositories. Anyone who may create a stack could then make the server and launchers read any git repository on their disks; leave it off on shared servers.",
+  },
+  {
+    key: "egress.allow",
+    env: ["STACKYARD_EGRESS_ALLOW"],
+    json: ["egress.allow"],
+    default: "none",
+    description:
+      "Hosts, addresses or CIDRs (comma-separated, e.g. `127.0.0.1/32,gitlab.internal`) the server may call on a user's behalf although they are loopback, link-local or cloud metadata addresses, which are refused otherwise (VCS provider APIs).",
+  },
   // Policies.
   {
     key: "policies.opaUrl",

@@ -6,6 +6,7 @@ import {
   boolean,
   bucketName,
   databaseUrl,
+  egressAllowList,
   expirationDays,
   hostname,
   httpUrl,
@@ -170,6 +171,10 @@ export interface ConfigData {
   runs: { maxDurationSeconds: number; logSilenceTimeoutSeconds: number };
   /** VCS: how often raw git stacks' tracked branches are polled. */
   vcs: { pollIntervalSeconds: number };
+  /** Whether stacks may use local paths and file:// URLs as repositories (`up` sets it). */
+  repositories: { allowLocal: boolean };
+  /** Hosts and CIDRs the egress guard lets through although loopback, link-local or metadata. */
+  egress: { allow: string[] };
   /**
    * Policies: `opaUrl` null runs OPA as a child process of the server (on a private Unix socket);
    * timeouts are milliseconds per evaluation of one policy type, and for all policies of
@@ -354,6 +359,8 @@ export const configSchema = z.strictObject({
   vcs: z.strictObject({
     pollIntervalSeconds: integer(1, 86_400).default(60),
   }),
+  repositories: z.strictObject({ allowLocal: boolean.default(false) }),
+  egress: z.strictObject({ allow: egressAllowList.default([]) }),
   // Policies.
   policies: z.strictObject({
     opaUrl: nullable(httpUrl),

@@ -12,6 +12,8 @@ import {
 export interface ConfigSources {
   /** Defaults to process.env: the only place the server reads it. */
   env?: Record<string, string | undefined>;
+  /** Environment variables a command sets unless `env` sets them (`up`'s own defaults). */
+  envDefaults?: Record<string, string>;
   /** config.json to read; undefined falls back to STACKYARD_CONFIG_FILE, null reads none. */
   configFile?: string | null;
   flags?: {
@@ -73,7 +75,7 @@ function setPath(
 
 /** Reads defaults < config.json < environment < flags into one candidate; validation comes later. */
 export function collectInputs(sources: ConfigSources): CollectedInputs {
-  const env = sources.env ?? process.env;
+  const env = { ...sources.envDefaults, ...(sources.env ?? process.env) };
   const cwd = sources.cwd ?? process.cwd();
   const issues: ConfigIssue[] = [];
   const named =

@@ -2,6 +2,7 @@ import { createPrivateKey } from "node:crypto";
 import { isIP } from "node:net";
 import path from "node:path";
 import { z } from "zod";
+import { parseEgressAllowEntry } from "../http/egress.ts";
 import type { SsoConfig } from "./config-schema.ts";
 
 export const ROLES = ["api", "drain", "scheduler"] as const;
@@ -406,4 +407,25 @@ export const snsTopicArn = text.regex(
     error:
       "expected an SNS topic ARN, e.g. arn:aws:sns:eu-west-1:123456789012:alerts",
   },
+);
+
+/**
+ * STACKYARD_EGRESS_ALLOW: hostnames, addresses or CIDRs, comma- or space-separated in
+ * the environment, a list in config.json.
+ */
+export const egressAllowList = z.preprocess(
+  (v) =>
+    typeof v === "string" ? v.split(/[\s,]+/).filter((s) => s.length > 0) : v,
+  z
+    .array(z.string({ error: "expected a string" }), {
+      error:
+        'expected a list of hosts or CIDRs, e.g. "127.0.0.1/32,gitlab.internal"',
+    })
+    .superRefine((entries, ctx) => {
+      for (const entry of entries) {
+        const parsed = parseEgressAllowEntry(entry);
+        if (typeof parsed === "string")
+          ctx.addIssue({ code: "custom", message: parsed });
+      }
+    }),
 );

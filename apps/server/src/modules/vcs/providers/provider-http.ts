@@ -1,3 +1,4 @@
+import { trimTrailing } from "../../../platform/text.ts";
 import {
   VcsProviderApiError,
   VcsProviderConfigurationError,
@@ -44,7 +45,7 @@ export function apiUrl(
       `the ${provider} API URL "${base}" is not a URL; set settings.apiUrl to e.g. ${provider === "GitHub" ? "https://api.github.com" : "https://gitlab.com"}`,
     );
   }
-  url.pathname = url.pathname.replace(/\/+$/, "") + path;
+  url.pathname = trimTrailing(url.pathname, "/") + path;
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   return url;
 }
@@ -111,7 +112,7 @@ export function nextPageUrl(headers: Headers, current: URL): URL | null {
   const link = headers.get("link");
   if (!link) return null;
   for (const part of link.split(",")) {
-    const m = /<([^>]+)>\s*;(.*)$/.exec(part.trim());
+    const m = /^<([^>]+)>\s*;(.*)$/.exec(part.trim());
     if (m?.[1] && /\brel="?next"?/.test(m[2] ?? "")) {
       try {
         const next = new URL(m[1], current);

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
 import type { z } from "zod";
+import { trimTrailing } from "../../../platform/text.ts";
 import { VcsInputError } from "../provider.ts";
 import {
   VcsProviderConfigurationError,
@@ -117,7 +118,7 @@ export function buildCloneUrl(
     const url = new URL(base.href);
     url.username = encodeURIComponent(username);
     url.password = encodeURIComponent(password);
-    url.pathname = `${url.pathname.replace(/\/+$/, "")}/${relative}`;
+    url.pathname = `${trimTrailing(url.pathname, "/")}/${relative}`;
     url.search = "";
     url.hash = "";
     return url.href;

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import { loopbackEgress } from "../../../../../test/egress.ts";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -83,7 +84,7 @@ async function apiError(p: Promise<unknown>): Promise<VcsProviderApiError> {
 
 describe("GitHub commit statuses", () => {
   it("creates a status as the App's installation, with GitHub's headers", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const before = fake.requests.length;
     await adapter.setCommitStatus(integration, "acme/infra", SHA, status);
     expect(fake.statuses("acme/infra", SHA).at(-1)).toEqual(
@@ -112,7 +113,7 @@ describe("GitHub commit statuses", () => {
   });
 
   it("cuts a description to GitHub's 140 characters", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     await adapter.setCommitStatus(integration, "acme/infra", SHA, {
       ...status,
       state: "failure",
@@ -125,7 +126,7 @@ describe("GitHub commit statuses", () => {
   });
 
   it("throws a retryable error on a 502 and succeeds when the queue tries again", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const before = fake.statuses("acme/infra").length;
     fake.failNext("statuses", 2, 502);
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -143,7 +144,7 @@ describe("GitHub commit statuses", () => {
   });
 
   it("explains a repository the App is not installed on, not retryable", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const err = await apiError(
       adapter.setCommitStatus(integration, "elsewhere/infra", SHA, status),
     );
@@ -155,7 +156,7 @@ describe("GitHub commit statuses", () => {
   });
 
   it("refuses a repository name that could escape the API path", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     for (const bad of ["acme/../x", "acme", "acme/infra/extra", "acme/in fra"])
       await expect(
         adapter.setCommitStatus(integration, bad, SHA, status),
@@ -166,7 +167,7 @@ describe("GitHub commit statuses", () => {
 
 describe("GitHub App installation tokens", () => {
   it("reuses a token until 5 minutes before it expires, then fetches a new one", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     fake.tokenTtlMs = 10 * 60_000;
     try {
       const issued = fake.tokensIssued;
@@ -187,7 +188,7 @@ describe("GitHub App installation tokens", () => {
   });
 
   it("shares one token request between concurrent calls", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const issued = fake.tokensIssued;
     await Promise.all(
       Array.from({ length: 5 }, () =>
@@ -198,7 +199,7 @@ describe("GitHub App installation tokens", () => {
   });
 
   it("drops a token GitHub refuses, so the retry authenticates afresh", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     await adapter.setCommitStatus(integration, "acme/infra", SHA, status);
     const issued = fake.tokensIssued;
     fake.revokeTokens();
@@ -216,7 +217,7 @@ describe("GitHub App installation tokens", () => {
   });
 
   it("retries a token request that failed instead of caching the failure", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     fake.failNext("access_tokens", 1, 503);
     const err = await apiError(
       adapter.setCommitStatus(integration, "acme/infra", SHA, status),
@@ -226,7 +227,7 @@ describe("GitHub App installation tokens", () => {
   });
 
   it("reports a JWT GitHub refuses as a configuration problem, not retryable", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048 })
       .privateKey.export({ type: "pkcs8", format: "pem" })
       .toString();
@@ -248,7 +249,10 @@ describe("GitHub App installation tokens", () => {
 
   it("gets GitHub's answer to an expired JWT when the host clock is far behind", async () => {
     const behind = new Date(now.getTime() - 20 * 60_000);
-    const adapter = createGithubAdapter({ clock: () => behind });
+    const adapter = createGithubAdapter({
+      fetch: loopbackEgress.fetch,
+      clock: () => behind,
+    });
     const err = await apiError(
       adapter.setCommitStatus(integration, "acme/infra", SHA, status),
     );
@@ -256,7 +260,7 @@ describe("GitHub App installation tokens", () => {
   });
 
   it("refuses a private key that is not a PEM RSA key", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     await expect(
       adapter.setCommitStatus(
         githubIntegration({ privateKeyPem: "-----BEGIN NOTHING-----" }),
@@ -281,7 +285,7 @@ describe("GitHub App installation tokens", () => {
 
 describe("GitHub pull request comments", () => {
   it("creates the comment once and edits it in place afterwards", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     await adapter.upsertPullRequestComment(
       integration,
       "acme/infra",
@@ -303,7 +307,7 @@ describe("GitHub pull request comments", () => {
   });
 
   it("keeps a marker the body already carries where it is", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const body = `Plan summary\n\n${MARKER}`;
     await adapter.upsertPullRequestComment(
       integration,
@@ -316,7 +320,7 @@ describe("GitHub pull request comments", () => {
   });
 
   it("leaves a person's comment quoting the marker alone", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     fake.addUserComment("acme/infra", 44, `Look: ${MARKER}`);
     await adapter.upsertPullRequestComment(
       integration,
@@ -339,7 +343,7 @@ describe("GitHub pull request comments", () => {
   });
 
   it("finds its comment past the first page of 100", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     for (let i = 0; i < 130; i++)
       fake.addUserComment("acme/infra", 45, `comment ${i}`);
     await adapter.upsertPullRequestComment(
@@ -362,7 +366,7 @@ describe("GitHub pull request comments", () => {
   });
 
   it("throws a retryable error on a 502 and upserts when tried again", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     fake.failNext("comments", 1, 502);
     const err = await apiError(
       adapter.upsertPullRequestComment(
@@ -387,7 +391,7 @@ describe("GitHub pull request comments", () => {
 
 describe("GitHub clone URLs", () => {
   it("carries an installation token for an https git URL", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const url = new URL(await adapter.cloneUrl(integration, "acme/infra"));
     expect(url.origin).toBe("https://github.example.com");
     expect(url.pathname).toBe("/acme/infra.git");
@@ -396,7 +400,7 @@ describe("GitHub clone URLs", () => {
   });
 
   it("points into a file:// directory of bare repositories without credentials", async () => {
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const before = fake.requests.length;
     const url = await adapter.cloneUrl(
       githubIntegration({ gitUrl: "file:///srv/git/" }),
@@ -413,7 +417,11 @@ describe("GitHub API transport", () => {
     const silent = http.createServer((_req, res) => held.push(res));
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
     try {
-      const adapter = createGithubAdapter({ clock, timeoutMs: 200 });
+      const adapter = createGithubAdapter({
+        fetch: loopbackEgress.fetch,
+        clock,
+        timeoutMs: 200,
+      });
       const err = await apiError(
         adapter.setCommitStatus(
           githubIntegration({
@@ -437,7 +445,7 @@ describe("GitHub API transport", () => {
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const adapter = createGithubAdapter({ clock });
+    const adapter = createGithubAdapter({ fetch: loopbackEgress.fetch, clock });
     const err = await apiError(
       adapter.setCommitStatus(
         githubIntegration({ apiUrl: `http://127.0.0.1:${port}` }),

@@ -33,7 +33,8 @@ const MAX_COMMENT_BODY = 65_536;
 const MAX_COMMENT_PAGES = 20;
 
 export interface GithubAdapterDeps {
-  fetch?: typeof fetch;
+  /** The egress guard's fetch (platform/http/egress.ts): the API URL is user-chosen. */
+  fetch: typeof fetch;
   clock?: () => Date;
   /** Per API request; default 15 s. */
   timeoutMs?: number;
@@ -54,11 +55,11 @@ const commentSchema = z.array(
  * (`apiUrl` https://ghe.example.com/api/v3).
  */
 export function createGithubAdapter(
-  deps: GithubAdapterDeps = {},
+  deps: GithubAdapterDeps,
 ): VcsProviderAdapter {
   const clock = deps.clock ?? (() => new Date());
   const http: ProviderHttpDeps = {
-    fetch: deps.fetch ?? globalThis.fetch,
+    fetch: deps.fetch,
     timeoutMs: deps.timeoutMs ?? 15_000,
   };
   const auth = createGithubAppAuth({ ...http, clock });

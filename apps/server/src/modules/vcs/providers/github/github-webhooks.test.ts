@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { loopbackEgress } from "../../../../../test/egress.ts";
 import type { VcsIntegration } from "../../provider.ts";
 import { VcsInputError } from "../../vcs-errors.ts";
 import {
@@ -28,7 +29,10 @@ const integration: VcsIntegration = {
   },
 };
 const NOW = new Date("2026-11-23T12:00:00Z");
-const adapter = createGithubAdapter({ clock: () => NOW });
+const adapter = createGithubAdapter({
+  fetch: loopbackEgress.fetch,
+  clock: () => NOW,
+});
 const parse = (event: string, payload: unknown) =>
   adapter.parseWebhook(integration, event, payload);
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loopbackEgress } from "../../../../../test/egress.ts";
 import type { CommitStatus, VcsIntegration } from "../../provider.ts";
 import { VcsInputError } from "../../vcs-errors.ts";
 import {
@@ -67,7 +68,7 @@ async function apiError(p: Promise<unknown>): Promise<VcsProviderApiError> {
 
 describe("GitLab commit statuses", () => {
   it("maps our states to GitLab's and posts them to the url-encoded project", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     const sha = "1111111111111111111111111111111111111111";
     await adapter.setCommitStatus(integration, ...status("pending", sha));
     await adapter.setCommitStatus(integration, ...status("success", sha));
@@ -99,7 +100,7 @@ describe("GitLab commit statuses", () => {
   });
 
   it("treats a repeated report of the same state as done", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     const sha = "3".repeat(40);
     await adapter.setCommitStatus(integration, ...status("pending", sha));
     await adapter.setCommitStatus(integration, ...status("pending", sha));
@@ -107,7 +108,7 @@ describe("GitLab commit statuses", () => {
   });
 
   it("accepts an apiUrl that already ends in /api/v4", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     const sha = "4".repeat(40);
     await adapter.setCommitStatus(
       gitlabIntegration({ apiUrl: `${fake.url}/api/v4/` }),
@@ -117,7 +118,7 @@ describe("GitLab commit statuses", () => {
   });
 
   it("throws a retryable error on a 502 and succeeds when the queue tries again", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     const sha = "5".repeat(40);
     fake.failNext("statuses", 2, 502);
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -134,7 +135,7 @@ describe("GitLab commit statuses", () => {
   });
 
   it("reports a refused token without retrying and without the token", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     const err = await apiError(
       adapter.setCommitStatus(
         gitlabIntegration({ token: "glpat-wrong-token-value" }),
@@ -147,7 +148,7 @@ describe("GitLab commit statuses", () => {
   });
 
   it("reports an unknown project as not retryable", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     const err = await apiError(
       adapter.setCommitStatus(
         integration,
@@ -161,7 +162,7 @@ describe("GitLab commit statuses", () => {
   });
 
   it("refuses a project path that could escape the API path", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     for (const bad of ["group/../x", "infra", "group//x", "group/x.git"])
       await expect(
         adapter.setCommitStatus(integration, bad, SHA, status("success")[2]),
@@ -172,7 +173,7 @@ describe("GitLab commit statuses", () => {
 
 describe("GitLab merge request notes", () => {
   it("creates the note once and edits it in place afterwards", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     await adapter.upsertPullRequestComment(
       integration,
       PROJECT,
@@ -194,7 +195,7 @@ describe("GitLab merge request notes", () => {
   });
 
   it("leaves system notes and other people's notes carrying the marker alone", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     fake.addUserNote(PROJECT, 8, `quoted ${MARKER}`);
     fake.addUserNote(PROJECT, 8, `${MARKER} mentioned in commit`, true);
     await adapter.upsertPullRequestComment(
@@ -219,7 +220,7 @@ describe("GitLab merge request notes", () => {
   });
 
   it("finds its note past the first page of 100", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     for (let i = 0; i < 120; i++) fake.addUserNote(PROJECT, 9, `note ${i}`);
     await adapter.upsertPullRequestComment(
       integration,
@@ -241,7 +242,7 @@ describe("GitLab merge request notes", () => {
   });
 
   it("throws a retryable error on a 502 and upserts when tried again", async () => {
-    const adapter = createGitlabAdapter();
+    const adapter = createGitlabAdapter({ fetch: loopbackEgress.fetch });
     fake.failNext("notes", 1, 502);
     const err = await apiError(
       adapter.upsertPullRequestComment(integration, PROJECT, 10, MARKER, "x"),
@@ -261,7 +262,10 @@ describe("GitLab merge request notes", () => {
 describe("GitLab clone URLs", () => {
   it("carries the token as oauth2 credentials for an https git URL", async () => {
     const url = new URL(
-      await createGitlabAdapter().cloneUrl(integration, PROJECT),
+      await createGitlabAdapter({ fetch: loopbackEgress.fetch }).cloneUrl(
+        integration,
+        PROJECT,
+      ),
     );
     expect(url.origin).toBe("https://gitlab.example.com");
     expect(url.pathname).toBe(`/${PROJECT}.git`);
@@ -270,10 +274,9 @@ describe("GitLab clone URLs", () => {
   });
 
   it("points into a file:// directory of bare repositories without credentials", async () => {
-    const url = await createGitlabAdapter().cloneUrl(
-      gitlabIntegration({ gitUrl: "file:///srv/git" }),
-      PROJECT,
-    );
+    const url = await createGitlabAdapter({
+      fetch: loopbackEgress.fetch,
+    }).cloneUrl(gitlabIntegration({ gitUrl: "file:///srv/git" }), PROJECT);
     expect(url).toBe(`file:///srv/git/${PROJECT}.git`);
   });
 });

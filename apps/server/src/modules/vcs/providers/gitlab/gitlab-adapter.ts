@@ -38,7 +38,8 @@ const GITLAB_STATE: Record<CommitStatus["state"], string> = {
 };
 
 export interface GitlabAdapterDeps {
-  fetch?: typeof fetch;
+  /** The egress guard's fetch (platform/http/egress.ts): the API URL is user-chosen. */
+  fetch: typeof fetch;
   clock?: () => Date;
   /** Per API request; default 15 s. */
   timeoutMs?: number;
@@ -60,11 +61,11 @@ const userSchema = z.object({ id: z.number() });
  * project access token (`api` scope). Works with gitlab.com and self-managed GitLab.
  */
 export function createGitlabAdapter(
-  deps: GitlabAdapterDeps = {},
+  deps: GitlabAdapterDeps,
 ): VcsProviderAdapter {
   const clock = deps.clock ?? (() => new Date());
   const http: ProviderHttpDeps = {
-    fetch: deps.fetch ?? globalThis.fetch,
+    fetch: deps.fetch,
     timeoutMs: deps.timeoutMs ?? 15_000,
   };
 
