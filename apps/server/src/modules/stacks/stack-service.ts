@@ -53,7 +53,7 @@ import {
   presentElement,
   type DecryptedElement,
 } from "./config-element.ts";
-import { findSpace, spaceLineage } from "./space-repo.ts";
+import { findSpace } from "./space-repo.ts";
 import { assertRepositoryAllowed } from "./stack-repository.ts";
 
 export interface StackServiceDeps {
