@@ -259,6 +259,8 @@ describe("separate server and launcher processes", () => {
         DATABASE_URL: db.url,
         STACKYARD_BIND_ADDRESS: "127.0.0.1",
         STACKYARD_LOG_LEVEL: "warn",
+        // The stacks track git repositories in the test's temporary directory.
+        STACKYARD_ALLOW_LOCAL_REPOSITORIES: "true",
       },
     );
   }

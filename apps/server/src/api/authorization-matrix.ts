@@ -81,7 +81,7 @@ const RAW_INPUT = (name: string, space: string) => ({
   name,
   space,
   provider: "GIT",
-  repository: "/srv/git/matrix",
+  repository: "https://git.example.com/acme/matrix.git",
   branch: "main",
   administrative: false,
   autodeploy: false,
