@@ -55,7 +55,8 @@ describe("launcher connection", () => {
         workerId: "wkr_test1",
         poolId: server.poolId,
         version: expect.any(String),
-        metadata: { zone: "eu-1" },
+        // Its own metadata, plus the sandbox tag the launcher adds (sandbox.test.ts).
+        metadata: { zone: "eu-1", sandbox: expect.any(String) },
         status: "IDLE",
       },
     ]);
