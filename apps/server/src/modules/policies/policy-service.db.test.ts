@@ -172,6 +172,19 @@ describe.skipIf(!haveOpa)("policies with a real OPA", () => {
       ).rejects.toThrow(/package must be "spacelift"/);
     });
 
+    it("refuses a space that does not exist as the client's mistake, naming input.space", async () => {
+      const created = m.service.create(ADMIN, {
+        name: "nowhere",
+        type: "PLAN",
+        space: "no-such-space",
+        body: 'package spacelift\n\ndeny["x"] { true }\n',
+      });
+      await expect(created).rejects.toBeInstanceOf(ValidationError);
+      await expect(created).rejects.toThrow(
+        "input.space: no space no-such-space exists",
+      );
+    });
+
     it("lets only admins manage login policies", async () => {
       const key = await apiKeySession(t.db, {
         spaceId: "root",

@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { monotonicFactory } from "ulid";
-import type { Database } from "../../platform/db/index.ts";
+import {
+  isForeignKeyViolation,
+  type Database,
+} from "../../platform/db/index.ts";
 import {
   ForbiddenError,
   NotFoundError,
@@ -214,20 +217,22 @@ export function createPolicyService(deps: PolicyServiceDeps) {
       const taken = await repo.policyIdsLike(db, slug);
       let id = slug;
       for (let n = 2; taken.includes(id); n++) id = `${slug}-${n}`;
-      const created = await repo.insertPolicy(
-        db,
-        {
-          id,
-          name,
-          description: input.description?.trim() ?? "",
-          type,
-          body: input.body,
-          labels,
-          spaceId,
-          engineType,
-        },
-        clock(),
-      );
+      const created = await repo
+        .insertPolicy(
+          db,
+          {
+            id,
+            name,
+            description: input.description?.trim() ?? "",
+            type,
+            body: input.body,
+            labels,
+            spaceId,
+            engineType,
+          },
+          clock(),
+        )
+        .catch((err: unknown) => missingSpace(err, spaceId));
       await loginPoliciesChanged(session, type);
       return created;
     },
@@ -256,19 +261,21 @@ export function createPolicyService(deps: PolicyServiceDeps) {
         input.body,
         input.engineType,
       );
-      const updated = await repo.updatePolicy(
-        db,
-        id,
-        {
-          name,
-          description: input.description?.trim() ?? current.description,
-          body: input.body,
-          labels,
-          spaceId,
-          engineType,
-        },
-        clock(),
-      );
+      const updated = await repo
+        .updatePolicy(
+          db,
+          id,
+          {
+            name,
+            description: input.description?.trim() ?? current.description,
+            body: input.body,
+            labels,
+            spaceId,
+            engineType,
+          },
+          clock(),
+        )
+        .catch((err: unknown) => missingSpace(err, spaceId));
       if (!updated) throw new PolicyNotFoundError(id);
       await loginPoliciesChanged(session, updated.type);
       return updated;
@@ -649,3 +656,12 @@ export function createPolicyService(deps: PolicyServiceDeps) {
 }
 
 export type PolicyService = ReturnType<typeof createPolicyService>;
+
+/** A policy naming a space that does not exist is the client's mistake. */
+function missingSpace(err: unknown, spaceId: string): never {
+  if (isForeignKeyViolation(err, "policies_space_id_fkey"))
+    throw new ValidationError(`input.space: no space ${spaceId} exists`, {
+      cause: err,
+    });
+  throw err;
+}

@@ -15,4 +15,5 @@ export {
   judgePostgresVersion,
   UnsupportedPostgresError,
 } from "./postgres-version.ts";
+export { isForeignKeyViolation } from "./pg-errors.ts";
 export type * from "./schema.ts";
