@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CliProcess } from "./harness.ts";
+import { adminClient } from "./run-kit.ts";
 import {
   HAS_CHROMIUM,
   SHOTS,
@@ -318,6 +319,13 @@ resource "terraform_data" "slow" {
 `,
       );
       git(repo, "commit", "-q", "-am", "hola");
+      // A run uses the stack's tracked commit, which the poller moves on its next pass;
+      // sync it now, as `spacectl stack sync-commit` does, rather than wait for that.
+      const client = await adminClient(base, dataDir);
+      await client.request<unknown>(
+        'mutation{stackSyncCommit(id: "greeting"){id}}',
+        {},
+      );
 
       await page.goto(`${base}/stack/greeting`);
       await page.getByRole("button", { name: "Trigger run" }).click();
