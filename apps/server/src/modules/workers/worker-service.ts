@@ -12,7 +12,10 @@ import {
 import { ulid } from "ulid";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import type { Encryptor } from "../../platform/crypto/index.ts";
-import type { Database } from "../../platform/db/index.ts";
+import {
+  isForeignKeyViolation,
+  type Database,
+} from "../../platform/db/index.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { Worker, WorkerPool } from "./worker.ts";
@@ -593,7 +596,7 @@ export type WorkerService = ReturnType<typeof createWorkerService>;
 
 /** A foreign key violation on the pool's space: the caller named a space that does not exist. */
 function missingSpace(err: unknown, spaceId: string): never {
-  if ((err as { code?: unknown }).code === "23503")
+  if (isForeignKeyViolation(err))
     throw new ValidationError(`space: no space ${spaceId} exists`, {
       cause: err,
     });
