@@ -405,20 +405,15 @@ export function vcsRunsPort(
           branch: input.branch,
           note: input.note,
           lockId: input.lockId,
+          prioritized: input.prioritized,
         },
         (tx, created) => inTx(tx, created.id),
       );
       return { id: run.id };
     },
-    // Push policy `cancel` / `prioritize`: the runs module's own actions and rules.
+    // Push policy `cancel`: the runs module's own action and rules.
     async cancelRun(ref, note) {
       await service.cancel(identity("vcs/push-policy"), { ...ref, note });
-    },
-    async prioritizeRun(ref) {
-      await service.prioritize(identity("vcs/push-policy"), {
-        ...ref,
-        prioritize: true,
-      });
     },
     async stopRun(ref, note) {
       const session = identity("vcs");

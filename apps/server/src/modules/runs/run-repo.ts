@@ -133,6 +133,7 @@ export interface NewRun {
   runtimeConfig?: unknown;
   userMetadata?: string[];
   retryOf?: string | null;
+  prioritized?: boolean;
 }
 
 /** Inserts a QUEUED run (state_version 1) and its first transition. */
@@ -167,6 +168,7 @@ export async function insertRun(
           : JSON.stringify(run.runtimeConfig),
       user_metadata: JSON.stringify(run.userMetadata ?? []),
       retry_of: run.retryOf ?? null,
+      prioritized: run.prioritized ?? false,
       created_at: first.now,
       updated_at: first.now,
     })

@@ -251,6 +251,8 @@ export function createRunService(deps: RunServiceDeps) {
       inTx?: (tx: Database, run: RunRecord) => Promise<void>;
       /** A lock holder the run acts for besides its actor (a VCS push policy's lock id). */
       lockId?: string | null;
+      /** Created prioritized (a push policy's `prioritize`). */
+      prioritized?: boolean;
     },
   ): Promise<RunRecord> {
     let stack = await loadStack(session, stackId, "write");
@@ -304,6 +306,7 @@ export function createRunService(deps: RunServiceDeps) {
           runtimeConfig: spec.runtimeConfig,
           userMetadata: spec.metadata ? [spec.metadata] : [],
           retryOf: spec.retryOf ?? null,
+          prioritized: spec.prioritized ?? false,
         },
         { actor, note: spec.note, now },
       );
@@ -438,10 +441,12 @@ export function createRunService(deps: RunServiceDeps) {
         branch: string;
         note: string;
         lockId?: string | null;
+        prioritized?: boolean;
       },
       inTx: (tx: Database, run: RunRecord) => Promise<void>,
     ): Promise<RunRecord> {
       return createRun(session, input.stackId, {
+        prioritized: input.prioritized,
         type: input.runType,
         commitSha: input.commitSha,
         commit: input.commit,

@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import type { Database } from "../../platform/db/index.ts";
 
 /**
@@ -109,22 +108,6 @@ export async function recordOutcome(
       created_at: o.now,
     })
     .onConflict((oc) => oc.columns(["event_id", "stack_id"]).doNothing())
-    .execute();
-}
-
-/** Adds what was done after the outcome was recorded (e.g. prioritizing its run). */
-export async function appendOutcomeActions(
-  db: Database,
-  o: { eventId: string; stackId: string; actions: string[]; reason: string },
-): Promise<void> {
-  await db
-    .updateTable("vcs_event_outcomes")
-    .set((eb) => ({
-      actions: sql<string[]>`${eb.ref("actions")} || ${o.actions}::text[]`,
-      reason: o.reason,
-    }))
-    .where("event_id", "=", o.eventId)
-    .where("stack_id", "=", o.stackId)
     .execute();
 }
 

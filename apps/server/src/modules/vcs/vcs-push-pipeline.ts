@@ -43,6 +43,8 @@ export interface VcsRunsPort {
        * this id (the push that holds the lock may run), as it would be for the holder.
        */
       lockId?: string | null;
+      /** A push policy's `prioritize`: the run is created prioritized. */
+      prioritized?: boolean;
     },
     inTx: (tx: Database, runId: string) => Promise<void>,
   ): Promise<{ id: string }>;
@@ -56,8 +58,6 @@ export interface VcsRunsPort {
     ref: { stackId: string; runId: string },
     note: string,
   ): Promise<void>;
-  /** Prioritizes a waiting run (the runs module's prioritize action); AppError if it no longer waits. */
-  prioritizeRun(ref: { stackId: string; runId: string }): Promise<void>;
 }
 
 /**
@@ -266,8 +266,8 @@ interface Recorded {
  * 4. `notrigger` on track/propose: no run; the outcome is NOTRIGGER; a tracked event moves
  *    the stack's tracked commit to the event's sha, so a later manual tracked run uses it.
  * 5. Otherwise track/propose create the run; `flag` lands on it in its insert transaction
- *    (`run.flags` for later policy types); `prioritize` then prioritizes it (a separate
- *    action: a crash in between leaves the run unprioritized, a scheduling hint only).
+ *    (`run.flags` for later policy types), and `prioritize` creates it prioritized, so
+ *    the recorded outcome is whole the moment it is visible.
  * Failures of side rules are recorded in the outcome's actions and logged, never fatal.
  *
  * Idempotency (the drain delivers at least once): a run, its `vcs_run_links` row and its
@@ -365,15 +365,20 @@ export function createPushPipeline(deps: PushPipelineDeps) {
       actions: string[];
       lockId: string | null;
       flags: readonly string[];
-    } = { rules: [], actions: [], lockId: null, flags: [] },
+      prioritize: boolean;
+    } = { rules: [], actions: [], lockId: null, flags: [], prioritize: false },
   ): Promise<StackOutcome> {
     const e = ev.event;
     const sha = shaOf(ev);
+    const actions = [...policy.actions];
+    if (policy.flags.length > 0 && deps.recordRunFlags)
+      actions.push(`flags set on the run: ${policy.flags.join(", ")}`);
+    if (policy.prioritize) actions.push("run prioritized");
     const described = describe({
       outcome: runType,
       reason,
       rules: policy.rules,
-      actions: policy.actions,
+      actions,
     });
     try {
       const run = await runs.createRun(
@@ -389,6 +394,7 @@ export function createPushPipeline(deps: PushPipelineDeps) {
           triggeredBy: actorOf(ev),
           note: `Triggered by ${ev.source === "POLL" ? "a new commit found by polling" : `a ${e.kind === "push" ? "push" : "pull request"} webhook`}: ${reason}`,
           lockId: policy.lockId,
+          prioritized: policy.prioritize,
         },
         async (tx, runId) => {
           await events.insertRunLink(tx, {
@@ -409,7 +415,7 @@ export function createPushPipeline(deps: PushPipelineDeps) {
             runId,
             reason: described,
             rules: policy.rules,
-            actions: policy.actions,
+            actions,
             now: clock(),
           });
           if (policy.flags.length > 0) {
@@ -652,42 +658,13 @@ export function createPushPipeline(deps: PushPipelineDeps) {
       );
     }
 
-    const outcome = await startRun(
-      ev,
-      stack,
-      runType,
-      decision.reason,
-      afterStack,
-      { rules: fired, actions, lockId, flags: rules.flags },
-    );
-    if (outcome.runId) {
-      const after: string[] = [];
-      if (rules.flags.length)
-        after.push(`flags set on the run: ${rules.flags.join(", ")}`);
-      if (rules.prioritize) {
-        try {
-          await runs.prioritizeRun({ stackId: stack.id, runId: outcome.runId });
-          after.push("run prioritized");
-        } catch (err) {
-          after.push(`run not prioritized: ${why(err)}`);
-        }
-      }
-      if (after.length) {
-        outcome.reason = describe({
-          outcome: runType,
-          reason: decision.reason,
-          rules: fired,
-          actions: [...actions, ...after],
-        });
-        await events.appendOutcomeActions(db, {
-          eventId: ev.eventId,
-          stackId: stack.id,
-          actions: after,
-          reason: outcome.reason,
-        });
-      }
-    }
-    return outcome;
+    return startRun(ev, stack, runType, decision.reason, afterStack, {
+      rules: fired,
+      actions,
+      lockId,
+      flags: rules.flags,
+      prioritize: rules.prioritize,
+    });
   }
 
   return {

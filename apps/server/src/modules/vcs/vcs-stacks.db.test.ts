@@ -107,7 +107,6 @@ describe("stacks and their VCS integration", () => {
         createRun: () => Promise.reject(new Error("no runs here")),
         stopRun: () => Promise.reject(new Error("no runs here")),
         cancelRun: () => Promise.reject(new Error("no runs here")),
-        prioritizeRun: () => Promise.reject(new Error("no runs here")),
       },
       adapters: {},
       log: silentLog,

@@ -110,12 +110,16 @@ export function IntegrationsPage() {
 }
 
 function IntegrationCard({
-  integration: i,
+  integration: listed,
   onChanged,
 }: {
   integration: VcsIntegration;
   onChanged(): void;
 }) {
+  // What the update answered is shown at once; the list's refetch replaces it once it
+  // is at least as new, so "Saved." never sits beside the old settings.
+  const [latest, setLatest] = useState<VcsIntegration | null>(null);
+  const i = latest && latest.updatedAt >= listed.updatedAt ? latest : listed;
   const del = useMutation(VCS_INTEGRATION_DELETE);
   const [asking, setAsking] = useState(false);
   const [editing, setEditing] = useState(false);
@@ -144,7 +148,8 @@ function IntegrationCard({
         <IntegrationForm
           editing={i}
           onCancel={close}
-          onSaved={() => {
+          onSaved={(updated) => {
+            setLatest(updated);
             setSaved(true);
             close();
             onChanged();
