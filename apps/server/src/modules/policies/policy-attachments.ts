@@ -8,7 +8,7 @@ import {
   type Stack,
 } from "../stacks/index.ts";
 import { policyAutoAttaches, type PolicyAttachment } from "./policy.ts";
-import type { PolicyGuards } from "./policy-guards.ts";
+import { ACCESS_REFUSED, type PolicyGuards } from "./policy-guards.ts";
 import * as repo from "./policy-repo.ts";
 
 /**
@@ -40,6 +40,9 @@ export function createPolicyAttachments(
         policyId,
         stackId,
       );
+      // Stored before they were refused (or by an older version): never evaluated, so
+      // an attachment would only pretend to protect the stack.
+      if (policy.type === "ACCESS") throw new ValidationError(ACCESS_REFUSED);
       if (policy.type === "LOGIN" || policy.type === "NOTIFICATION")
         throw new ValidationError(
           `${policy.type} policies are not attached to stacks: they apply ${policy.type === "LOGIN" ? "to every login" : "to their space"}`,

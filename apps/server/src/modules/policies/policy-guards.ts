@@ -79,6 +79,14 @@ export function cleanLabels(labels: readonly string[] | null | undefined) {
   return out;
 }
 
+/**
+ * Why ACCESS (STACK_ACCESS) policies are refused. Spacelift deprecated them for space
+ * roles, and Stackyard never evaluates them: accepting one would let a user believe it
+ * restricts or grants access when it does neither.
+ */
+export const ACCESS_REFUSED =
+  "type: ACCESS (STACK_ACCESS) policies are deprecated and Stackyard does not evaluate them; grant access with space roles instead (a LOGIN policy's roles[space_id] rule, or the space access of a user or API key)";
+
 /** A policy type a caller may create or simulate (aliases resolved). */
 export function typeOf(raw: string | undefined): PolicyType {
   const type = canonicalType(raw ?? "");
@@ -86,6 +94,7 @@ export function typeOf(raw: string | undefined): PolicyType {
     throw new ValidationError(
       `type ${JSON.stringify(raw)} is not a policy type`,
     );
+  if (type === "ACCESS") throw new ValidationError(ACCESS_REFUSED);
   if (type === "INITIALIZATION")
     throw new ValidationError(
       "INITIALIZATION policies are evaluated on workers (SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY), not stored on the server",

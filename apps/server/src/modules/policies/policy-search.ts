@@ -1,5 +1,6 @@
 import type { Database } from "../../platform/db/index.ts";
 import { ValidationError } from "../../platform/errors.ts";
+import { parseExact, stringifyExact } from "@stackyard/protocol";
 import type { BlobStore } from "../../platform/storage/index.ts";
 import type { Session } from "../auth/index.ts";
 import type { SpaceAccess } from "../stacks/index.ts";
@@ -194,13 +195,13 @@ export function createPolicySearch(
       } catch {
         return null;
       }
-      const doc = JSON.parse(stored.toString("utf8")) as {
+      const doc = parseExact(stored.toString("utf8")) as {
         input: unknown;
         body: string;
         result: unknown;
       };
       return {
-        input: JSON.stringify(doc.input),
+        input: stringifyExact(doc.input),
         body: doc.body,
         result: doc.result,
       };

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { ForbiddenError, ValidationError } from "../../platform/errors.ts";
+import { parseExact, stringifyExact } from "@stackyard/protocol";
 import type { Session } from "../auth/index.ts";
 import type { SpaceAccess } from "../stacks/index.ts";
 import { packageOf, rewriteSource, type PolicyType } from "./policy.ts";
@@ -50,9 +51,11 @@ export function createPolicySimulation(deps: {
         throw new ValidationError(
           `policySimulate input: the input document is larger than ${MAX_SIMULATION_INPUT_BYTES} bytes`,
         );
+      // The user's numbers reach OPA as written (`101.00` stays a decimal, a 19-digit
+      // integer keeps its digits), and so do OPA's in the answer.
       let input: unknown;
       try {
-        input = JSON.parse(args.input);
+        input = parseExact(args.input);
       } catch (err) {
         throw new ValidationError(
           `policySimulate input: must be a JSON document: ${(err as Error).message}`,
@@ -67,7 +70,7 @@ export function createPolicySimulation(deps: {
           input,
           Math.min(deps.timeoutOf(type), SIMULATION_TIMEOUT_MS),
         );
-        return JSON.stringify(result);
+        return stringifyExact(result);
       } finally {
         await deps.opa.remove(id).catch(() => undefined);
       }

@@ -300,7 +300,7 @@ describe("approval input", () => {
       state_version: 2,
       author_roles: [],
       session: { login: "a", machine: false },
-      request: { timestamp_ns: at(5).getTime() * 1_000_000 },
+      request: { timestamp_ns: BigInt(at(5).getTime()) * 1_000_000n },
     });
     expect(input.reviews.older[0]?.state_version).toBe(1);
   });
@@ -316,8 +316,8 @@ describe("run_updated.timing and run.changes", () => {
         { state: "FINISHED", createdAt: at(7) },
       ]),
     ).toEqual([
-      { state: "QUEUED", duration: 2_000_000_000 },
-      { state: "PLANNING", duration: 5_000_000_000 },
+      { state: "QUEUED", duration: 2_000_000_000n },
+      { state: "PLANNING", duration: 5_000_000_000n },
     ]);
   });
 

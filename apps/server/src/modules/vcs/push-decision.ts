@@ -12,7 +12,7 @@ export interface PushPolicyCommit {
   affected_files: string[] | null;
   author: string;
   branch: string;
-  /** Unix nanoseconds, as Spacelift's input (exact: see platform/exact-json.ts). */
+  /** Unix nanoseconds, as Spacelift's input (exact: a bigint, see the protocol's exact-json.ts). */
   created_at: bigint;
   hash: string;
   message: string;

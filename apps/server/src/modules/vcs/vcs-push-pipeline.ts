@@ -1,7 +1,7 @@
 import { monotonicFactory } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
 import { isAppError } from "../../platform/errors.ts";
-import { unixNanos } from "../../platform/exact-json.ts";
+import { unixNanos } from "@stackyard/protocol";
 import type { Logger } from "../../platform/log/logger.ts";
 import { enqueue } from "../../platform/queue/index.ts";
 import type {
