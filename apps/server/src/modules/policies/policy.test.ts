@@ -170,6 +170,7 @@ describe("results", () => {
       message: "first; second",
       // Policy by policy: b's reset_flag removes a's "old".
       flags: ["b-flag", "seen"],
+      moduleVersion: "",
       fired: [
         "track",
         "notrigger",
