@@ -1,4 +1,4 @@
-import { schemaEnum } from "../../api/graphql.ts";
+import { schemaEnum } from "../../api/graphql-context.ts";
 import {
   StackState as GraphQLStackState,
   VcsProvider,
