@@ -10,7 +10,7 @@ import type {
   Space,
   StackView,
 } from "./stack.ts";
-import type { StackContextAttachmentView } from "./stack-service.ts";
+import type { StackContextAttachmentView } from "./stack-config.ts";
 
 /**
  * Domain objects → the GraphQL object shapes of schema.graphql. Timestamps are unix
