@@ -10,9 +10,15 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createOpaClient } from "./opa-client.ts";
 import { EmbeddedOpa, findOpaBinary } from "./opa-server.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 const OPA = findOpaBinary(null);
-const haveOpa = OPA !== "opa" && existsSync(OPA);
+const haveOpa = !skipWithout(
+  "OPA",
+  OPA !== "opa" && existsSync(OPA) ? null : `no opa binary (looked for ${OPA})`,
+  SETUP.toolchain,
+);
+
 const log = { info() {}, error() {}, warn() {}, debug() {} } as never;
 
 /** Inodes of the TCP sockets in LISTEN state on this host (/proc/net/tcp, tcp6). */
