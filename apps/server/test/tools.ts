@@ -51,6 +51,7 @@ export const SETUP = {
     "SETUP_CLIENTS=1 bash scripts/setup.sh (builds spacectl and the Terraform provider from ../shared/clients)",
   mosquitto: "apt-get install mosquitto, and run it on 127.0.0.1:1883",
   openssl: "apt-get install openssl",
+  prlimit: "apt-get install util-linux",
   pgDump:
     "apt-get install postgresql-client (pg_dump at least as new as the test server)",
 } as const;

@@ -150,7 +150,13 @@ describe.skipIf(!haveOpa || process.platform !== "linux")(
 describe.skipIf(
   !haveOpa ||
     process.platform !== "linux" ||
-    !["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p)),
+    skipWithout(
+      "prlimit",
+      ["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p))
+        ? null
+        : "no prlimit in /usr/bin or /bin",
+      SETUP.prlimit,
+    ),
 )("embedded OPA memory limit", () => {
   it("ends OPA, not the host, when a policy allocates past the limit, and starts it again", async () => {
     const opa = new EmbeddedOpa({ binary: OPA, log, memoryLimitMiB: 192 });
