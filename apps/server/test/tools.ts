@@ -50,6 +50,7 @@ export const SETUP = {
   clients:
     "SETUP_CLIENTS=1 bash scripts/setup.sh (builds spacectl and the Terraform provider from ../shared/clients)",
   mosquitto: "apt-get install mosquitto, and run it on 127.0.0.1:1883",
+  mosquittoBinary: "apt-get install mosquitto",
   openssl: "apt-get install openssl",
   prlimit: "apt-get install util-linux",
   pgDump:
