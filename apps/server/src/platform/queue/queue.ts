@@ -9,7 +9,7 @@ import { insertMessage } from "./postgres-backend.ts";
  * `queue_dead_letters`, migration 0003_queue.sql). Producers enqueue inside their own
  * transaction, so a domain write and the job it causes commit or roll back together.
  *
- * Semantics (docs/architecture.md describes the same rules):
+ * Semantics (docs/queue.md describes the same rules):
  * - Receive: a drain claims visible messages with `FOR UPDATE SKIP LOCKED` (priority,
  *   then age), hides each for the visibility timeout and increments `receive_count`.
  *   While a handler runs, the drain extends the visibility (heartbeat), so a live
