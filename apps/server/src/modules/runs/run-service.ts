@@ -20,6 +20,7 @@ import {
   type StackService,
 } from "../stacks/index.ts";
 import {
+  allowedActions,
   assertActionAllowed,
   canRetry,
   isBlocking,
@@ -793,6 +794,17 @@ export function createRunService(deps: RunServiceDeps) {
     async canRetry(run: RunRecord): Promise<boolean> {
       if (!canRetry(run)) return false;
       return run.type !== "TRACKED" || isLatestOfList(run);
+    },
+
+    /**
+     * `Run.allowedActions`: what the rules allow in the run's state (`allowedActions`,
+     * exactly what `assertActionAllowed` accepts), with retry only where `canRetry`.
+     */
+    async allowedActions(run: RunRecord): Promise<RunAction[]> {
+      const actions = allowedActions(snapshotOf(run));
+      if (!actions.includes("retry")) return actions;
+      if (run.type !== "TRACKED" || (await isLatestOfList(run))) return actions;
+      return actions.filter((action) => action !== "retry");
     },
 
     /** `Run.isMostRecent`: no newer run in the same list of the stack. */
