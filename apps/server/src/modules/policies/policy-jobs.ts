@@ -125,6 +125,15 @@ export function policyJobs(deps: {
           }
         }
       },
+      // Enqueued by a trigger on run_transitions, in the transition's transaction, once
+      // per state version (dedup key), in the FIFO group `policies.run:<runId>`.
+      {
+        enqueuedBy: {
+          trigger: "run_transitions_policies",
+          table: "run_transitions",
+          migration: "0010_policies.sql",
+        },
+      },
     ),
   };
 }

@@ -15,6 +15,7 @@ export {
   type JobCatalog,
   type JobDefinition,
   type JobContext,
+  type SqlTriggerProducer,
   type EnqueueOptions,
 } from "./queue.ts";
 export {

@@ -50,6 +50,20 @@ export interface JobDefinition<T = unknown> {
   handler: (payload: T, ctx: JobContext) => Promise<void>;
   /** Receives allowed before the message is dead-lettered; overrides the message's own. */
   maxAttempts?: number;
+  /**
+   * Set when a database trigger, not `enqueue`, inserts the job's messages: the trigger's
+   * name and table and the migration defining it. A trigger enqueues in the transaction
+   * of the row it fires on whatever code writes that row, and a FIFO group per entity
+   * keeps its messages in write order. roles/drain-catalog.db.test.ts holds every
+   * trigger inserting into `queue_messages` to a catalog entry declaring it.
+   */
+  enqueuedBy?: SqlTriggerProducer;
+}
+
+export interface SqlTriggerProducer {
+  trigger: string;
+  table: string;
+  migration: string;
 }
 
 export interface JobContext {
@@ -68,7 +82,7 @@ export type JobCatalog = Record<string, JobDefinition<any>>;
 export function defineJob<T>(
   schema: z.ZodType<T>,
   handler: (payload: T, ctx: JobContext) => Promise<void>,
-  opts: { maxAttempts?: number } = {},
+  opts: { maxAttempts?: number; enqueuedBy?: SqlTriggerProducer } = {},
 ): JobDefinition<T> {
   return { schema, handler, ...opts };
 }
