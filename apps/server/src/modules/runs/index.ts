@@ -92,6 +92,7 @@ export {
   type RunTransition,
   type RunReviewRecord,
 } from "./run-repo.ts";
+export { phaseOf, walkTo } from "./run-phases.ts";
 export {
   createRunScheduler,
   describeWaiting,
@@ -113,7 +114,6 @@ export {
 export { runResolvers, type RunResolverDeps } from "./run-resolvers.ts";
 export {
   createRunDispatcher,
-  phaseOf,
   type RunDispatcher,
   type DispatchPassResult,
   type WorkerSlots,
@@ -122,7 +122,6 @@ export {
 } from "./run-dispatch.ts";
 export {
   createRunReports,
-  walkTo,
   type RunReports,
   type ReportOutcome,
 } from "./run-reports.ts";
