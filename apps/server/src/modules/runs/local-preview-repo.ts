@@ -141,17 +141,3 @@ export async function bindToRun(
     .executeTakeFirst();
   return r.numUpdatedRows === 1n;
 }
-
-/** Which of `runIds` are local previews. */
-export async function localPreviewRunIds(
-  db: Database,
-  runIds: readonly string[],
-): Promise<Set<string>> {
-  if (runIds.length === 0) return new Set();
-  const rows = await db
-    .selectFrom("local_workspaces")
-    .select("run_id")
-    .where("run_id", "in", [...runIds])
-    .execute();
-  return new Set(rows.map((r) => r.run_id).filter((r) => r !== null));
-}

@@ -9,9 +9,13 @@ const METADATA_HEADER = "spacelift-user-provided-run-metadata";
 
 /** `uploadLocalWorkspace` and `runProposeLocalWorkspace` (spacectl `stack local-preview`). */
 export function localPreviewResolvers(
-  previews: Pick<LocalPreviews, "reserveUpload" | "propose">,
+  previews: Pick<LocalPreviews, "reserveUpload" | "propose" | "isLocalPreview">,
 ): Resolvers {
   return {
+    Run: {
+      stackyardLocalPreview: (run: { id: string }) =>
+        previews.isLocalPreview(run.id),
+    },
     Mutation: {
       uploadLocalWorkspace: (
         _: unknown,

@@ -334,9 +334,9 @@ export function createLocalPreviews(deps: LocalPreviewDeps) {
       return encryptor.decrypt(stored.toString("utf8"));
     },
 
-    /** Which of `runIds` are local previews (GraphQL `Run.isLocalPreview`). */
-    localPreviewRunIds: (runIds: readonly string[]) =>
-      repo.localPreviewRunIds(db, runIds),
+    /** Whether the run is a local preview (GraphQL `Run.stackyardLocalPreview`). */
+    isLocalPreview: async (runId: string) =>
+      (await repo.findLocalWorkspaceOfRun(db, runId)) !== null,
   };
 }
 

@@ -243,6 +243,16 @@ describe("local previews", () => {
         environmentVarsOverrides: [],
       },
     )) as { json: { data?: { runProposeLocalWorkspace: { id: string } } } };
-    expect(proposed.json.data?.runProposeLocalWorkspace.id).toMatch(/^run_/);
+    const runId = proposed.json.data?.runProposeLocalWorkspace.id ?? "";
+    expect(runId).toMatch(/^run_/);
+    const read = (await kit.graphql(
+      "query($s: ID!, $r: ID!){stack(id: $s){run(id: $r){type stackyardLocalPreview commit{hash}}}}",
+      { s: stack.id, r: runId },
+    )) as { json: { data?: { stack: { run: unknown } } } };
+    expect(read.json.data?.stack.run).toEqual({
+      type: "PROPOSED",
+      stackyardLocalPreview: true,
+      commit: { hash: "" },
+    });
   });
 });
