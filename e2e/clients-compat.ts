@@ -32,7 +32,6 @@ const notYet = (
 });
 
 const MODULES = "module registry issue";
-const LOCAL_PREVIEW = "local preview issue";
 const IDENTITY = "identity issue (users, roles, API keys)";
 const SCHEDULING =
   "scheduling issue (drift detection, scheduled tasks/runs/deletes)";
@@ -79,7 +78,7 @@ export const SPACECTL_COMMANDS: Record<string, Compat> = {
   "stack disable": works,
   "stack set-current-commit": works,
   "stack sync-commit": works,
-  "stack local-preview": notYet("local previews", LOCAL_PREVIEW),
+  "stack local-preview": works,
   "stack environment setvar": works,
   "stack environment mount": works,
   "stack environment list": works,

@@ -79,8 +79,13 @@ export function spacectlAs(credentials: {
   keySecret: string;
   home: string;
 }) {
-  return (args: string[], extraEnv: Record<string, string> = {}) =>
+  return (
+    args: string[],
+    extraEnv: Record<string, string> = {},
+    cwd?: string,
+  ) =>
     exec(SPACECTL, args, {
+      cwd,
       env: {
         HOME: credentials.home,
         SPACELIFT_API_KEY_ENDPOINT: credentials.endpoint,

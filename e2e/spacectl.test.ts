@@ -34,7 +34,11 @@ const skip = skipWithout(
 describe.skipIf(skip)("spacectl against Stackyard", () => {
   let sy: Stackyard;
   let key: { id: string; secret: string };
-  let spacectl: (args: string[], env?: Record<string, string>) => Promise<Exec>;
+  let spacectl: (
+    args: string[],
+    env?: Record<string, string>,
+    cwd?: string,
+  ) => Promise<Exec>;
   let repo: string;
   let stackId: string;
   const ran = new Set<string>();
@@ -384,7 +388,6 @@ describe.skipIf(skip)("spacectl against Stackyard", () => {
 
   it("fails cleanly, naming the feature, for every command whose feature is not built", async () => {
     const args: Record<string, string[]> = {
-      "stack local-preview": ["--id", stackId],
       "module list": [],
       "module create-version": ["--id", "some-module"],
       "blueprint list": [],
@@ -407,12 +410,104 @@ describe.skipIf(skip)("spacectl against Stackyard", () => {
     }
   }, 120_000);
 
-  it("refuses a local preview cleanly: the stack setting cannot be turned on yet", async () => {
-    const r = await run("stack local-preview", "--id", stackId);
-    expect(r.code, r.out).not.toBe(0);
-    expect(r.out).toContain("local preview has not been enabled");
-    expect(r.out).not.toMatch(/internal error/i);
-  });
+  it("local preview: plans the local files (ignored ones left out) with overrides, once enabled", async () => {
+    ran.add("stack local-preview");
+    const previewStack = await createStack(sy.client, {
+      name: "Spacectl local preview",
+      repository: repo,
+    });
+    const dir = await mkdtemp(path.join(os.tmpdir(), "spacectl-local-"));
+    await writeFile(
+      path.join(dir, "main.tf"),
+      [
+        'variable "greeting" {',
+        "  type    = string",
+        '  default = "from-local-file"',
+        "}",
+        'resource "terraform_data" "local_only" {',
+        '  input = "local-${var.greeting}"',
+        "}",
+        "",
+      ].join("\n"),
+    );
+    // Not valid HCL: the plan fails if the ignored file is uploaded.
+    await writeFile(path.join(dir, "ignored.tf"), "this is { not hcl\n");
+    await writeFile(path.join(dir, ".gitignore"), "ignored.tf\n");
+    const preview = (...args: string[]) =>
+      spacectl(
+        ["stack", "local-preview", "--id", previewStack, ...args],
+        {},
+        dir,
+      );
+
+    const off = await preview();
+    expect(off.code, off.out).not.toBe(0);
+    expect(off.out).toContain("local preview has not been enabled");
+    expect(off.out).not.toMatch(/internal error/i);
+    // The server refuses too, whatever the client checks.
+    const refused = await graphql(
+      sy.base,
+      "mutation($s: ID!){uploadLocalWorkspace(stack: $s){id uploadUrl}}",
+      { s: previewStack },
+      await jwt(),
+    );
+    expect(refused.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    expect(refused.errors?.[0]?.message).toContain(
+      "local preview is not enabled",
+    );
+
+    // Turned on the way the provider's enable_local_preview does: stackUpdate's input.
+    const updated = await graphql<{
+      stackUpdate: { localPreviewEnabled: boolean };
+    }>(
+      sy.base,
+      "mutation($id: ID!, $input: StackInput!){stackUpdate(id: $id, input: $input){localPreviewEnabled}}",
+      {
+        id: previewStack,
+        input: {
+          name: "Spacectl local preview",
+          repository: repo,
+          branch: "main",
+          autodeploy: false,
+          autoretry: false,
+          administrative: false,
+          provider: "GIT",
+          localPreviewEnabled: true,
+          vendorConfig: {
+            terraform: { workflowTool: "OPEN_TOFU", version: null },
+          },
+        },
+      },
+      await jwt(),
+    );
+    expect(updated.errors, JSON.stringify(updated.errors)).toBeUndefined();
+    expect(updated.data?.stackUpdate.localPreviewEnabled).toBe(true);
+
+    const plain = await preview();
+    expect(plain.code, plain.out).toBe(0);
+    expect(plain.out).toContain("terraform_data.local_only");
+    expect(plain.out).toContain("local-from-local-file");
+    expect(plain.out).not.toContain("terraform_data.marker");
+    expect(plain.out).not.toMatch(/internal error/i);
+
+    const overridden = await preview(
+      "--env-var-override",
+      "TF_VAR_greeting=from-override-42",
+    );
+    expect(overridden.code, overridden.out).toBe(0);
+    expect(overridden.out).toContain("local-from-override-42");
+    const runId = runIdOf(overridden.out);
+    const run = await graphql<{
+      stack: { run: { type: string; title: string; commit: unknown } };
+    }>(
+      sy.base,
+      "query($s: ID!, $r: ID!){stack(id: $s){run(id: $r){type title commit{hash}}}}",
+      { s: previewStack, r: runId },
+      await jwt(),
+    );
+    expect(run.data?.stack.run.type).toBe("PROPOSED");
+    expect(run.data?.stack.run.title).toMatch(/^Local preview by /);
+  }, 300_000);
 
   it("runs every command the compatibility table says works", () => {
     const notRun = Object.entries(SPACECTL_COMMANDS)

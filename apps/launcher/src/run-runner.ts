@@ -372,6 +372,21 @@ export class RunRunner {
       }
     }
 
+    let localWorkspace: RunOptions["localWorkspace"];
+    if (msg.spec.localWorkspace && msg.spec.phase !== "apply") {
+      try {
+        localWorkspace = {
+          id: msg.spec.localWorkspace.id,
+          archive: await api.getLocalWorkspace(signal),
+        };
+      } catch (err) {
+        if (err instanceof WorkerApiAbortedError) return abortedResult();
+        return failed(
+          `fetching the local preview's workspace: ${(err as Error).message}`,
+        );
+      }
+    }
+
     const binDir = await findToolDir(
       spec.tool,
       this.opts.binDir,
@@ -397,6 +412,7 @@ export class RunRunner {
           binDir,
           signal,
           ...(workspaceArchive ? { workspaceArchive } : {}),
+          ...(localWorkspace ? { localWorkspace } : {}),
         },
       );
       if (signal.aborted && !outcome.ok)

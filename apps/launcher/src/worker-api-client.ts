@@ -98,7 +98,14 @@ export class WorkerApiClient {
 
   /** The planned workspace stored by the plan phase: a sealed box (text). */
   getWorkspace(signal?: AbortSignal): Promise<string> {
-    return this.#send("GET", "workspace", null, signal);
+    return this.#send("GET", "workspace", null, signal).then((b) =>
+      b.toString("utf8"),
+    );
+  }
+
+  /** A local preview's uploaded workspace archive (gzip tar bytes). */
+  getLocalWorkspace(signal?: AbortSignal): Promise<Buffer> {
+    return this.#send("GET", "local-workspace", null, signal);
   }
 
   async #send(
@@ -106,7 +113,7 @@ export class WorkerApiClient {
     route: string,
     payload: { body: string; contentType: string } | null,
     signal?: AbortSignal,
-  ): Promise<string> {
+  ): Promise<Buffer> {
     const url = `${this.#base}/${route}`;
     const what = `${method} ${route}`;
     const started = Date.now();
@@ -132,8 +139,9 @@ export class WorkerApiClient {
               ])
             : AbortSignal.timeout(this.#retry.attemptTimeoutMs),
         });
-        const text = await res.text();
-        if (res.ok) return text;
+        const bytes = Buffer.from(await res.arrayBuffer());
+        if (res.ok) return bytes;
+        const text = bytes.toString("utf8");
         status = res.status;
         failure = `HTTP ${res.status}: ${serverMessage(text) || res.statusText}`;
         if (res.status !== 429 && res.status < 500)

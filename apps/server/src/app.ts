@@ -302,6 +302,11 @@ export async function createApp(
       cloneUrls: {
         resolveCloneUrl: (stack) => vcs.cloneUrls.resolveCloneUrl(stack),
       },
+      // spacectl `stack local-preview`: uploads kept a day, encrypted.
+      localPreviews: {
+        encryptor,
+        bucket: config.objectStorage.buckets.userUploadedWorkspaces,
+      },
     },
   });
 

@@ -18,6 +18,8 @@ import {
 import {
   createRunsModule,
   registerRunWorkerRoutes,
+  registerLocalWorkspaceRoutes,
+  localPreviewResolvers,
   runResolvers,
   type RunRecord,
 } from "../src/modules/runs/index.ts";
@@ -53,6 +55,7 @@ export const BUCKETS = {
   runLogs: "run-logs",
   workspaces: "workspaces",
   states: "states",
+  userUploadedWorkspaces: "user-uploaded-workspaces",
 };
 
 export interface Published {
@@ -132,6 +135,10 @@ export async function createExecutionKit() {
       privateKey,
       storage,
       buckets: { runLogs: BUCKETS.runLogs, workspaces: BUCKETS.workspaces },
+      localPreviews: {
+        encryptor: testEncryptor(),
+        bucket: BUCKETS.userUploadedWorkspaces,
+      },
     },
   });
   const workers = createWorkerService({
@@ -173,7 +180,15 @@ export async function createExecutionKit() {
   const logs = runs.logs;
   if (!reports || !logs || !runs.dispatcher || !runs.runTokens)
     throw new Error("execution is not wired");
-  await registerRunWorkerRoutes(http, reports, runs.plans ?? undefined);
+  const localPreviews = runs.localPreviews;
+  if (!localPreviews) throw new Error("local previews are not wired");
+  await registerRunWorkerRoutes(
+    http,
+    reports,
+    runs.plans ?? undefined,
+    localPreviews,
+  );
+  await registerLocalWorkspaceRoutes(http, localPreviews);
   const stackApi = stackResolvers(stacksModule.stacks);
   await registerGraphQL(http, {
     auth,
@@ -192,6 +207,7 @@ export async function createExecutionKit() {
         runs: runs.service,
         access: stacksModule.access,
       }),
+      localPreviewResolvers(localPreviews),
     ],
   });
   await http.ready();
@@ -213,6 +229,7 @@ export async function createExecutionKit() {
     published,
     stacks: stacksModule.stacks,
     runs,
+    localPreviews,
     dispatcher: runs.dispatcher,
     runTokens: runs.runTokens,
     reports,

@@ -11,4 +11,5 @@ export * from "./sealed-box.ts";
 export * from "./run-messages.ts";
 export * from "./runtime-config.ts";
 export * from "./url-redaction.ts";
+export * from "./local-workspace-archive.ts";
 export * from "./exact-json.ts";

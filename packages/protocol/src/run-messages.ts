@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LOCAL_WORKSPACE_ID_PATTERN } from "./local-workspace-archive.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /**
@@ -24,6 +25,8 @@ import { PROTOCOL_VERSION } from "./version.ts";
  *   PLAN_BODY_LIMIT_BYTES): after a successful plan, before the result event, the
  *   per-resource changes of `tofu show -json`, already masked on the worker. Storing it
  *   again replaces it; an upload of a superseded assignment is acknowledged and ignored.
+ * - `GET {apiUrl}/worker/v1/runs/{runId}/local-workspace`: the uploaded archive of a
+ *   local preview (`spec.localWorkspace`), gzip tar bytes; 404 for any other run.
  *
  * Secret values inside `run.assign` are sealed boxes (sealed-box.ts) to the pool's
  * public key; only a launcher holding the pool's private key can open them.
@@ -155,6 +158,16 @@ export const runAssignSpecSchema = z.object({
    * repository's file. Absent: the repository's file alone.
    */
   runtimeConfigYaml: z.string().max(MAX_RUNTIME_CONFIG_YAML_CHARS).optional(),
+  /**
+   * A local preview (`runProposeLocalWorkspace`): the run's source is the uploaded
+   * archive, not a checkout of `repository`. The launcher fetches it with
+   * `GET {apiUrl}/worker/v1/runs/{runId}/local-workspace` (a gzip tar whose entries all
+   * sit under `<id>/`, local-workspace-archive.ts), extracts `<id>/` as the repository
+   * root and clones nothing. Absent: clone `repository` as usual.
+   */
+  localWorkspace: z
+    .object({ id: z.string().regex(LOCAL_WORKSPACE_ID_PATTERN) })
+    .optional(),
 });
 export type RunAssignSpec = z.infer<typeof runAssignSpecSchema>;
 

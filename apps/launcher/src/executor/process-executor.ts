@@ -5,6 +5,7 @@ import {
   packWorkspace,
   unpackWorkspace,
 } from "../workspace/workspace-archive.ts";
+import { extractLocalWorkspace } from "../workspace/local-workspace.ts";
 import {
   cloneRepository,
   createRunDirectory,
@@ -435,23 +436,34 @@ class PhaseRun {
     const { spec } = this;
     const dirs = await this.#createDirs();
     const { url, branch, commitSha } = spec.repository;
-    this.#info(
-      `checking out ${commitSha ? `commit ${commitSha}` : `branch ${branch}`}`,
-    );
-    const sha = await cloneRepository({
-      url,
-      branch,
-      commitSha,
-      sourceDir: dirs.sourceDir,
-      env: {
-        PATH: this.host.hostPath,
-        HOME: dirs.homeDir,
-        GIT_TERMINAL_PROMPT: "0",
-        GIT_CONFIG_NOSYSTEM: "1",
-      },
-      signal: this.#abort.signal,
-      onLine: (line) => this.#log(line),
-    });
+    const local = this.opts.localWorkspace;
+    if (local) {
+      this.#info(
+        `local preview: using the uploaded workspace ${local.id} (${Math.ceil(local.archive.length / 1024)} KiB) instead of a checkout`,
+      );
+      await extractLocalWorkspace(local.archive, local.id, dirs.sourceDir);
+    } else {
+      this.#info(
+        `checking out ${commitSha ? `commit ${commitSha}` : `branch ${branch}`}`,
+      );
+    }
+    // A local preview has no commit: STACKYARD_COMMIT_SHA stays empty.
+    const sha = local
+      ? ""
+      : await cloneRepository({
+          url,
+          branch,
+          commitSha,
+          sourceDir: dirs.sourceDir,
+          env: {
+            PATH: this.host.hostPath,
+            HOME: dirs.homeDir,
+            GIT_TERMINAL_PROMPT: "0",
+            GIT_CONFIG_NOSYSTEM: "1",
+          },
+          signal: this.#abort.signal,
+          onLine: (line) => this.#log(line),
+        });
     this.#checkAborted();
     await writeMountedFiles(dirs.workspaceRoot, spec.mountedFiles);
     await this.#applyRuntimeConfig(dirs);

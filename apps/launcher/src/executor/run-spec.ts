@@ -151,6 +151,12 @@ export interface RunOptions {
   graceMs?: number;
   /** Phase "apply" only (required there): `RunOutcome.workspaceArchive` of the plan phase. */
   workspaceArchive?: Buffer;
+  /**
+   * A local preview: the uploaded archive (gzip tar, every entry under `<id>/`) is the
+   * repository instead of a clone of `spec.repository`; `<id>/` becomes the source
+   * directory and `projectRoot` applies inside it.
+   */
+  localWorkspace?: { id: string; archive: Buffer };
   /** Fail the run after this long; default 70 min (Spacelift's launcher run timeout). */
   runTimeoutMs?: number;
   /** Fail the run when no log line came for this long; default 7 min. */

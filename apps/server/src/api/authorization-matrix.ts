@@ -288,12 +288,24 @@ export const MATRIX: Record<string, MatrixRow> = {
       variables: { s: await t.stack() },
     }),
   },
-  uploadLocalWorkspace: notImplementedOnStack(
-    "mutation($s: ID!){uploadLocalWorkspace(stack: $s){id}}",
-  ),
-  runProposeLocalWorkspace: notImplementedOnStack(
-    'mutation($s: ID!){runProposeLocalWorkspace(stack: $s, workspace: "w"){id}}',
-  ),
+  // The matrix's stacks leave local preview off: WRITE reaches the setting's refusal.
+  uploadLocalWorkspace: {
+    need: "WRITE",
+    ok: "CONFLICT",
+    op: async (t) => ({
+      query: "mutation($s: ID!){uploadLocalWorkspace(stack: $s){id}}",
+      variables: { s: await t.stack() },
+    }),
+  },
+  runProposeLocalWorkspace: {
+    need: "WRITE",
+    ok: "CONFLICT",
+    op: async (t) => ({
+      query:
+        'mutation($s: ID!){runProposeLocalWorkspace(stack: $s, workspace: "lws_01jzzzzzzzzzzzzzzzzzzzzzzz", environmentVarsOverrides: []){id}}',
+      variables: { s: await t.stack() },
+    }),
+  },
   stackCreate: {
     need: "WRITE",
     hidden: "NOT_FOUND",

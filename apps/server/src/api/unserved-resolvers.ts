@@ -15,8 +15,6 @@ export const UNSERVED_OPERATIONS = {
     publicWorkerPool: "public worker pools (use a private worker pool)",
   },
   Mutation: {
-    uploadLocalWorkspace: "local previews",
-    runProposeLocalWorkspace: "local previews",
     versionProposeLocalWorkspace: "the module registry",
     versionCreate: "the module registry",
     versionDelete: "the module registry",

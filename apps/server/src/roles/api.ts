@@ -19,6 +19,8 @@ import {
 import { registerGraphQL, type Resolvers } from "../api/graphql.ts";
 import {
   registerRunEventsRoute,
+  localPreviewResolvers,
+  registerLocalWorkspaceRoutes,
   registerRunWorkerRoutes,
   runResolvers,
 } from "../modules/runs/index.ts";
@@ -48,7 +50,10 @@ export async function startApiRole(
       http,
       app.runs.reports,
       app.runs.plans ?? undefined,
+      app.runs.localPreviews ?? undefined,
     );
+  if (app.runs.localPreviews)
+    await registerLocalWorkspaceRoutes(http, app.runs.localPreviews);
   await registerRunEventsRoute(http, {
     runs: app.runs.service,
     logs: app.runs.logs ?? undefined,
@@ -126,6 +131,9 @@ export function apiResolvers(app: App): Resolvers[] {
       integrations: app.vcs.integrations,
       events: app.vcs.events,
     }),
+    ...(app.runs.localPreviews
+      ? [localPreviewResolvers(app.runs.localPreviews)]
+      : []),
     unservedResolvers(),
   ];
 }

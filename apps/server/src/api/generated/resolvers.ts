@@ -1320,6 +1320,8 @@ export type Run = {
   isMostRecent: Scalars['Boolean']['output'];
   logs?: Maybe<RunLogs>;
   needsApproval: Scalars['Boolean']['output'];
+  /** Stackyard extension: the run's source is a workspace uploaded with spacectl stack local-preview, not a commit. */
+  stackyardLocalPreview: Scalars['Boolean']['output'];
   /** Stackyard extension: the plan's per-resource changes (no-ops included), values masked on the worker; empty when no plan document is stored. */
   stackyardPlanChanges: Array<StackyardResourceChange>;
   /** Stackyard extension: every review of the run, oldest first (approval policies count only each author's newest). */
@@ -3199,6 +3201,7 @@ export type RunResolvers<ContextType = GraphQLContext, ParentType extends Resolv
   isMostRecent?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   logs?: Resolver<Maybe<ResolversTypes['RunLogs']>, ParentType, ContextType, RequireFields<RunLogsArgs, 'state'>>;
   needsApproval?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  stackyardLocalPreview?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   stackyardPlanChanges?: Resolver<Array<ResolversTypes['StackyardResourceChange']>, ParentType, ContextType>;
   stackyardReviews?: Resolver<Array<ResolversTypes['RunReview']>, ParentType, ContextType>;
   state?: Resolver<ResolversTypes['RunState'], ParentType, ContextType>;

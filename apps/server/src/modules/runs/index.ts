@@ -2,7 +2,8 @@
  * Runs: the run lifecycle from trigger to terminal state, the scheduling order, and the
  * execution of runs on workers: dispatch (`run.assign`/`run.stop` on the worker's
  * readonly MQTT topic), the worker API (logs, events, workspace, plan document;
- * run-worker-routes.ts), run logs and plan documents (run-plan.ts: `readPlanDocument`
+ * run-worker-routes.ts), local previews (local-preview-service.ts: uploaded workspaces as
+ * a run's source; table `local_workspaces`, the user-uploaded-workspaces bucket), run logs and plan documents (run-plan.ts: `readPlanDocument`
  * serves the masked `resource_changes` to the diff view and plan policies). Owns tables `runs`, `run_transitions`, `run_reviews`, `run_log_chunks`;
  * the run-logs and workspaces buckets; jobs `runs.schedule`, `runs.reconcile`,
  * `runs.dispatch`, `runs.archiveLogs`. The stack lock held by runs is the partial unique
@@ -13,7 +14,7 @@
  * injected by the composition root.
  */
 import type { KeyObject } from "node:crypto";
-import type { SigningKey } from "../../platform/crypto/index.ts";
+import type { Encryptor, SigningKey } from "../../platform/crypto/index.ts";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { JobCatalog } from "../../platform/queue/index.ts";
@@ -34,6 +35,7 @@ import { createRunReports } from "./run-reports.ts";
 import { createRunScheduler } from "./run-scheduling.ts";
 import { createRunService, type RunServiceDeps } from "./run-service.ts";
 import { createRunTokenSigner } from "./run-token.ts";
+import { createLocalPreviews } from "./local-preview-service.ts";
 
 export {
   REACHABLE_STATES,
@@ -141,6 +143,13 @@ export {
   type RunTokenSigner,
 } from "./run-token.ts";
 export {
+  createLocalPreviews,
+  LocalPreviewDisabledError,
+  type LocalPreviews,
+} from "./local-preview-service.ts";
+export { registerLocalWorkspaceRoutes } from "./local-preview-routes.ts";
+export { localPreviewResolvers } from "./local-preview-resolvers.ts";
+export {
   registerRunWorkerRoutes,
   WORKSPACE_BODY_LIMIT_BYTES,
 } from "./run-worker-routes.ts";
@@ -178,6 +187,11 @@ export interface RunExecutionDeps {
   buckets: { runLogs: string; workspaces: string };
   /** Clone URLs of GitHub/GitLab stacks through their VCS integration (sealed into run.assign). */
   cloneUrls?: CloneUrlPort;
+  /**
+   * Local previews (local-preview-service.ts): uploads are stored encrypted in `bucket`
+   * (the user-uploaded-workspaces bucket). Absent: no local previews.
+   */
+  localPreviews?: { encryptor: Encryptor; bucket: string };
 }
 
 /** Builds the run engine's parts around shared deps (composition root helper). */
@@ -210,6 +224,10 @@ export function createRunsModule(
           runTokens,
           maxDurationSeconds: deps.limits.maxDurationSeconds,
           cloneUrls: x.cloneUrls,
+          localWorkspaces: {
+            forRun: async (runId) =>
+              (await localPreviews?.forRun(runId)) ?? null,
+          },
         })
       : null;
   const reports =
@@ -263,8 +281,24 @@ export function createRunsModule(
       ? (run, reason) => dispatcher.sendStop(run, reason)
       : undefined,
   });
+  const localPreviews = x?.localPreviews
+    ? createLocalPreviews({
+        db: deps.db,
+        access: deps.access,
+        stacks: deps.stacks,
+        runs: service,
+        storage: x.storage,
+        bucket: x.localPreviews.bucket,
+        encryptor: x.localPreviews.encryptor,
+        privateKey: x.privateKey,
+        publicUrl: x.apiUrl,
+        clock: deps.clock,
+      })
+    : null;
   return {
     service,
+    /** Local previews: upload reservations, the upload endpoint, runs from uploads. */
+    localPreviews,
     scheduler,
     reconciler,
     dispatcher,

@@ -86,11 +86,14 @@ export function createRunCreation(
       lockId?: string | null;
       /** Created prioritized (a push policy's `prioritize`). */
       prioritized?: boolean;
+      /** A local preview: its source is an uploaded workspace, so it has no commit. */
+      localPreview?: boolean;
     },
   ): Promise<RunRecord> {
     let stack = await loadStack(session, stackId, "write");
     if (stack.isDisabled) throw new StackDisabledError(stack.id);
     if (
+      !spec.localPreview &&
       !spec.commitSha?.trim() &&
       !stack.trackedCommit &&
       deps.syncTrackedCommit
@@ -107,14 +110,18 @@ export function createRunCreation(
     if (!poolId) throw new NoWorkerPoolError(stack.id);
 
     const tracked = stack.trackedCommit;
-    const sha = spec.commitSha?.trim() || tracked?.sha || null;
+    const sha = spec.localPreview
+      ? null
+      : spec.commitSha?.trim() || tracked?.sha || null;
     const known =
       spec.commit ?? (tracked && tracked.sha === sha ? tracked : null);
     const message = known?.message ?? "";
     const title =
       spec.type === "TASK"
         ? (spec.command ?? "")
-        : message.split("\n")[0] || `${spec.type} run triggered by ${actor}`;
+        : spec.localPreview
+          ? `Local preview by ${actor}`
+          : message.split("\n")[0] || `${spec.type} run triggered by ${actor}`;
     const now = clock();
     const needsApproval =
       (await deps.policies?.approvalRequired(stack.id)) ?? false;
@@ -158,6 +165,27 @@ export function createRunCreation(
   }
 
   return {
+    /**
+     * A PROPOSED run whose source is an uploaded local workspace, with no commit; the
+     * local previews (local-preview-service.ts) bind the workspace to it in `inTx`.
+     */
+    proposeLocalPreview(
+      session: Session,
+      input: {
+        stackId: string;
+        metadata: string | null;
+        inTx: (tx: Database, run: RunRecord) => Promise<void>;
+      },
+    ): Promise<RunRecord> {
+      return createRun(session, input.stackId, {
+        type: "PROPOSED",
+        localPreview: true,
+        metadata: input.metadata,
+        note: `Local preview by ${lockHolder(session)}`,
+        inTx: input.inTx,
+      });
+    },
+
     /** A TRACKED (deploy) or PROPOSED (preview) run on the stack's tracked commit or `commitSha`. */
     trigger(session: Session, input: TriggerInput): Promise<RunRecord> {
       const type = input.runType ?? "TRACKED";

@@ -21,6 +21,7 @@ import { findPoolPublicKey } from "./run-queries.ts";
 import * as repo from "./run-repo.ts";
 import type { RunRecord } from "./run-repo.ts";
 import type { RunTokenSigner } from "./run-token.ts";
+import type { LocalPreviews } from "./local-preview-service.ts";
 
 /**
  * The writes of `workers` made for the runs module, inside its transactions. Implemented
@@ -106,6 +107,8 @@ export interface RunDispatchDeps {
   maxDurationSeconds: number;
   /** Clone URLs of GitHub/GitLab stacks; absent: every stack clones `repositoryUrl ?? repository`. */
   cloneUrls?: CloneUrlPort;
+  /** Local previews (local-preview-service.ts): their workspace id and env overrides. */
+  localWorkspaces?: Pick<LocalPreviews, "forRun">;
 }
 
 /** Runs a dispatch pass looks at; the next pass (or the reconcile job's) takes the rest. */
@@ -175,6 +178,30 @@ function runtimeConfigYamlOf(
       `the run's runtime configuration is longer than ${MAX_RUNTIME_CONFIG_YAML_CHARS} characters`,
     );
   return { runtimeConfigYaml: yaml };
+}
+
+/**
+ * A local preview's environment overrides on top of the stack's and its contexts'
+ * variables: an override replaces the variable of the same name (its `ro_`/`wo_` forms
+ * too, so the stack's value cannot come back in a phase) and is sent plain, as the user
+ * typed it on the command line.
+ */
+function withOverrides(
+  environment: RunAssignSpec["environment"],
+  overrides: ReadonlyArray<{ key: string; value: string }>,
+): RunAssignSpec["environment"] {
+  if (overrides.length === 0) return environment;
+  const replaced = new Set(
+    overrides.flatMap((o) => [o.key, `ro_${o.key}`, `wo_${o.key}`]),
+  );
+  return [
+    ...environment.filter((e) => !replaced.has(e.name)),
+    ...overrides.map((o) => ({
+      name: o.key,
+      value: { sealed: false, value: o.value },
+      secret: false,
+    })),
+  ];
 }
 
 /**
@@ -304,10 +331,12 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       secret
         ? { sealed: true, value: seal(publicKey, value) }
         : { sealed: false, value };
-    // The apply phase restores the planned workspace and clones nothing.
+    const local = (await deps.localWorkspaces?.forRun(run.id)) ?? null;
+    // The apply phase restores the planned workspace and clones nothing; a local preview
+    // takes its source from the uploaded archive.
     let cloneUrl: string | null = null;
     try {
-      if (phaseOf(run) !== "apply")
+      if (phaseOf(run) !== "apply" && !local)
         cloneUrl = (await deps.cloneUrls?.resolveCloneUrl(stack)) ?? null;
     } catch (err) {
       throw new UndispatchableRunError(
@@ -315,13 +344,16 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       );
     }
     const elements = await deps.stacks.effectiveConfig(run.stackId);
-    const environment = elements
-      .filter((e) => e.type === "ENVIRONMENT_VARIABLE")
-      .map((e) => ({
-        name: e.id,
-        value: maybeSeal(e.value, e.writeOnly),
-        secret: e.writeOnly,
-      }));
+    const environment = withOverrides(
+      elements
+        .filter((e) => e.type === "ENVIRONMENT_VARIABLE")
+        .map((e) => ({
+          name: e.id,
+          value: maybeSeal(e.value, e.writeOnly),
+          secret: e.writeOnly,
+        })),
+      local?.overrides ?? [],
+    );
     const mountedFiles = elements
       .filter((e) => e.type === "FILE_MOUNT")
       .map((e) => ({
@@ -367,6 +399,7 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
       skipInit: run.skipInit,
       ...replanTargetsOf(run),
       ...runtimeConfigYamlOf(run),
+      ...(local ? { localWorkspace: { id: local.id } } : {}),
       computed: {
         STACKYARD_API_URL: deps.apiUrl,
         TF_VAR_spacelift_space_id: stack.spaceId,

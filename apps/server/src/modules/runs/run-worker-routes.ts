@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { RunPlanDocuments } from "./run-plan.ts";
 import type { RunReports } from "./run-reports.ts";
+import type { LocalPreviews } from "./local-preview-service.ts";
 
 /** A log chunk is at most 256 KiB of text; JSON escaping can double it. */
 const JSON_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
@@ -54,6 +55,7 @@ function parseBody<T>(
  * - PUT  /:runId/workspace (text)     → 204
  * - PUT  /:runId/plan PlanDocumentUpload → 200 { stored, reason? } (when `plans` is given)
  * - GET  /:runId/workspace            → 200 text, 404 when none was stored
+ * - GET  /:runId/local-workspace      → 200 gzip tar, 404 unless the run is a local preview
  * Errors: 401 bad or missing token, 403 token of another run or worker, 400 invalid body
  * (with `issues`), 409 a report the run's state machine refuses, 413 a body over the
  * route's limit.
@@ -70,6 +72,7 @@ export async function registerRunWorkerRoutes(
     "authorize" | "appendLog" | "handleEvent" | "putWorkspace" | "getWorkspace"
   >,
   plans?: Pick<RunPlanDocuments, "storePlanDocument">,
+  localPreviews?: Pick<LocalPreviews, "archiveForRun">,
 ): Promise<void> {
   await app.register(
     async (scope) => {
@@ -157,6 +160,19 @@ export async function registerRunWorkerRoutes(
           return reply.status(204).send();
         },
       );
+
+      if (localPreviews)
+        scope.get<{ Params: { runId: string } }>(
+          "/:runId/local-workspace",
+          async (req, reply) => {
+            const archive = await localPreviews.archiveForRun(
+              claimsOf(req).record.id,
+            );
+            return reply
+              .header("content-type", "application/gzip")
+              .send(archive);
+          },
+        );
 
       scope.get<{ Params: { runId: string } }>(
         "/:runId/workspace",

@@ -190,6 +190,30 @@ export interface ConfigElementsTable {
   created_at: Timestamp;
 }
 
+export interface LocalWorkspacesTable {
+  id: string;
+  stack_id: string;
+  created_by: string;
+  created_at: Generated<Date>;
+  state: Generated<"RESERVED" | "RECEIVING" | "UPLOADED">;
+  size_bytes: ColumnType<
+    string | null,
+    number | null | undefined,
+    number | null
+  >;
+  uploaded_at: ColumnType<
+    Date | null,
+    Date | string | null | undefined,
+    Date | string | null
+  >;
+  run_id: ColumnType<string | null, string | null | undefined, string | null>;
+  env_overrides_encrypted: ColumnType<
+    string | null,
+    string | null | undefined,
+    string | null
+  >;
+}
+
 export interface RunsTable {
   id: string;
   stack_id: string;
@@ -495,4 +519,6 @@ export interface DB {
   policy_notifications: PolicyNotificationsTable;
   policy_triggered_runs: PolicyTriggeredRunsTable;
   login_policy_changes: LoginPolicyChangesTable;
+  // Local previews (migration 0019)
+  local_workspaces: LocalWorkspacesTable;
 }

@@ -186,7 +186,14 @@ export function RunPage({
           </h1>
           <p className="muted">
             <span className="mono">{run.id}</span> · {run.type.toLowerCase()}{" "}
-            run · {formatRelative(run.createdAt)}
+            run
+            {run.stackyardLocalPreview ? (
+              <span data-testid="run-local-preview">
+                {" "}
+                · local preview (uploaded files, no commit)
+              </span>
+            ) : null}{" "}
+            · {formatRelative(run.createdAt)}
             {run.triggeredBy ? ` · triggered by ${run.triggeredBy}` : ""}
             {run.commit.hash ? (
               <>
