@@ -2,6 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { ulid } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
 import { UnauthorizedError, ValidationError } from "../../platform/errors.ts";
+import { formatSubject, parseSubject } from "./actor.ts";
+import { identitySpaceRules } from "./identity-grants.ts";
 import type { TokenSigner } from "./token-signer.ts";
 
 export const SESSION_TTL_SECONDS = 60 * 60;
@@ -134,7 +136,12 @@ export function createAuthService(deps: {
     admin: boolean;
     spaces?: Record<string, "READ" | "WRITE" | "ADMIN">;
   }> {
-    if (key.is_admin || !deps.loginPolicy) return { admin: key.is_admin };
+    // Admin on root (the flag, or an ADMIN-level role bound on `root`) makes a key
+    // administrative (spacelift-reference §1.8).
+    const rootAdmin =
+      key.is_admin ||
+      (await identitySpaceRules(db, { kind: "api_key", id: key.id })).admin;
+    if (rootAdmin || !deps.loginPolicy) return { admin: rootAdmin };
     const verdict = await deps.loginPolicy({
       login: key.id,
       name: key.name,
@@ -232,7 +239,12 @@ export function createAuthService(deps: {
       const key = await verifyApiKey(id, secret);
       const { admin, spaces } = await loginOfApiKey(key, request);
       return signer.sign(
-        { sub: `api_key:${key.id}`, name: key.name, admin, spaces },
+        {
+          sub: formatSubject({ kind: "api_key", id: key.id }),
+          name: key.name,
+          admin,
+          spaces,
+        },
         SESSION_TTL_SECONDS,
       );
     },
@@ -272,7 +284,11 @@ export function createAuthService(deps: {
           );
       }
       return signer.sign(
-        { sub: `user:admin:${u}`, name: u, admin: true },
+        {
+          sub: formatSubject({ kind: "user", id: `admin:${u}` }),
+          name: u,
+          admin: true,
+        },
         SESSION_TTL_SECONDS,
       );
     },
@@ -288,9 +304,9 @@ export function createAuthService(deps: {
         throw new UnauthorizedError(
           "login policies changed after this session began; log in again",
         );
-      const [kind, ...rest] = claims.sub.split(":");
-      if (kind === "api_key") {
-        const id = rest.join(":");
+      const subject = parseSubject(claims.sub);
+      if (subject.kind === "api_key") {
+        const id = subject.id;
         const live = await db
           .selectFrom("api_keys")
           .select("id")
@@ -308,7 +324,7 @@ export function createAuthService(deps: {
       }
       return {
         kind: "user",
-        id: rest.join(":"),
+        id: subject.id,
         name: claims.name,
         admin: claims.admin,
       };

@@ -5,7 +5,7 @@ import {
   NotImplementedError,
   ValidationError,
 } from "../../platform/errors.ts";
-import type { Session } from "../auth/index.ts";
+import { actorOf, formatActor, type Session } from "../auth/index.ts";
 import {
   nextFreeSlug,
   slugify,
@@ -94,9 +94,9 @@ export interface RuntimeConfigEntry {
   element: ConfigElement;
 }
 
-/** How a user lock names its holder: `api::<keyId>` for API keys, the name for users. */
+/** How a user lock (and a run's actor) names its holder: auth's actor name. */
 export function lockHolder(session: Session): string {
-  return session.kind === "api_key" ? `api::${session.id}` : session.name;
+  return formatActor(actorOf(session));
 }
 
 const SHA_PATTERN = /^[0-9a-f]{7,64}$/i;
