@@ -1,6 +1,6 @@
 /**
- * Operator commands behind the `stackyard` CLI: `up`, `server`, `migrate` and
- * `config validate`. The CLI parses flags; these functions own what happens next and
+ * Operator commands behind the `stackyard` CLI: `up`, `server`, `migrate`,
+ * `admin bootstrap` and `config validate`. The CLI parses flags; these functions own what happens next and
  * return a process exit code. Long-running commands resolve once they have stopped.
  */
 export { upCommand, type UpFlags } from "./commands/up.ts";
@@ -9,4 +9,5 @@ export {
   migrateCommand,
   configValidateCommand,
 } from "./commands/operator.ts";
+export { adminBootstrapCommand } from "./commands/admin.ts";
 export { STACKYARD_VERSION } from "./version.ts";

@@ -41,3 +41,4 @@ export type {
   RoleRecord,
   BindingRecord,
 } from "./identity-repo.ts";
+export { bootstrapAdminKey, type BootstrapOutcome } from "./admin-bootstrap.ts";
