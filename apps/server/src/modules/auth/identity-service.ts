@@ -14,11 +14,14 @@ import {
 } from "../../platform/errors.ts";
 import { hashSecret, type Session } from "./auth-service.ts";
 import * as repo from "./identity-repo.ts";
-import { ACTIONS, slugOfRoleName } from "./role.ts";
-
-const NAME_MAX = 100;
-const DESCRIPTION_MAX = 1000;
-const TEAMS_MAX = 100;
+import {
+  actions,
+  DESCRIPTION_MAX,
+  name,
+  teams,
+  text,
+} from "./identity-validation.ts";
+import { slugOfRoleName } from "./role.ts";
 
 export interface CreatedApiKey {
   key: repo.ApiKeyRecord;
@@ -26,34 +29,6 @@ export interface CreatedApiKey {
   secret: string;
   /** The file a person downloads: id, secret and the `.terraformrc` snippet. */
   credentialsFile: string;
-}
-
-function text(field: string, value: string, max: number): string {
-  const v = value.trim();
-  if (v.length > max)
-    throw new ValidationError(`${field} is longer than ${max} characters`);
-  return v;
-}
-
-function name(field: string, value: string): string {
-  const v = text(field, value, NAME_MAX);
-  if (!v) throw new ValidationError(`${field} must not be empty`);
-  return v;
-}
-
-function teams(field: string, values: readonly string[]): string[] {
-  if (values.length > TEAMS_MAX)
-    throw new ValidationError(`${field} lists more than ${TEAMS_MAX} groups`);
-  const out = values.map((t, i) => name(`${field}[${i}]`, t));
-  return [...new Set(out)];
-}
-
-function actions(field: string, values: readonly string[]): string[] {
-  if (!values.length) throw new ValidationError(`${field} must not be empty`);
-  for (const [i, a] of values.entries())
-    if (!ACTIONS.includes(a))
-      throw new ValidationError(`${field}[${i}]: ${a} is not an action`);
-  return [...new Set(values)];
 }
 
 /**
