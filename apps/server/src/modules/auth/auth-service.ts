@@ -22,6 +22,8 @@ export interface Session {
    * adds to the key's own access in those spaces and the spaces below them.
    */
   policyGrants?: Readonly<Record<string, "READ" | "WRITE" | "ADMIN">>;
+  /** The session's teams, after login policies' `team` rule (absent: none). */
+  teams?: readonly string[];
 }
 
 /**
@@ -33,6 +35,8 @@ export type LoginPolicyPort = (subject: {
   name: string;
   machine: boolean;
   admin: boolean;
+  /** The teams the identity brings (the IdP's); a login policy's `team` rule replaces them. */
+  teams?: string[];
   remoteIp: string;
 }) => Promise<{
   noPolicies: boolean;
@@ -40,6 +44,8 @@ export type LoginPolicyPort = (subject: {
   admin: boolean;
   /** Space id → role slugs (space-reader, space-writer, space-admin). */
   roles: Record<string, string[]>;
+  /** The session's teams after the policies' `team` rules. */
+  teams: string[];
   reasons: string[];
 }>;
 
@@ -135,6 +141,7 @@ export function createAuthService(deps: {
   ): Promise<{
     admin: boolean;
     spaces?: Record<string, "READ" | "WRITE" | "ADMIN">;
+    teams?: string[];
   }> {
     // Admin on root (the flag, or an ADMIN-level role bound on `root`) makes a key
     // administrative (spacelift-reference §1.8).
@@ -154,7 +161,11 @@ export function createAuthService(deps: {
       throw new UnauthorizedError(
         `login refused by login policy: ${verdict.reasons.join("; ")}`,
       );
-    return { admin: verdict.admin, spaces: levelsOfRoles(verdict.roles) };
+    return {
+      admin: verdict.admin,
+      spaces: levelsOfRoles(verdict.roles),
+      teams: verdict.teams,
+    };
   }
 
   async function verifyApiKey(id: string, secret: string) {
@@ -220,13 +231,14 @@ export function createAuthService(deps: {
       request: { remoteIp?: string } = {},
     ): Promise<Session> {
       const key = await verifyApiKey(id, secret);
-      const { admin, spaces } = await loginOfApiKey(key, request);
+      const { admin, spaces, teams } = await loginOfApiKey(key, request);
       return {
         kind: "api_key",
         id: key.id,
         name: key.name,
         admin,
         ...(spaces ? { policyGrants: spaces } : {}),
+        ...(teams?.length ? { teams } : {}),
       };
     },
 
@@ -237,13 +249,14 @@ export function createAuthService(deps: {
       request: { remoteIp?: string } = {},
     ): Promise<{ token: string; expiresAt: number }> {
       const key = await verifyApiKey(id, secret);
-      const { admin, spaces } = await loginOfApiKey(key, request);
+      const { admin, spaces, teams } = await loginOfApiKey(key, request);
       return signer.sign(
         {
           sub: formatSubject({ kind: "api_key", id: key.id }),
           name: key.name,
           admin,
           spaces,
+          teams,
         },
         SESSION_TTL_SECONDS,
       );
@@ -288,6 +301,7 @@ export function createAuthService(deps: {
           sub: formatSubject({ kind: "user", id: `admin:${u}` }),
           name: u,
           admin: true,
+          teams: verdict && !verdict.noPolicies ? verdict.teams : undefined,
         },
         SESSION_TTL_SECONDS,
       );
@@ -320,6 +334,7 @@ export function createAuthService(deps: {
           name: claims.name,
           admin: claims.admin,
           ...(claims.spaces ? { policyGrants: claims.spaces } : {}),
+          ...(claims.teams ? { teams: claims.teams } : {}),
         };
       }
       return {
@@ -327,6 +342,7 @@ export function createAuthService(deps: {
         id: subject.id,
         name: claims.name,
         admin: claims.admin,
+        ...(claims.teams ? { teams: claims.teams } : {}),
       };
     },
   };
