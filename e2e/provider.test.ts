@@ -267,8 +267,6 @@ output "run" { value = spacelift_run.preview.id }
       spacelift_stack_dependency: `resource "spacelift_stack_dependency" "x" {\n  stack_id            = spacelift_stack.base.id\n  depends_on_stack_id = spacelift_stack.base.id\n}`,
       spacelift_webhook: `resource "spacelift_webhook" "x" {\n  stack_id = spacelift_stack.base.id\n  endpoint = "https://example.com/hook"\n}`,
       spacelift_named_webhook: `resource "spacelift_named_webhook" "x" {\n  name     = "hook"\n  endpoint = "https://example.com/hook"\n  space_id = "root"\n  enabled  = true\n}`,
-      spacelift_api_key: `resource "spacelift_api_key" "x" {\n  name = "from-provider"\n}`,
-      spacelift_role: `resource "spacelift_role" "x" {\n  name    = "reader"\n  actions = ["SPACE_READ"]\n}`,
       spacelift_module: `resource "spacelift_module" "x" {\n  name       = "mod"\n  repository = "demo"\n  branch     = "main"\n  terraform_provider = "aws"\n  raw_git {\n    namespace = "local"\n    url       = "${repo}"\n  }\n}`,
     };
     const base = `resource "spacelift_stack" "base" {\n  name       = "provider-unbuilt-base"\n  repository = "demo"\n  branch     = "main"\n  raw_git {\n    namespace = "local"\n    url       = "${repo}"\n  }\n  opentofu {}\n}\n`;

@@ -158,6 +158,26 @@ export function buildProgram(result: { code: number }): Command {
       result.code = await migrateCommand(opts);
     });
 
+  const admin = program
+    .command("admin")
+    .description("operator tools against DATABASE_URL");
+  admin
+    .command("bootstrap")
+    .description(
+      "create the first admin API key (DATABASE_URL) and print it once; does nothing when an admin key exists, unless --force",
+    )
+    .option("-c, --config <file>", "config.json to load")
+    .option("--name <name>", "the key's name", "admin")
+    .option("--force", "create another admin key even when one exists")
+    .action(
+      async (opts: { config?: string; name?: string; force?: boolean }) => {
+        const { adminBootstrapCommand } = await import(
+          "@stackyard/server/commands"
+        );
+        result.code = await adminBootstrapCommand(opts);
+      },
+    );
+
   program
     .command("broker")
     .description("external MQTT broker tools")

@@ -28,6 +28,7 @@ import {
 } from "./platform/broker/worker-transport.ts";
 import {
   createAuthService,
+  createIdentityService,
   createTokenSigner,
   type Session,
 } from "./modules/auth/index.ts";
@@ -192,6 +193,10 @@ export async function createApp(
     loginPolicy: (subject) => policies.decisions.decideLogin(subject),
     lastLoginPolicyChange: () => policies.service.lastLoginPolicyChange(),
   });
+  const identity = createIdentityService({
+    db,
+    publicUrl: config.server.publicUrl,
+  });
   const {
     stacks,
     contexts,
@@ -352,6 +357,7 @@ export async function createApp(
     broker,
     transport,
     auth,
+    identity,
     stacks,
     contexts,
     spaces,

@@ -1,8 +1,8 @@
 /**
  * Operator commands behind the `stackyard` CLI: `up`, `server`, `migrate`,
- * `config validate` and `broker acl`. The CLI parses flags; these functions own what
- * happens next and return a process exit code. Long-running commands resolve once they
- * have stopped.
+ * `admin bootstrap`, `config validate` and `broker acl`. The CLI parses flags; these
+ * functions own what happens next and return a process exit code. Long-running commands
+ * resolve once they have stopped.
  */
 export { upCommand, type UpFlags } from "./commands/up.ts";
 export {
@@ -10,5 +10,6 @@ export {
   migrateCommand,
   configValidateCommand,
 } from "./commands/operator.ts";
+export { adminBootstrapCommand } from "./commands/admin.ts";
 export { brokerAclCommand } from "./commands/broker-acl.ts";
 export { STACKYARD_VERSION } from "./version.ts";

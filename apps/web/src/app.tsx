@@ -10,6 +10,7 @@ import { RunPage } from "./features/runs/RunPage.tsx";
 import { CreateStackPage } from "./features/stacks/CreateStackPage.tsx";
 import { StackPage } from "./features/stacks/StackPage.tsx";
 import { StacksPage } from "./features/stacks/StacksPage.tsx";
+import { ApiKeysPage } from "./features/auth/ApiKeysPage.tsx";
 import { WorkerPoolsPage } from "./features/workers/WorkerPoolsPage.tsx";
 import { getSession, onSessionChange } from "./graphql/session.ts";
 import {
@@ -110,6 +111,12 @@ export function App() {
           <IntegrationsPage />
         </Layout>
       );
+    case "apiKeys":
+      return (
+        <Layout section="apiKeys">
+          <ApiKeysPage />
+        </Layout>
+      );
     case "notFound":
       return (
         <Layout section={null}>
@@ -135,5 +142,6 @@ const TITLES: Record<ReturnType<typeof parseRoute>["name"], string> = {
   policies: "Policies",
   policy: "Policy",
   integrations: "VCS integrations",
+  apiKeys: "API keys",
   notFound: "Not found",
 };

@@ -6,6 +6,9 @@
  * generated from the SDL). The names below are the package's public API.
  */
 import {
+  ApiKeyCreateDocument,
+  ApiKeyDeleteDocument,
+  ApiKeysListDocument,
   ContextAttachDocument,
   PoliciesListDocument,
   PolicyAttachDocument,
@@ -62,6 +65,8 @@ import {
   WorkerPoolCreateDocument,
   WorkerPoolCycleDocument,
   WorkerPoolsDocument,
+  type ApiKeyCreateMutation,
+  type ApiKeysListQuery,
   type ContextCreateMutation,
   type ContextPageQuery,
   type ContextsListQuery,
@@ -263,3 +268,12 @@ export const VCS_INTEGRATION_CREATE = VcsIntegrationCreateDocument;
 export const VCS_INTEGRATION_UPDATE = VcsIntegrationUpdateDocument;
 export const VCS_INTEGRATION_DELETE = VcsIntegrationDeleteDocument;
 export const STACK_VCS_EVENTS = StackVcsEventsDocument;
+
+// ---- web UI: API keys (root admins)
+
+export const API_KEYS_LIST = ApiKeysListDocument;
+export type ApiKeyView = ApiKeysListQuery["apiKeys"][number];
+/** The answer carrying the key's secret: shown once, never stored by the UI. */
+export const API_KEY_CREATE = ApiKeyCreateDocument;
+export type ApiKeyCreateResult = ApiKeyCreateMutation;
+export const API_KEY_DELETE = ApiKeyDeleteDocument;

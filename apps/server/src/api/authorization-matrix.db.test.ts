@@ -25,8 +25,8 @@ import {
   type Target,
 } from "./authorization-matrix.ts";
 
-// Every Query and Mutation root field × {no session, READ, WRITE, ADMIN API key of space
-// mx-own} × a resource in {mx-own, its child mx-kid, its sibling mx-sib, its parent
+// Every Query and Mutation root field × {no session, API keys holding Space Reader,
+// Writer or Admin in space mx-own} × a resource in {mx-own, its child mx-kid, its sibling mx-sib, its parent
 // mx-par}, against the real app (every module's resolvers, real Postgres). The expected
 // outcome of each cell comes from the field's row in authorization-matrix.ts.
 
@@ -44,6 +44,11 @@ const RELATIONS = {
 } as const;
 type Relation = keyof typeof RELATIONS;
 const RANK = { NONE: 0, READ: 1, WRITE: 2, ADMIN: 3 } as const;
+const BUILT_IN_ROLE = {
+  READ: "space-reader",
+  WRITE: "space-writer",
+  ADMIN: "space-admin",
+} as const;
 
 function expected(
   row: MatrixRow,
@@ -275,6 +280,8 @@ beforeAll(async () => {
   await insertSpace(app.db, "mx-own", "mx-par", { inherit: true });
   await insertSpace(app.db, "mx-kid", "mx-own", { inherit: true });
   await insertSpace(app.db, "mx-sib", "mx-par", { inherit: true });
+  // Each key holds its level through a role binding of the built-in Space Reader,
+  // Writer or Admin role in mx-own (no legacy single-space level).
   for (const level of LEVELS) {
     const id = ulid();
     await app.db
@@ -283,8 +290,17 @@ beforeAll(async () => {
         id,
         name: `mx-${level.toLowerCase()}`,
         secret_hash: hashSecret(id),
+        space_id: "root",
+        access_level: null,
+      })
+      .execute();
+    await app.db
+      .insertInto("role_bindings")
+      .values({
+        id: `rb_mx_${level.toLowerCase()}`,
+        role_id: BUILT_IN_ROLE[level],
         space_id: "mx-own",
-        access_level: level,
+        api_key_id: id,
       })
       .execute();
     tokens.set(level, (await app.auth.exchangeApiKey(id, id)).token);

@@ -77,6 +77,12 @@ const edgeIds = (data: unknown): string[] =>
     (e) => e.node.id,
   );
 
+/** A root-admin-only field: FORBIDDEN to every non-admin key, whatever the space. */
+const rootAdmin = (op: MatrixRow["op"]): MatrixRow => ({
+  need: "ROOT_ADMIN",
+  op,
+});
+
 const RAW_INPUT = (name: string, space: string) => ({
   name,
   space,
@@ -223,13 +229,24 @@ export const MATRIX: Record<string, MatrixRow> = {
       variables: { id: t.space },
     }),
   },
-  // Answers null for an id it does not show, to anyone (no existence leak).
+  // Answers null for an id it does not show (a non-admin key sees only itself).
   apiKey: {
     need: "KEY",
     ok: "null",
-    anonymous: "null",
-    op: async () => ({ query: '{apiKey(id: "nope"){id}}' }),
+    op: async (t) => ({
+      query: "query($k: ID!){apiKey(id: $k){id}}",
+      variables: { k: await t.apiKey() },
+    }),
   },
+  apiKeys: rootAdmin(async () => ({ query: "{apiKeys{id}}" })),
+  roles: rootAdmin(async () => ({ query: "{roles{id}}" })),
+  role: rootAdmin(async () => ({ query: '{role(id: "space-reader"){id}}' })),
+  apiKeyRoleBinding: rootAdmin(async () => ({
+    query: '{apiKeyRoleBinding(id: "rb_nope"){id}}',
+  })),
+  stackRoleBinding: rootAdmin(async () => ({
+    query: '{stackRoleBinding(id: "rb_nope"){id}}',
+  })),
   stackyardStackFolders: {
     need: "KEY",
     op: async () => ({ query: "{stackyardStackFolders}" }),
@@ -547,33 +564,54 @@ export const MATRIX: Record<string, MatrixRow> = {
       variables: { s: await t.childSpace() },
     }),
   },
-  // API key management is not served yet (keys are created by the operator).
-  apiKeyCreate: {
-    need: "KEY",
-    ok: "NOT_IMPLEMENTED",
-    anonymous: "NOT_IMPLEMENTED",
-    op: async (t) => ({
-      query: "mutation($i: ApiKeyInput!){apiKeyCreate(input: $i){id}}",
-      variables: { i: { name: t.unique("mx-key"), admin: false } },
-    }),
-  },
-  apiKeyUpdate: {
-    need: "KEY",
-    ok: "NOT_IMPLEMENTED",
-    anonymous: "NOT_IMPLEMENTED",
-    op: async () => ({
-      query: 'mutation{apiKeyUpdate(id: "nope", input: {name: "x"}){id}}',
-    }),
-  },
-  apiKeyDelete: {
-    need: "KEY",
-    ok: "NOT_IMPLEMENTED",
-    anonymous: "NOT_IMPLEMENTED",
-    op: async (t) => ({
-      query: "mutation($k: ID!){apiKeyDelete(id: $k){id}}",
-      variables: { k: await t.apiKey() },
-    }),
-  },
+  // Identity administration: root admins only (spacelift-reference §1.8). Each checks
+  // the session before looking anything up, so an unknown id is FORBIDDEN too.
+  apiKeyCreate: rootAdmin(async (t) => ({
+    query: "mutation($i: ApiKeyInput!){apiKeyCreate(input: $i){id}}",
+    variables: { i: { name: t.unique("mx-key"), admin: false } },
+  })),
+  apiKeyUpdate: rootAdmin(async (t) => ({
+    query: 'mutation($k: ID!){apiKeyUpdate(id: $k, input: {name: "x"}){id}}',
+    variables: { k: await t.apiKey() },
+  })),
+  apiKeyDelete: rootAdmin(async (t) => ({
+    query: "mutation($k: ID!){apiKeyDelete(id: $k){id}}",
+    variables: { k: await t.apiKey() },
+  })),
+  roleCreate: rootAdmin(async (t) => ({
+    query: "mutation($i: RoleInput!){roleCreate(input: $i){id}}",
+    variables: { i: { name: t.unique("mx-role"), actions: ["SPACE_READ"] } },
+  })),
+  roleUpdate: rootAdmin(async () => ({
+    query: 'mutation{roleUpdate(id: "space-reader", input: {name: "x"}){id}}',
+  })),
+  roleDelete: rootAdmin(async () => ({
+    query: 'mutation{roleDelete(id: "space-reader"){id}}',
+  })),
+  apiKeyRoleBindingCreate: rootAdmin(async (t) => ({
+    query:
+      "mutation($i: ApiKeyRoleBindingInput!){apiKeyRoleBindingCreate(input: $i){id}}",
+    variables: {
+      i: {
+        apiKeyID: await t.apiKey(),
+        roleID: "space-admin",
+        spaceID: t.space,
+      },
+    },
+  })),
+  apiKeyRoleBindingDelete: rootAdmin(async () => ({
+    query: 'mutation{apiKeyRoleBindingDelete(id: "rb_nope"){id}}',
+  })),
+  stackRoleBindingCreate: rootAdmin(async (t) => ({
+    query:
+      "mutation($i: StackRoleBindingInput!){stackRoleBindingCreate(input: $i){id}}",
+    variables: {
+      i: { stackID: await t.stack(), roleID: "space-admin", spaceID: t.space },
+    },
+  })),
+  stackRoleBindingDelete: rootAdmin(async () => ({
+    query: 'mutation{stackRoleBindingDelete(id: "rb_nope"){id}}',
+  })),
   versionCreate: {
     need: "KEY",
     ok: "NOT_IMPLEMENTED",

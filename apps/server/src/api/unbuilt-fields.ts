@@ -58,22 +58,12 @@ export const UNBUILT_FIELDS: Readonly<Record<string, string>> = {
     "support for webhook notifications",
   "Mutation.namedWebhooksIntegrationDelete":
     "support for webhook notifications",
-  "Query.roles": "support for roles",
-  "Mutation.roleCreate": "support for roles",
-  "Mutation.roleUpdate": "support for roles",
-  "Mutation.roleDelete": "support for roles",
-  "Query.apiKeyRoleBinding": "support for roles",
-  "Mutation.apiKeyRoleBindingCreate": "support for roles",
-  "Mutation.apiKeyRoleBindingDelete": "support for roles",
-  "Query.stackRoleBinding": "support for roles",
-  "Mutation.stackRoleBindingCreate": "support for roles",
-  "Mutation.stackRoleBindingDelete": "support for roles",
-  "Query.userGroupRoleBinding": "support for roles",
-  "Mutation.userGroupRoleBindingCreate": "support for roles",
-  "Mutation.userGroupRoleBindingDelete": "support for roles",
-  "Query.userRoleBinding": "support for roles",
-  "Mutation.userRoleBindingBatchCreate": "support for roles",
-  "Mutation.userRoleBindingDelete": "support for roles",
+  "Query.userGroupRoleBinding": "support for users and IdP groups",
+  "Mutation.userGroupRoleBindingCreate": "support for users and IdP groups",
+  "Mutation.userGroupRoleBindingDelete": "support for users and IdP groups",
+  "Query.userRoleBinding": "support for users and IdP groups",
+  "Mutation.userRoleBindingBatchCreate": "support for users and IdP groups",
+  "Mutation.userRoleBindingDelete": "support for users and IdP groups",
 };
 
 /** The error `unbuiltFieldsRule` reports; `formatError` keeps its code. */

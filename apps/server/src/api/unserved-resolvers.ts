@@ -27,9 +27,6 @@ export const UNSERVED_OPERATIONS = {
     webhooksIntegrationDelete: "webhook notifications",
     stackDependencyCreate: "stack dependencies",
     stackDependencyDelete: "stack dependencies",
-    apiKeyCreate: "API key management through the API",
-    apiKeyUpdate: "API key management through the API",
-    apiKeyDelete: "API key management through the API",
   },
 } as const;
 

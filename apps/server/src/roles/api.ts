@@ -3,9 +3,14 @@ import { unservedResolvers } from "../api/unserved-resolvers.ts";
 import type { App } from "../app.ts";
 import { createHttpServer } from "../platform/http/http-server.ts";
 import { registerWebAssets } from "../platform/http/web-assets.ts";
-import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
+import {
+  authResolvers,
+  identityResolvers,
+  registerAuthRoutes,
+} from "../modules/auth/index.ts";
 import {
   contextResolvers,
+  presentSpace,
   spaceResolvers,
   stackLoader,
   stackResolvers,
@@ -106,6 +111,13 @@ export async function startApiRole(
 export function apiResolvers(app: App): Resolvers[] {
   return [
     authResolvers(app.auth),
+    identityResolvers({
+      identity: app.identity,
+      findSpace: (session, id) =>
+        app.spaces
+          .findSpace(session, id)
+          .then((space) => (space ? presentSpace(space) : null)),
+    }),
     stackResolvers(app.stacks, { stateImport: app.stateOps }),
     runResolvers({
       runs: app.runs.service,

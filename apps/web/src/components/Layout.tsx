@@ -37,6 +37,7 @@ export function Layout({
     | "workerPools"
     | "policies"
     | "integrations"
+    | "apiKeys"
     | null;
   children: ReactNode;
 }) {
@@ -81,6 +82,12 @@ export function Layout({
             aria-current={section === "integrations" ? "page" : undefined}
           >
             VCS
+          </Link>
+          <Link
+            to={paths.apiKeys()}
+            aria-current={section === "apiKeys" ? "page" : undefined}
+          >
+            API keys
           </Link>
         </nav>
         <div className="topbar-end">

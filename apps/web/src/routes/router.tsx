@@ -20,6 +20,7 @@ export type Route =
   | { name: "policies" }
   | { name: "policy"; policyId: string }
   | { name: "integrations" }
+  | { name: "apiKeys" }
   | { name: "notFound"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -49,6 +50,7 @@ export function parseRoute(pathname: string): Route {
     return { name: "policy", policyId: b };
   if (a === "vcs-integrations" && parts.length === 1)
     return { name: "integrations" };
+  if (a === "api-keys" && parts.length === 1) return { name: "apiKeys" };
   return { name: "notFound", path: pathname };
 }
 
@@ -65,6 +67,7 @@ export const paths = {
   policies: () => "/policies",
   policy: (id: string) => `/policy/${encodeURIComponent(id)}`,
   integrations: () => "/vcs-integrations",
+  apiKeys: () => "/api-keys",
 };
 
 const CHANGE = "stackyard:navigate";

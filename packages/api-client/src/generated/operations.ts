@@ -9,6 +9,30 @@ export type AnsibleInput = {
   playbook: string;
 };
 
+export type ApiKeyInput = {
+  admin: boolean;
+  description?: string | null | undefined;
+  name: string;
+  oidc?: ApiKeyInputOidc | null | undefined;
+  teams?: Array<string> | null | undefined;
+};
+
+export type ApiKeyInputOidc = {
+  claimMappings?: ClaimMappingInput | null | undefined;
+  clientId: string;
+  issuer: string;
+  subjectExpression: string;
+};
+
+export type ClaimMappingEntryInput = {
+  name: string;
+  value: string;
+};
+
+export type ClaimMappingInput = {
+  entries: Array<ClaimMappingEntryInput>;
+};
+
 export type CloudFormationInput = {
   entryTemplateFile: string;
   region: string;
@@ -182,6 +206,12 @@ export type SearchQueryOrderDirection =
   | 'ASC'
   | 'DESC';
 
+export type SpaceAccessLevel =
+  | 'ADMIN'
+  | 'NONE'
+  | 'READ'
+  | 'WRITE';
+
 export type StackInput = {
   additionalProjectGlobs?: Array<string> | null | undefined;
   administrative: boolean;
@@ -336,6 +366,20 @@ export type VendorConfigInput = {
   terragrunt?: TerragruntInput | null | undefined;
 };
 
+export type ApiKeyCreateMutationVariables = Exact<{
+  input: ApiKeyInput;
+}>;
+
+
+export type ApiKeyCreateMutation = { apiKeyCreate: { id: string, name: string, secret: string | null, stackyardCredentialsFile: string | null } };
+
+export type ApiKeyDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ApiKeyDeleteMutation = { apiKeyDelete: { id: string } | null };
+
 export type ApiKeyUserMutationVariables = Exact<{
   id: string;
   secret: string;
@@ -343,6 +387,11 @@ export type ApiKeyUserMutationVariables = Exact<{
 
 
 export type ApiKeyUserMutation = { apiKeyUser: { jwt: string, validUntil: number } | null };
+
+export type ApiKeysListQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ApiKeysListQuery = { apiKeys: Array<{ id: string, name: string, admin: boolean, teams: Array<string>, createdAt: number, lastUsedAt: number | null, creator: string, accessRules: Array<{ space: string, spaceAccessLevel: SpaceAccessLevel }> }> };
 
 export type ContextAttachMutationVariables = Exact<{
   id: string;
@@ -768,7 +817,10 @@ export type WorkerPoolsQuery = { workerPools: Array<{ id: string, name: string, 
 /** An operation's wire text, typed with its result and variables. */
 export type GraphQLOperation<TResult, TVariables> = string & DocumentTypeDecoration<TResult, TVariables>;
 
+export const ApiKeyCreateDocument = "mutation($input:ApiKeyInput!){apiKeyCreate(input: $input){id,name,secret,stackyardCredentialsFile}}" as GraphQLOperation<ApiKeyCreateMutation, ApiKeyCreateMutationVariables>;
+export const ApiKeyDeleteDocument = "mutation($id:ID!){apiKeyDelete(id: $id){id}}" as GraphQLOperation<ApiKeyDeleteMutation, ApiKeyDeleteMutationVariables>;
 export const ApiKeyUserDocument = "mutation($id:ID!$secret:String!){apiKeyUser(id: $id, secret: $secret){jwt,validUntil}}" as GraphQLOperation<ApiKeyUserMutation, ApiKeyUserMutationVariables>;
+export const ApiKeysListDocument = "{apiKeys{id,name,admin,teams,createdAt,lastUsedAt,creator,accessRules{space,spaceAccessLevel}}}" as GraphQLOperation<ApiKeysListQuery, ApiKeysListQueryVariables>;
 export const ContextAttachDocument = "mutation($id:ID!$priority:Int!$stack:ID!){contextAttach(id: $id, stack: $stack, priority: $priority){id,stackId,priority}}" as GraphQLOperation<ContextAttachMutation, ContextAttachMutationVariables>;
 export const ContextConfigAddDocument = "mutation($config: ConfigInput!, $context: ID!){contextConfigAdd(context: $context, config: $config){id,writeOnly,type}}" as GraphQLOperation<ContextConfigAddMutation, ContextConfigAddMutationVariables>;
 export const ContextConfigDeleteDocument = "mutation($context:ID!$id:ID!){contextConfigDelete(context: $context, id: $id){id}}" as GraphQLOperation<ContextConfigDeleteMutation, ContextConfigDeleteMutationVariables>;

@@ -5,6 +5,7 @@ import type { StackNode, StackIntegrationsNode, ContextNode, SpaceNode } from '.
 import type { RunRecord } from '../../modules/runs/index.ts';
 import type { WorkerPoolNode, WorkerNode } from '../../modules/workers/index.ts';
 import type { PolicyNode } from '../../modules/policies/index.ts';
+import type { ApiKeyNode, RoleRecord, BindingRecord } from '../../modules/auth/index.ts';
 import type { GraphQLContext } from '../graphql-context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -19,6 +20,70 @@ export type Scalars = {
   Float: { input: number; output: number; }
 };
 
+/** What a role lets its holder do (spacelift-reference §1.8; introspected by the provider's spacelift_role_actions). */
+export const Action = {
+  ContextCreate: 'CONTEXT_CREATE',
+  ContextDelete: 'CONTEXT_DELETE',
+  ContextUpdate: 'CONTEXT_UPDATE',
+  ModuleCreate: 'MODULE_CREATE',
+  ModuleDisable: 'MODULE_DISABLE',
+  ModuleEnable: 'MODULE_ENABLE',
+  ModuleMarkAsBad: 'MODULE_MARK_AS_BAD',
+  ModulePublish: 'MODULE_PUBLISH',
+  ModuleTriggerVersion: 'MODULE_TRIGGER_VERSION',
+  RunCancel: 'RUN_CANCEL',
+  RunCancelBlocking: 'RUN_CANCEL_BLOCKING',
+  RunComment: 'RUN_COMMENT',
+  RunConfirm: 'RUN_CONFIRM',
+  RunDiscard: 'RUN_DISCARD',
+  RunPrioritizeSet: 'RUN_PRIORITIZE_SET',
+  RunPromote: 'RUN_PROMOTE',
+  RunProposeLocalWorkspace: 'RUN_PROPOSE_LOCAL_WORKSPACE',
+  RunProposeWithOverrides: 'RUN_PROPOSE_WITH_OVERRIDES',
+  RunRetry: 'RUN_RETRY',
+  RunRetryBlocking: 'RUN_RETRY_BLOCKING',
+  RunReview: 'RUN_REVIEW',
+  RunStop: 'RUN_STOP',
+  RunStopBlocking: 'RUN_STOP_BLOCKING',
+  RunTargetedReplan: 'RUN_TARGETED_REPLAN',
+  RunTrigger: 'RUN_TRIGGER',
+  RunTriggerWithCustomRuntimeConfig: 'RUN_TRIGGER_WITH_CUSTOM_RUNTIME_CONFIG',
+  SpaceAdmin: 'SPACE_ADMIN',
+  SpaceRead: 'SPACE_READ',
+  SpaceShareModule: 'SPACE_SHARE_MODULE',
+  SpaceWrite: 'SPACE_WRITE',
+  StackAddConfig: 'STACK_ADD_CONFIG',
+  StackCreate: 'STACK_CREATE',
+  StackDelete: 'STACK_DELETE',
+  StackDeleteConfig: 'STACK_DELETE_CONFIG',
+  StackDisable: 'STACK_DISABLE',
+  StackEnable: 'STACK_ENABLE',
+  StackLock: 'STACK_LOCK',
+  StackManage: 'STACK_MANAGE',
+  StackManagedStateImport: 'STACK_MANAGED_STATE_IMPORT',
+  StackManagedStateRollback: 'STACK_MANAGED_STATE_ROLLBACK',
+  StackReslug: 'STACK_RESLUG',
+  StackSetCurrentCommit: 'STACK_SET_CURRENT_COMMIT',
+  StackSetStar: 'STACK_SET_STAR',
+  StackStateDownload: 'STACK_STATE_DOWNLOAD',
+  StackStateRead: 'STACK_STATE_READ',
+  StackSyncCommit: 'STACK_SYNC_COMMIT',
+  StackUnlock: 'STACK_UNLOCK',
+  StackUnlockForce: 'STACK_UNLOCK_FORCE',
+  StackUpdate: 'STACK_UPDATE',
+  StackUploadLocalWorkspace: 'STACK_UPLOAD_LOCAL_WORKSPACE',
+  StackWorkspaceLock: 'STACK_WORKSPACE_LOCK',
+  StackWorkspaceUnlock: 'STACK_WORKSPACE_UNLOCK',
+  TaskCreate: 'TASK_CREATE',
+  WorkerDrainSet: 'WORKER_DRAIN_SET',
+  WorkerPoolCreate: 'WORKER_POOL_CREATE',
+  WorkerPoolCycle: 'WORKER_POOL_CYCLE',
+  WorkerPoolDelete: 'WORKER_POOL_DELETE',
+  WorkerPoolReset: 'WORKER_POOL_RESET',
+  WorkerPoolUpdate: 'WORKER_POOL_UPDATE'
+} as const;
+
+export type Action = typeof Action[keyof typeof Action];
 export type AnsibleEntity = AnsibleResource;
 
 export type AnsibleInput = {
@@ -36,6 +101,8 @@ export type ApiKey = {
   admin: Scalars['Boolean']['output'];
   apiKeyRoleBindings: Array<ApiKeyRoleBinding>;
   createdAt: Scalars['Int']['output'];
+  /** Who created the key. */
+  creator: Scalars['String']['output'];
   description?: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   isMachineUser: Scalars['Boolean']['output'];
@@ -44,6 +111,8 @@ export type ApiKey = {
   oidcSettings?: Maybe<ApiKeyOidcSettings>;
   /** Only populated in the apiKeyCreate response. */
   secret?: Maybe<Scalars['String']['output']>;
+  /** Stackyard extension: the id, the secret and a .terraformrc snippet, as a file to download; only in the apiKeyCreate response. */
+  stackyardCredentialsFile?: Maybe<Scalars['String']['output']>;
   teams: Array<Scalars['String']['output']>;
   type: ApiKeyType;
 };
@@ -77,6 +146,12 @@ export type ApiKeyRoleBinding = {
   id: Scalars['ID']['output'];
   role: Role;
   spaceID: Scalars['ID']['output'];
+};
+
+export type ApiKeyRoleBindingInput = {
+  apiKeyID: Scalars['ID']['input'];
+  roleID: Scalars['ID']['input'];
+  spaceID: Scalars['ID']['input'];
 };
 
 export const ApiKeyType = {
@@ -464,6 +539,8 @@ export type Mutation = {
   __typename?: 'Mutation';
   apiKeyCreate: ApiKey;
   apiKeyDelete?: Maybe<ApiKey>;
+  apiKeyRoleBindingCreate: ApiKeyRoleBinding;
+  apiKeyRoleBindingDelete?: Maybe<ApiKeyRoleBinding>;
   apiKeyUpdate: ApiKey;
   apiKeyUser?: Maybe<User>;
   contextAttach: ContextStackAttachment;
@@ -481,6 +558,9 @@ export type Mutation = {
   /** Returns the evaluation result as a JSON document encoded in a String. */
   policySimulate: Scalars['String']['output'];
   policyUpdatev2: Policy;
+  roleCreate: Role;
+  roleDelete?: Maybe<Role>;
+  roleUpdate: Role;
   runCancel: Run;
   runConfirm: Run;
   runDiscard: Run;
@@ -508,6 +588,8 @@ export type Mutation = {
   stackIntegrationDriftDetectionUpdate: StackIntegrationDriftDetection;
   stackLock: Stack;
   stackMigrateVendor: Stack;
+  stackRoleBindingCreate: StackRoleBinding;
+  stackRoleBindingDelete?: Maybe<StackRoleBinding>;
   stackSetCurrentCommit: Stack;
   stackSyncCommit: Stack;
   stackUnlock: Stack;
@@ -549,6 +631,16 @@ export type MutationApiKeyCreateArgs = {
 
 
 export type MutationApiKeyDeleteArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationApiKeyRoleBindingCreateArgs = {
+  input: ApiKeyRoleBindingInput;
+};
+
+
+export type MutationApiKeyRoleBindingDeleteArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -641,6 +733,22 @@ export type MutationPolicySimulateArgs = {
 export type MutationPolicyUpdatev2Args = {
   id: Scalars['ID']['input'];
   input: PolicyUpdateInput;
+};
+
+
+export type MutationRoleCreateArgs = {
+  input: RoleInput;
+};
+
+
+export type MutationRoleDeleteArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationRoleUpdateArgs = {
+  id: Scalars['ID']['input'];
+  input: RoleUpdateInput;
 };
 
 
@@ -811,6 +919,16 @@ export type MutationStackMigrateVendorArgs = {
   config?: InputMaybe<StackVendorMigrationInput>;
   id: Scalars['ID']['input'];
   targetVendor: StackVendor;
+};
+
+
+export type MutationStackRoleBindingCreateArgs = {
+  input: StackRoleBindingInput;
+};
+
+
+export type MutationStackRoleBindingDeleteArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -1164,6 +1282,9 @@ export type PulumiStack = {
 export type Query = {
   __typename?: 'Query';
   apiKey?: Maybe<ApiKey>;
+  apiKeyRoleBinding?: Maybe<ApiKeyRoleBinding>;
+  /** Every API key (root admins only), oldest first. */
+  apiKeys: Array<ApiKey>;
   context?: Maybe<Context>;
   /** spacectl calls this before EVERY command to pick command variants. */
   debugInfo: DebugInfo;
@@ -1176,6 +1297,10 @@ export type Query = {
   /** The policy engine (spacelift-reference §2: `query { policyRuntime { openPolicyAgentVersion } }`). */
   policyRuntime: PolicyRuntime;
   publicWorkerPool: PublicWorkerPool;
+  /** A role by id or slug (root admins only). */
+  role?: Maybe<Role>;
+  /** Built-in and custom roles (root admins only). */
+  roles: Array<Role>;
   /** Error message must be exactly `not found` when the run does not exist. */
   runStack?: Maybe<Stack>;
   searchModules: ModulesConnection;
@@ -1185,6 +1310,7 @@ export type Query = {
   /** The AWS account Spacelift's workers assume roles from; empty, Stackyard has none. */
   spaceliftAwsAccountId: Scalars['String']['output'];
   stack?: Maybe<Stack>;
+  stackRoleBinding?: Maybe<StackRoleBinding>;
   stacks: Array<Stack>;
   /** Stackyard extension: the contexts the caller can read, by name. */
   stackyardContexts: Array<Context>;
@@ -1209,6 +1335,11 @@ export type QueryApiKeyArgs = {
 };
 
 
+export type QueryApiKeyRoleBindingArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type QueryContextArgs = {
   id: Scalars['ID']['input'];
 };
@@ -1220,6 +1351,11 @@ export type QueryModuleArgs = {
 
 
 export type QueryPolicyArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryRoleArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -1250,6 +1386,11 @@ export type QuerySpaceArgs = {
 
 
 export type QueryStackArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryStackRoleBindingArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -1288,14 +1429,27 @@ export type QueryPredicate = {
 
 export type Role = {
   __typename?: 'Role';
-  /** Spacelift uses an `Action` enum here (introspected by the provider's role_actions data source). */
-  actions: Array<Scalars['String']['output']>;
+  actions: Array<Action>;
   description: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   isSystem: Scalars['Boolean']['output'];
   name: Scalars['String']['output'];
   roleBindingsCount: Scalars['Int']['output'];
   slug: Scalars['String']['output'];
+};
+
+export type RoleInput = {
+  actions: Array<Action>;
+  description?: InputMaybe<Scalars['String']['input']>;
+  name: Scalars['String']['input'];
+};
+
+/** The provider sends the actions as `Actions`; both spellings are taken. */
+export type RoleUpdateInput = {
+  Actions?: InputMaybe<Array<Action>>;
+  actions?: InputMaybe<Array<Action>>;
+  description?: InputMaybe<Scalars['String']['input']>;
+  name?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type Run = {
@@ -1863,6 +2017,20 @@ export type StackPolicyAttachment = {
   policyType: PolicyType;
 };
 
+export type StackRoleBinding = {
+  __typename?: 'StackRoleBinding';
+  id: Scalars['ID']['output'];
+  role: Role;
+  space: Space;
+  stackID: Scalars['ID']['output'];
+};
+
+export type StackRoleBindingInput = {
+  roleID: Scalars['ID']['input'];
+  spaceID: Scalars['ID']['input'];
+  stackID: Scalars['ID']['input'];
+};
+
 export const StackState = {
   Applying: 'APPLYING',
   Confirmed: 'CONFIRMED',
@@ -2367,14 +2535,16 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  Action: Action;
   AnsibleEntity: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['AnsibleEntity']>;
   AnsibleInput: AnsibleInput;
   AnsibleResource: ResolverTypeWrapper<AnsibleResource>;
-  ApiKey: ResolverTypeWrapper<ApiKey>;
+  ApiKey: ResolverTypeWrapper<ApiKeyNode>;
   ApiKeyInput: ApiKeyInput;
   ApiKeyInputOIDC: ApiKeyInputOidc;
   ApiKeyOidcSettings: ResolverTypeWrapper<ApiKeyOidcSettings>;
-  ApiKeyRoleBinding: ResolverTypeWrapper<ApiKeyRoleBinding>;
+  ApiKeyRoleBinding: ResolverTypeWrapper<BindingRecord>;
+  ApiKeyRoleBindingInput: ApiKeyRoleBindingInput;
   ApiKeyType: ApiKeyType;
   ApiKeyUpdateInput: ApiKeyUpdateInput;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
@@ -2452,7 +2622,9 @@ export type ResolversTypes = {
   QueryFieldConstraint: QueryFieldConstraint;
   QueryOrder: QueryOrder;
   QueryPredicate: QueryPredicate;
-  Role: ResolverTypeWrapper<Role>;
+  Role: ResolverTypeWrapper<RoleRecord>;
+  RoleInput: RoleInput;
+  RoleUpdateInput: RoleUpdateInput;
   Run: ResolverTypeWrapper<RunRecord>;
   RunChangeMetadata: ResolverTypeWrapper<RunChangeMetadata>;
   RunChangeResource: ResolverTypeWrapper<RunChangeResource>;
@@ -2499,6 +2671,8 @@ export type ResolversTypes = {
   StackIntegrations: ResolverTypeWrapper<StackIntegrationsNode>;
   StackOutput: ResolverTypeWrapper<StackOutput>;
   StackPolicyAttachment: ResolverTypeWrapper<StackPolicyAttachment>;
+  StackRoleBinding: ResolverTypeWrapper<BindingRecord>;
+  StackRoleBindingInput: StackRoleBindingInput;
   StackState: StackState;
   StackVendor: StackVendor;
   StackVendorMigrationInput: StackVendorMigrationInput;
@@ -2547,11 +2721,12 @@ export type ResolversParentTypes = {
   AnsibleEntity: ResolversUnionTypes<ResolversParentTypes>['AnsibleEntity'];
   AnsibleInput: AnsibleInput;
   AnsibleResource: AnsibleResource;
-  ApiKey: ApiKey;
+  ApiKey: ApiKeyNode;
   ApiKeyInput: ApiKeyInput;
   ApiKeyInputOIDC: ApiKeyInputOidc;
   ApiKeyOidcSettings: ApiKeyOidcSettings;
-  ApiKeyRoleBinding: ApiKeyRoleBinding;
+  ApiKeyRoleBinding: BindingRecord;
+  ApiKeyRoleBindingInput: ApiKeyRoleBindingInput;
   ApiKeyUpdateInput: ApiKeyUpdateInput;
   Boolean: Scalars['Boolean']['output'];
   ClaimMapping: ClaimMapping;
@@ -2622,7 +2797,9 @@ export type ResolversParentTypes = {
   QueryFieldConstraint: QueryFieldConstraint;
   QueryOrder: QueryOrder;
   QueryPredicate: QueryPredicate;
-  Role: Role;
+  Role: RoleRecord;
+  RoleInput: RoleInput;
+  RoleUpdateInput: RoleUpdateInput;
   Run: RunRecord;
   RunChangeMetadata: RunChangeMetadata;
   RunChangeResource: RunChangeResource;
@@ -2664,6 +2841,8 @@ export type ResolversParentTypes = {
   StackIntegrations: StackIntegrationsNode;
   StackOutput: StackOutput;
   StackPolicyAttachment: StackPolicyAttachment;
+  StackRoleBinding: BindingRecord;
+  StackRoleBindingInput: StackRoleBindingInput;
   StackVendorMigrationInput: StackVendorMigrationInput;
   StacksConnection: Omit<StacksConnection, 'edges'> & { edges: Array<ResolversParentTypes['StackEdge']> };
   StackyardResourceChange: StackyardResourceChange;
@@ -2713,6 +2892,7 @@ export type ApiKeyResolvers<ContextType = GraphQLContext, ParentType extends Res
   admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   apiKeyRoleBindings?: Resolver<Array<ResolversTypes['ApiKeyRoleBinding']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  creator?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isMachineUser?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -2720,6 +2900,7 @@ export type ApiKeyResolvers<ContextType = GraphQLContext, ParentType extends Res
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   oidcSettings?: Resolver<Maybe<ResolversTypes['ApiKeyOidcSettings']>, ParentType, ContextType>;
   secret?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  stackyardCredentialsFile?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   teams?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['ApiKeyType'], ParentType, ContextType>;
 };
@@ -2974,6 +3155,8 @@ export type ModulesConnectionResolvers<ContextType = GraphQLContext, ParentType 
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   apiKeyCreate?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationApiKeyCreateArgs, 'input'>>;
   apiKeyDelete?: Resolver<Maybe<ResolversTypes['ApiKey']>, ParentType, ContextType, RequireFields<MutationApiKeyDeleteArgs, 'id'>>;
+  apiKeyRoleBindingCreate?: Resolver<ResolversTypes['ApiKeyRoleBinding'], ParentType, ContextType, RequireFields<MutationApiKeyRoleBindingCreateArgs, 'input'>>;
+  apiKeyRoleBindingDelete?: Resolver<Maybe<ResolversTypes['ApiKeyRoleBinding']>, ParentType, ContextType, RequireFields<MutationApiKeyRoleBindingDeleteArgs, 'id'>>;
   apiKeyUpdate?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationApiKeyUpdateArgs, 'id' | 'input'>>;
   apiKeyUser?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<MutationApiKeyUserArgs, 'id' | 'secret'>>;
   contextAttach?: Resolver<ResolversTypes['ContextStackAttachment'], ParentType, ContextType, RequireFields<MutationContextAttachArgs, 'id' | 'priority' | 'stack'>>;
@@ -2990,6 +3173,9 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   policyDetach?: Resolver<Maybe<ResolversTypes['PolicyStackAttachment']>, ParentType, ContextType, RequireFields<MutationPolicyDetachArgs, 'id'>>;
   policySimulate?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MutationPolicySimulateArgs, 'body' | 'input' | 'type'>>;
   policyUpdatev2?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationPolicyUpdatev2Args, 'id' | 'input'>>;
+  roleCreate?: Resolver<ResolversTypes['Role'], ParentType, ContextType, RequireFields<MutationRoleCreateArgs, 'input'>>;
+  roleDelete?: Resolver<Maybe<ResolversTypes['Role']>, ParentType, ContextType, RequireFields<MutationRoleDeleteArgs, 'id'>>;
+  roleUpdate?: Resolver<ResolversTypes['Role'], ParentType, ContextType, RequireFields<MutationRoleUpdateArgs, 'id' | 'input'>>;
   runCancel?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationRunCancelArgs, 'run' | 'stack'>>;
   runConfirm?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationRunConfirmArgs, 'stack'>>;
   runDiscard?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationRunDiscardArgs, 'stack'>>;
@@ -3017,6 +3203,8 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   stackIntegrationDriftDetectionUpdate?: Resolver<ResolversTypes['StackIntegrationDriftDetection'], ParentType, ContextType, RequireFields<MutationStackIntegrationDriftDetectionUpdateArgs, 'input' | 'stack'>>;
   stackLock?: Resolver<ResolversTypes['Stack'], ParentType, ContextType, RequireFields<MutationStackLockArgs, 'id'>>;
   stackMigrateVendor?: Resolver<ResolversTypes['Stack'], ParentType, ContextType, RequireFields<MutationStackMigrateVendorArgs, 'id' | 'targetVendor'>>;
+  stackRoleBindingCreate?: Resolver<ResolversTypes['StackRoleBinding'], ParentType, ContextType, RequireFields<MutationStackRoleBindingCreateArgs, 'input'>>;
+  stackRoleBindingDelete?: Resolver<Maybe<ResolversTypes['StackRoleBinding']>, ParentType, ContextType, RequireFields<MutationStackRoleBindingDeleteArgs, 'id'>>;
   stackSetCurrentCommit?: Resolver<ResolversTypes['Stack'], ParentType, ContextType, RequireFields<MutationStackSetCurrentCommitArgs, 'id' | 'sha'>>;
   stackSyncCommit?: Resolver<ResolversTypes['Stack'], ParentType, ContextType, RequireFields<MutationStackSyncCommitArgs, 'id'>>;
   stackUnlock?: Resolver<ResolversTypes['Stack'], ParentType, ContextType, RequireFields<MutationStackUnlockArgs, 'id'>>;
@@ -3146,6 +3334,8 @@ export type PulumiStackResolvers<ContextType = GraphQLContext, ParentType extend
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   apiKey?: Resolver<Maybe<ResolversTypes['ApiKey']>, ParentType, ContextType, RequireFields<QueryApiKeyArgs, 'id'>>;
+  apiKeyRoleBinding?: Resolver<Maybe<ResolversTypes['ApiKeyRoleBinding']>, ParentType, ContextType, RequireFields<QueryApiKeyRoleBindingArgs, 'id'>>;
+  apiKeys?: Resolver<Array<ResolversTypes['ApiKey']>, ParentType, ContextType>;
   context?: Resolver<Maybe<ResolversTypes['Context']>, ParentType, ContextType, RequireFields<QueryContextArgs, 'id'>>;
   debugInfo?: Resolver<ResolversTypes['DebugInfo'], ParentType, ContextType>;
   module?: Resolver<Maybe<ResolversTypes['Module']>, ParentType, ContextType, RequireFields<QueryModuleArgs, 'id'>>;
@@ -3154,6 +3344,8 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   policy?: Resolver<Maybe<ResolversTypes['Policy']>, ParentType, ContextType, RequireFields<QueryPolicyArgs, 'id'>>;
   policyRuntime?: Resolver<ResolversTypes['PolicyRuntime'], ParentType, ContextType>;
   publicWorkerPool?: Resolver<ResolversTypes['PublicWorkerPool'], ParentType, ContextType>;
+  role?: Resolver<Maybe<ResolversTypes['Role']>, ParentType, ContextType, RequireFields<QueryRoleArgs, 'id'>>;
+  roles?: Resolver<Array<ResolversTypes['Role']>, ParentType, ContextType>;
   runStack?: Resolver<Maybe<ResolversTypes['Stack']>, ParentType, ContextType, RequireFields<QueryRunStackArgs, 'runId'>>;
   searchModules?: Resolver<ResolversTypes['ModulesConnection'], ParentType, ContextType, RequireFields<QuerySearchModulesArgs, 'input'>>;
   searchPolicies?: Resolver<ResolversTypes['PoliciesConnection'], ParentType, ContextType, RequireFields<QuerySearchPoliciesArgs, 'input'>>;
@@ -3161,6 +3353,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   space?: Resolver<Maybe<ResolversTypes['Space']>, ParentType, ContextType, RequireFields<QuerySpaceArgs, 'id'>>;
   spaceliftAwsAccountId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   stack?: Resolver<Maybe<ResolversTypes['Stack']>, ParentType, ContextType, RequireFields<QueryStackArgs, 'id'>>;
+  stackRoleBinding?: Resolver<Maybe<ResolversTypes['StackRoleBinding']>, ParentType, ContextType, RequireFields<QueryStackRoleBindingArgs, 'id'>>;
   stacks?: Resolver<Array<ResolversTypes['Stack']>, ParentType, ContextType>;
   stackyardContexts?: Resolver<Array<ResolversTypes['Context']>, ParentType, ContextType>;
   stackyardStackFolders?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
@@ -3174,7 +3367,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
 };
 
 export type RoleResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Role'] = ResolversParentTypes['Role']> = {
-  actions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  actions?: Resolver<Array<ResolversTypes['Action']>, ParentType, ContextType>;
   description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isSystem?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -3516,6 +3709,13 @@ export type StackPolicyAttachmentResolvers<ContextType = GraphQLContext, ParentT
   policyType?: Resolver<ResolversTypes['PolicyType'], ParentType, ContextType>;
 };
 
+export type StackRoleBindingResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['StackRoleBinding'] = ResolversParentTypes['StackRoleBinding']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['Role'], ParentType, ContextType>;
+  space?: Resolver<ResolversTypes['Space'], ParentType, ContextType>;
+  stackID?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
 export type StacksConnectionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['StacksConnection'] = ResolversParentTypes['StacksConnection']> = {
   edges?: Resolver<Array<ResolversTypes['StackEdge']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
@@ -3790,6 +3990,7 @@ export type Resolvers<ContextType = GraphQLContext> = {
   StackIntegrations?: StackIntegrationsResolvers<ContextType>;
   StackOutput?: StackOutputResolvers<ContextType>;
   StackPolicyAttachment?: StackPolicyAttachmentResolvers<ContextType>;
+  StackRoleBinding?: StackRoleBindingResolvers<ContextType>;
   StacksConnection?: StacksConnectionResolvers<ContextType>;
   StackyardResourceChange?: StackyardResourceChangeResolvers<ContextType>;
   StackyardStateVersion?: StackyardStateVersionResolvers<ContextType>;

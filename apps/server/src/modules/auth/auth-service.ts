@@ -2,6 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { ulid } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
 import { UnauthorizedError, ValidationError } from "../../platform/errors.ts";
+import { formatSubject, parseSubject } from "./actor.ts";
+import { identitySpaceRules } from "./identity-grants.ts";
 import type { Session } from "./session.ts";
 import type { TokenSigner } from "./token-signer.ts";
 
@@ -124,7 +126,12 @@ export function createAuthService(deps: {
     spaces?: Record<string, "READ" | "WRITE" | "ADMIN">;
     teams?: string[];
   }> {
-    if (key.is_admin || !deps.loginPolicy) return { admin: key.is_admin };
+    // Admin on root (the flag, or an ADMIN-level role bound on `root`) makes a key
+    // administrative (spacelift-reference §1.8).
+    const rootAdmin =
+      key.is_admin ||
+      (await identitySpaceRules(db, { kind: "api_key", id: key.id })).admin;
+    if (rootAdmin || !deps.loginPolicy) return { admin: rootAdmin };
     const verdict = await deps.loginPolicy({
       login: key.id,
       name: key.name,
@@ -227,7 +234,13 @@ export function createAuthService(deps: {
       const key = await verifyApiKey(id, secret);
       const { admin, spaces, teams } = await loginOfApiKey(key, request);
       return signer.sign(
-        { sub: `api_key:${key.id}`, name: key.name, admin, spaces, teams },
+        {
+          sub: formatSubject({ kind: "api_key", id: key.id }),
+          name: key.name,
+          admin,
+          spaces,
+          teams,
+        },
         SESSION_TTL_SECONDS,
       );
     },
@@ -268,7 +281,7 @@ export function createAuthService(deps: {
       }
       return signer.sign(
         {
-          sub: `user:admin:${u}`,
+          sub: formatSubject({ kind: "user", id: `admin:${u}` }),
           name: u,
           admin: true,
           teams: verdict && !verdict.noPolicies ? verdict.teams : undefined,
@@ -288,9 +301,9 @@ export function createAuthService(deps: {
         throw new UnauthorizedError(
           "login policies changed after this session began; log in again",
         );
-      const [kind, ...rest] = claims.sub.split(":");
-      if (kind === "api_key") {
-        const id = rest.join(":");
+      const subject = parseSubject(claims.sub);
+      if (subject.kind === "api_key") {
+        const id = subject.id;
         const live = await db
           .selectFrom("api_keys")
           .select("id")
@@ -309,7 +322,7 @@ export function createAuthService(deps: {
       }
       return {
         kind: "user",
-        id: rest.join(":"),
+        id: subject.id,
         name: claims.name,
         admin: claims.admin,
         ...(claims.teams ? { teams: claims.teams } : {}),

@@ -1,7 +1,10 @@
 /**
- * Auth: who is calling. Owns tables `users` and `api_keys`, the break-glass admin login
- * (`POST /admin-login`), API-key exchange, and session JWTs. It does not decide what a
- * session may do on a given resource; modules check `session.admin` / space access.
+ * Auth: who is calling, and what identities hold. Owns tables `users`, `api_keys`,
+ * `roles` and `role_bindings`: the break-glass admin login (`POST /admin-login`), API
+ * keys (created, updated and deleted by root admins; API-key exchange), session JWTs,
+ * roles with their Action catalogue and role bindings of API keys and stacks. It does
+ * not decide what a session may do on a given resource: the stacks module's space
+ * access turns the rules of `identitySpaceRules` into levels per space.
  */
 export {
   createAuthService,
@@ -15,3 +18,27 @@ export { createTokenSigner, type TokenSigner } from "./token-signer.ts";
 export { registerAuthRoutes } from "./auth-routes.ts";
 export { authResolvers } from "./auth-resolvers.ts";
 export { ACCOUNT } from "./account.ts";
+export {
+  actorOf,
+  formatActor,
+  parseActor,
+  isMachineActor,
+  formatSubject,
+  parseSubject,
+  type Actor,
+  type TokenSubject,
+} from "./actor.ts";
+export { ACTIONS, levelOfActions, type SpaceLevel } from "./role.ts";
+export {
+  createIdentityService,
+  type IdentityService,
+  type CreatedApiKey,
+} from "./identity-service.ts";
+export { identityResolvers, type ApiKeyNode } from "./identity-resolvers.ts";
+export { identitySpaceRules } from "./identity-grants.ts";
+export type {
+  ApiKeyRecord,
+  RoleRecord,
+  BindingRecord,
+} from "./identity-repo.ts";
+export { bootstrapAdminKey, type BootstrapOutcome } from "./admin-bootstrap.ts";

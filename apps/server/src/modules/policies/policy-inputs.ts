@@ -1,5 +1,5 @@
 import { unixNanos } from "@stackyard/protocol";
-import { ACCOUNT } from "../auth/index.ts";
+import { ACCOUNT, isMachineActor, parseActor } from "../auth/index.ts";
 import type { Stack } from "../stacks/index.ts";
 
 /**
@@ -105,7 +105,7 @@ export function runInput(
       admin: false,
       creator_ip: "",
       login: by,
-      machine: by === "" || by.startsWith("api::"),
+      machine: isMachineActor(parseActor(by)),
       name: by,
       teams: [] as string[],
     },
@@ -318,7 +318,7 @@ export function approvalInput(f: {
       admin: false,
       creator_ip: "",
       login: r.author,
-      machine: r.author.startsWith("api::"),
+      machine: isMachineActor(parseActor(r.author)),
       member: true,
       name: r.author,
       teams: [] as string[],

@@ -47,6 +47,7 @@ export {
 } from "./stack-resolvers.ts";
 export { contextResolvers } from "./context-resolvers.ts";
 export { spaceResolvers } from "./space-resolvers.ts";
+export { presentSpace } from "./stack-presenters.ts";
 export type {
   ContextNode,
   SpaceNode,

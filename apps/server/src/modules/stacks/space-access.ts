@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Database } from "../../platform/db/index.ts";
 import type { AppError } from "../../platform/errors.ts";
-import type { Session } from "../auth/index.ts";
+import { identitySpaceRules, type Session } from "../auth/index.ts";
 import { atLeast, type AccessLevel } from "./stack.ts";
 import { AccessDeniedError, SpaceNotFoundError } from "./stack-errors.ts";
 import { usableSpaceIds } from "./space-repo.ts";
@@ -9,13 +9,16 @@ import { usableSpaceIds } from "./space-repo.ts";
 /**
  * Who may do what in which space.
  *
- * - An admin session (the break-glass user, or an admin API key) has ADMIN everywhere.
- *   Users only exist as break-glass admins, so every user session is an admin.
+ * - An admin session (the break-glass user, an admin API key, or a key holding an
+ *   ADMIN-level role on `root`) has ADMIN everywhere.
  * - A trigger policy's session (kind `policy`) holds only its `policyGrants`.
- * - A non-admin API key has one space and one access level (`api_keys.access_level`).
- *   It holds that level in its space and every space below it, and NONE elsewhere
- *   (ancestors included). Login policies may add levels in other spaces (and those below
- *   them) at login (`session.policyGrants`); the strongest level per space wins.
+ * - A non-admin API key or user holds the rules of its identity (auth's
+ *   `identitySpaceRules`): each role binding's level in its space (role.ts
+ *   `levelOfActions`: Space Reader READ, Writer WRITE, Admin ADMIN) and, for keys made
+ *   before roles, the key's single space and `access_level`. A rule holds in its space
+ *   and every space below it, and NONE elsewhere (ancestors included). Login policies may
+ *   add levels in other spaces (and those below them) at login
+ *   (`session.policyGrants`); the strongest level per space wins.
  *
  * Callers turn NONE into a NotFoundError (so a hidden resource's existence does not
  * leak) and READ-on-a-write into a ForbiddenError.
@@ -90,7 +93,7 @@ export function createSpaceAccess(db: Database): SpaceAccess {
   }
 
   async function loadGrant(session: Session): Promise<Grant> {
-    if (session.admin || session.kind === "user") return { admin: true };
+    if (session.admin) return { admin: true };
     if (session.kind === "policy") {
       // A trigger policy: exactly the grants it was given (its space), nothing else.
       const levels = new Map<string, AccessLevel>();
@@ -100,24 +103,18 @@ export function createSpaceAccess(db: Database): SpaceAccess {
             levels.set(id, level);
       return { admin: false, homeSpaceId: null, levels };
     }
-    const key = await db
-      .selectFrom("api_keys")
-      .select(["is_admin", "space_id", "access_level"])
-      .where("id", "=", session.id)
-      .where("deleted_at", "is", null)
-      .executeTakeFirst();
-    if (!key) return { admin: false, homeSpaceId: null, levels: new Map() };
-    if (key.is_admin) return { admin: true };
+    const identity = await identitySpaceRules(db, session);
+    if (identity.admin) return { admin: true };
     const levels = new Map<string, AccessLevel>();
     const grant = async (spaceId: string, level: AccessLevel) => {
       for (const id of await spacesBelow(spaceId))
         if (RANK[level] > RANK[levels.get(id) ?? "NONE"]) levels.set(id, level);
     };
-    await grant(key.space_id, key.access_level);
+    for (const rule of identity.rules) await grant(rule.spaceId, rule.level);
     // Login policies' `roles` (carried in the session token) add to the key's own access.
     for (const [spaceId, level] of Object.entries(session.policyGrants ?? {}))
       await grant(spaceId, level);
-    return { admin: false, homeSpaceId: key.space_id, levels };
+    return { admin: false, homeSpaceId: identity.homeSpaceId, levels };
   }
 
   function grantOf(session: Session): Promise<Grant> {

@@ -920,14 +920,14 @@ describe("Terraform provider", () => {
 
 describe("API key access over GraphQL", () => {
   it("answers an operation Stackyard does not serve with NOT_IMPLEMENTED, naming it", async () => {
-    // The Terraform provider's spacelift_api_key resource sends this.
+    // The provider's spacelift_webhook sends this.
     const res = await gql(
-      `mutation($input: ApiKeyInput!){apiKeyCreate(input: $input){id}}`,
-      { input: { name: "ci", admin: false, teams: [] } },
+      `mutation($stack: ID!){webhooksIntegrationDelete(stack: $stack, id: "x"){id}}`,
+      { stack: "any" },
     );
     expect(res.errors?.[0]?.extensions?.code).toBe("NOT_IMPLEMENTED");
     expect(res.errors?.[0]?.message).toMatch(
-      /^apiKeyCreate is not supported by Stackyard yet/,
+      /^webhooksIntegrationDelete is not supported by Stackyard yet/,
     );
   });
 

@@ -1,7 +1,7 @@
 import type { Database } from "../../platform/db/index.ts";
 import type { Encryptor } from "../../platform/crypto/index.ts";
 import { ConflictError, ValidationError } from "../../platform/errors.ts";
-import type { Session } from "../auth/index.ts";
+import { actorOf, formatActor, type Session } from "../auth/index.ts";
 import {
   nextFreeSlug,
   type AccessLevel,
@@ -39,9 +39,9 @@ export interface StackServiceDeps {
   allowLocalRepositories?: boolean;
 }
 
-/** How a user lock names its holder: `api::<keyId>` for API keys, the name for users. */
+/** How a user lock (and a run's actor) names its holder: auth's actor name. */
 export function lockHolder(session: Session): string {
-  return session.kind === "api_key" ? `api::${session.id}` : session.name;
+  return formatActor(actorOf(session));
 }
 
 /**

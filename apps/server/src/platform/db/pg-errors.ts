@@ -9,3 +9,12 @@ export function isForeignKeyViolation(
     (constraint === undefined || e.constraint === constraint)
   );
 }
+
+/** PostgreSQL's unique_violation (23505), optionally of one named constraint or index. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: unknown; constraint?: unknown } | null;
+  return (
+    e?.code === "23505" &&
+    (constraint === undefined || e.constraint === constraint)
+  );
+}

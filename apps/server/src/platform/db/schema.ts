@@ -54,12 +54,45 @@ export interface ApiKeysTable {
   secret_hash: string;
   is_admin: Generated<boolean>;
   space_id: string;
-  /** What a non-admin key may do in its space and below (migration 0004). */
-  access_level: Generated<"READ" | "WRITE" | "ADMIN">;
+  /**
+   * What a non-admin key may do in its space and below (migration 0004); null for keys
+   * that hold only role bindings (migration 0015).
+   */
+  access_level: ColumnType<
+    "READ" | "WRITE" | "ADMIN" | null,
+    "READ" | "WRITE" | "ADMIN" | null | undefined,
+    "READ" | "WRITE" | "ADMIN" | null
+  >;
+  /** IdP group names the key counts as a member of (migration 0015). */
+  teams: Generated<string[]>;
+  description: Generated<string>;
   created_by: string | null;
   created_at: Timestamp;
   last_used_at: Date | null;
   deleted_at: Date | null;
+}
+
+/** Roles and their actions (migration 0015); built-in roles have is_system. */
+export interface RolesTable {
+  id: string;
+  slug: string;
+  name: string;
+  description: Generated<string>;
+  actions: string[];
+  is_system: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** An actor's role in a space; exactly one of the actor columns is set. */
+export interface RoleBindingsTable {
+  id: string;
+  role_id: string;
+  space_id: string;
+  api_key_id: string | null;
+  user_id: string | null;
+  stack_id: string | null;
+  created_at: Timestamp;
 }
 
 export interface WorkerPoolsTable {
@@ -489,6 +522,8 @@ export interface DB {
   spaces: SpacesTable;
   users: UsersTable;
   api_keys: ApiKeysTable;
+  roles: RolesTable;
+  role_bindings: RoleBindingsTable;
   worker_pools: WorkerPoolsTable;
   workers: WorkersTable;
   stacks: StacksTable;
