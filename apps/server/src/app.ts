@@ -28,6 +28,7 @@ import {
 } from "./platform/broker/worker-transport.ts";
 import {
   createAuthService,
+  createRunIdentityIssuer,
   createTokenSigner,
   type Session,
 } from "./modules/auth/index.ts";
@@ -300,6 +301,11 @@ export async function createApp(
       cloneUrls: {
         resolveCloneUrl: (stack) => vcs.cloneUrls.resolveCloneUrl(stack),
       },
+      // Run identity tokens (OIDC workload identity), minted here with the instance key.
+      identity: createRunIdentityIssuer({
+        signer,
+        publicUrl: config.server.publicUrl,
+      }),
     },
   });
 

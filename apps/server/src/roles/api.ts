@@ -3,7 +3,11 @@ import { unservedResolvers } from "../api/unserved-resolvers.ts";
 import type { App } from "../app.ts";
 import { createHttpServer } from "../platform/http/http-server.ts";
 import { registerWebAssets } from "../platform/http/web-assets.ts";
-import { authResolvers, registerAuthRoutes } from "../modules/auth/index.ts";
+import {
+  authResolvers,
+  registerAuthRoutes,
+  registerRunIdentityRoutes,
+} from "../modules/auth/index.ts";
 import {
   contextResolvers,
   spaceResolvers,
@@ -38,6 +42,7 @@ export async function startApiRole(
     trustedProxies: app.config.server.trustedProxies,
   });
   await registerAuthRoutes(http, app.auth, app.signer);
+  registerRunIdentityRoutes(http, app.config.server.publicUrl);
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
   await registerStateApiRoutes(http, {
     operations: app.stateOps,

@@ -15,3 +15,9 @@ export { createTokenSigner, type TokenSigner } from "./token-signer.ts";
 export { registerAuthRoutes } from "./auth-routes.ts";
 export { authResolvers } from "./auth-resolvers.ts";
 export { ACCOUNT } from "./account.ts";
+export {
+  createRunIdentityIssuer,
+  registerRunIdentityRoutes,
+  RUN_IDENTITY_TTL_SECONDS,
+  type RunIdentityIssuer,
+} from "./run-identity.ts";

@@ -22,6 +22,7 @@ import type { StackService } from "../stacks/index.ts";
 import {
   createRunDispatcher,
   type CloneUrlPort,
+  type RunIdentityPort,
   type StateCredentialIssuer,
   type WorkerSlots,
 } from "./run-dispatch.ts";
@@ -119,6 +120,9 @@ export {
   type WorkerSlots,
   type StateCredentialIssuer,
   type CloneUrlPort,
+  type RunIdentityPort,
+  RUN_IDENTITY_ENV,
+  RUN_IDENTITY_FILE,
 } from "./run-dispatch.ts";
 export {
   createRunReports,
@@ -179,6 +183,8 @@ export interface RunExecutionDeps {
   buckets: { runLogs: string; workspaces: string };
   /** Clone URLs of GitHub/GitLab stacks through their VCS integration (sealed into run.assign). */
   cloneUrls?: CloneUrlPort;
+  /** Mints each run's OIDC identity token (sealed into run.assign); absent: none. */
+  identity?: RunIdentityPort;
 }
 
 /** Builds the run engine's parts around shared deps (composition root helper). */
@@ -211,6 +217,7 @@ export function createRunsModule(
           runTokens,
           maxDurationSeconds: deps.limits.maxDurationSeconds,
           cloneUrls: x.cloneUrls,
+          identity: x.identity,
         })
       : null;
   const reports =
