@@ -28,7 +28,9 @@ import {
 } from "./platform/broker/worker-transport.ts";
 import {
   createAuthService,
+  createOidcLogin,
   createRunIdentityIssuer,
+  createUserSessions,
   createTokenSigner,
   type Session,
 } from "./modules/auth/index.ts";
@@ -192,6 +194,27 @@ export async function createApp(
     loginPolicy: (subject) => policies.decisions.decideLogin(subject),
     lastLoginPolicyChange: () => policies.service.lastLoginPolicyChange(),
   });
+  // Single sign-on for people (OIDC from sso_config) and their browser sessions.
+  const userSessions = createUserSessions({
+    db,
+    clock: () => new Date(),
+    loginPolicy: (subject) => policies.decisions.decideLogin(subject),
+    lastLoginPolicyChange: () => policies.service.lastLoginPolicyChange(),
+    adminLogin: config.sso?.adminLogin ?? null,
+    ssoEnabled: config.sso?.type === "OIDC",
+  });
+  const oidcLogin = config.sso?.oidc
+    ? createOidcLogin({
+        db,
+        clock: () => new Date(),
+        publicUrl: config.server.publicUrl,
+        settings: {
+          clientId: config.sso.oidc.clientId,
+          clientSecret: config.sso.oidc.clientCredentials,
+          issuerUrl: config.sso.oidc.identityProviderHost,
+        },
+      })
+    : null;
   const {
     stacks,
     contexts,
@@ -351,6 +374,8 @@ export async function createApp(
     broker,
     transport,
     auth,
+    userSessions,
+    oidcLogin,
     stacks,
     contexts,
     spaces,

@@ -5,8 +5,10 @@ import { createHttpServer } from "../platform/http/http-server.ts";
 import { registerWebAssets } from "../platform/http/web-assets.ts";
 import {
   authResolvers,
+  cookieAuthenticator,
   registerAuthRoutes,
   registerRunIdentityRoutes,
+  registerSsoRoutes,
 } from "../modules/auth/index.ts";
 import {
   contextResolvers,
@@ -43,6 +45,11 @@ export async function startApiRole(
   });
   await registerAuthRoutes(http, app.auth, app.signer);
   registerRunIdentityRoutes(http, app.config.server.publicUrl);
+  registerSsoRoutes(http, {
+    oidc: app.oidcLogin,
+    sessions: app.userSessions,
+    publicUrl: app.config.server.publicUrl,
+  });
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
   await registerStateApiRoutes(http, {
     operations: app.stateOps,
@@ -63,6 +70,7 @@ export async function startApiRole(
     auth: app.auth,
     log: app.log,
     resolvers: apiResolvers(app),
+    cookieAuth: cookieAuthenticator(app.userSessions),
   });
   await registerVcsWebhookRoute(http, {
     db: app.db,

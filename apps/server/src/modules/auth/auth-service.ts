@@ -20,6 +20,8 @@ export interface Session {
    * adds to the key's own access in those spaces and the spaces below them.
    */
   policyGrants?: Readonly<Record<string, "READ" | "WRITE" | "ADMIN">>;
+  /** IdP groups of an SSO session (user-sessions.ts). */
+  teams?: readonly string[];
 }
 
 /**
@@ -32,6 +34,8 @@ export type LoginPolicyPort = (subject: {
   machine: boolean;
   admin: boolean;
   remoteIp: string;
+  /** IdP groups of an SSO login (`session.teams`). */
+  teams?: string[];
 }) => Promise<{
   noPolicies: boolean;
   allow: boolean;
