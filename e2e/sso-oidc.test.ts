@@ -5,7 +5,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "./harness.ts";
 import { startUp, type Stackyard } from "./run-kit.ts";
-import { startTestIdp, type TestIdp } from "./sso-oidc-idp.ts";
+import { startTestIdp, type TestIdp } from "../apps/server/test/oidc-idp.ts";
 import { HAS_CHROMIUM, launchBrowser } from "./web-ui-harness.ts";
 
 // OIDC single sign-on end to end: `stackyard up` configured through config.json's

@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import net from "node:net";
 import Provider from "oidc-provider";
 
 // A real OpenID Provider (oidc-provider, certified) for the SSO scenarios, in the test
@@ -19,15 +20,32 @@ export interface TestIdp {
   close(): Promise<void>;
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() =>
+        typeof addr === "object" && addr
+          ? resolve(addr.port)
+          : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
 export async function startTestIdp(opts: {
-  port: number;
+  /** Absent: a free port. */
+  port?: number;
   /** The IdP's host name: `localhost` keeps it a different site from Stackyard's 127.0.0.1. */
   host?: string;
   redirectUri: string;
   /** Login name (what the person types at the IdP) → user. */
   users: Record<string, IdpUser>;
 }): Promise<TestIdp> {
-  const issuer = `http://${opts.host ?? "localhost"}:${opts.port}`;
+  const port = opts.port ?? (await freePort());
+  const issuer = `http://${opts.host ?? "localhost"}:${port}`;
   const clientId = "stackyard";
   const clientSecret = "stackyard-client-secret-0123456789abcdef";
   const provider = new Provider(issuer, {
@@ -76,7 +94,7 @@ export async function startTestIdp(opts: {
   });
   provider.proxy = false;
   // Every address, so `localhost` answers over IPv4 and IPv6 alike.
-  const server: Server = provider.listen(opts.port);
+  const server: Server = provider.listen(port);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
