@@ -6,7 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "./harness.ts";
 import { startUp, type Stackyard } from "./run-kit.ts";
 import { startTestIdp, type TestIdp } from "../apps/server/test/oidc-idp.ts";
-import { HAS_CHROMIUM, launchBrowser } from "./web-ui-harness.ts";
+import {
+  ensureWebBuilt,
+  HAS_CHROMIUM,
+  launchBrowser,
+} from "./web-ui-harness.ts";
 
 // OIDC single sign-on end to end: `stackyard up` configured through config.json's
 // sso_config against a real OpenID Provider (oidc-provider) in the test process, driven
@@ -39,6 +43,7 @@ describe.skipIf(!HAS_CHROMIUM)("OIDC single sign-on", () => {
   let browser: Browser;
 
   beforeAll(async () => {
+    ensureWebBuilt();
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     idp = await startTestIdp({
@@ -80,9 +85,19 @@ describe.skipIf(!HAS_CHROMIUM)("OIDC single sign-on", () => {
     await idp?.close();
   });
 
-  /** Starts at Stackyard, signs in at the IdP as `login`; returns where the browser lands. */
-  async function signInAt(page: Page, login: string): Promise<string> {
-    await page.goto(`${sy.base}/oidc/login?next=/stacks`);
+  /**
+   * Starts at Stackyard (its sign-in page's SSO button, or /oidc/login directly), signs in
+   * at the IdP as `login`; returns where the browser lands.
+   */
+  async function signInAt(
+    page: Page,
+    login: string,
+    from: "ui" | "direct" = "direct",
+  ): Promise<string> {
+    if (from === "ui") {
+      await page.goto(`${sy.base}/stacks`);
+      await page.getByRole("link", { name: "Sign in with SSO" }).click();
+    } else await page.goto(`${sy.base}/oidc/login?next=/stacks`);
     await page.waitForURL((u) => u.href.startsWith(idp.issuer));
     await page.locator('input[name="login"]').fill(login);
     await page.locator('input[name="password"]').fill("correct horse");
@@ -132,11 +147,15 @@ describe.skipIf(!HAS_CHROMIUM)("OIDC single sign-on", () => {
     return { context, page };
   }
 
-  it("signs a person in through the IdP with an HttpOnly session cookie, the first SSO login as admin", async () => {
+  it("signs a person in from the sign-in page through the IdP with an HttpOnly session cookie, the first SSO login as admin", async () => {
     const { context, page } = await fresh();
     try {
-      const landed = await signInAt(page, "alice");
+      const landed = await signInAt(page, "alice", "ui");
       expect(new URL(landed).pathname).toBe("/stacks");
+      await page.getByRole("heading", { name: "Stacks" }).waitFor();
+      await expect(page.locator(".viewer").textContent()).resolves.toBe(
+        "Alice Admin",
+      );
       const cookie = (await context.cookies(sy.base)).find(
         (c) => c.name === "stackyard_session",
       );
@@ -159,18 +178,15 @@ describe.skipIf(!HAS_CHROMIUM)("OIDC single sign-on", () => {
       expect(await viewer(page, null)).toBeNull();
       expect(await viewer(page, "forged")).toBeNull();
 
-      // Logout ends the session server-side, not only in this browser.
-      const status = await page.evaluate(
-        async (token) =>
-          (
-            await fetch("/auth/logout", {
-              method: "POST",
-              headers: { "x-csrf-token": token },
-            })
-          ).status,
-        csrf,
+      // Logout without the CSRF token is refused; the UI's Sign out ends the session
+      // server-side, not only in this browser.
+      const forged = await page.evaluate(
+        async () => (await fetch("/auth/logout", { method: "POST" })).status,
       );
-      expect(status).toBe(204);
+      expect(forged).toBe(401);
+      expect((await sessionOf(page)).status).toBe(200);
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.waitForURL((u) => u.pathname === "/login");
       expect((await sessionOf(page)).status).toBe(401);
       expect(await viewer(page, csrf)).toBeNull();
     } finally {
