@@ -95,6 +95,44 @@ export async function runConfirmApplyFlow(
   expect(triggered.out).toMatch(/terraform_data\.greeting will be created/);
   expect(triggered.out).toContain("UNCONFIRMED");
 
+  // `run logs --follow` stops where a person must act, as `run trigger --follow` does.
+  const waiting = await cli([
+    "run",
+    "logs",
+    "--stack",
+    stackId,
+    "--run",
+    runId ?? "",
+    "--follow",
+  ]);
+  expect(waiting.code, waiting.out).toBe(0);
+  expect(waiting.out).toContain("Confirm it with: stackyard run confirm");
+  // A missing id is named, instead of taking the next option as the id.
+  const missing = await cli([
+    "run",
+    "logs",
+    "--stack",
+    stackId,
+    "--run",
+    "--follow",
+  ]);
+  expect(missing.code).not.toBe(0);
+  expect(missing.out).toContain("expected a run id, got the option --follow");
+  // An unknown run is one line, not a stack trace.
+  const unknown = await cli([
+    "run",
+    "logs",
+    "--stack",
+    stackId,
+    "--run",
+    "run_nope",
+  ]);
+  expect(unknown.code).toBe(1);
+  expect(unknown.out).toContain(
+    `stackyard: run run_nope of stack ${stackId} not found`,
+  );
+  expect(unknown.out).not.toMatch(/\n\s+at /);
+
   const confirmed = await cli([
     "run",
     "confirm",

@@ -118,12 +118,19 @@ export function buildProgram(result: { code: number }): Command {
         "directory for generated keys and file storage (env STACKYARD_DATA_DIR)",
       ),
     )
+    .addOption(
+      new Option(
+        "--health-port <port>",
+        "health and metrics port of a process without the api role (env STACKYARD_HEALTH_PORT)",
+      ).argParser(port),
+    )
     .option("-c, --config <file>", "config.json to load")
     .action(
       async (opts: {
         roles?: string[];
         port?: number;
         mqttPort?: number;
+        healthPort?: number;
         dataDir?: string;
         config?: string;
       }) => {

@@ -238,6 +238,7 @@ export async function createApp(
     storage,
     samplesBucket: config.objectStorage.buckets.policyInputs,
     opaUrl: config.policies.opaUrl,
+    opaMemoryLimitMiB: config.policies.opaMemoryLimitMiB,
     binDir: config.toolchain.binDir,
     timeoutsMs: config.policies.timeoutsMs,
     publicUrl: config.server.publicUrl,

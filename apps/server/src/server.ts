@@ -4,6 +4,7 @@ import { createApp, type App } from "./app.ts";
 import { startApiRole } from "./roles/api.ts";
 import { startDrainRole } from "./roles/drain.ts";
 import { startSchedulerRole } from "./roles/scheduler.ts";
+import { startHealthListener } from "./roles/health.ts";
 import type { Role, RoleName } from "./roles/role.ts";
 
 export interface RunningServer {
@@ -11,6 +12,8 @@ export interface RunningServer {
   roles: Role[];
   /** Base URL of the HTTP API when the api role runs. */
   url: string | null;
+  /** Base URL of the health listener (no api role, `server.healthPort` set). */
+  healthUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -30,6 +33,7 @@ export async function startServer(
   const wanted = new Set(opts.roles ?? config.server.roles);
   const roles: Role[] = [];
   let url: string | null = null;
+  let healthUrl: string | null = null;
   const stopAll = async (): Promise<void> => {
     for (const role of roles.reverse()) {
       try {
@@ -49,13 +53,21 @@ export async function startServer(
     }
     if (wanted.has("drain")) roles.push(await startDrainRole(app));
     if (wanted.has("scheduler")) roles.push(await startSchedulerRole(app));
+    // Last to start, first to stop: probes fail before the roles wind down.
+    if (!wanted.has("api") && config.server.healthPort !== null) {
+      const health = await startHealthListener(app, config.server.healthPort, {
+        usesBroker: wanted.has("drain"),
+      });
+      healthUrl = health.url;
+      roles.push(health);
+    }
   } catch (err) {
     await stopAll();
     throw err;
   }
   opts.log.info(
-    { roles: roles.map((r) => r.name), url },
+    { roles: roles.map((r) => r.name), url, healthUrl },
     "stackyard server started",
   );
-  return { app, roles, url, stop: stopAll };
+  return { app, roles, url, healthUrl, stop: stopAll };
 }

@@ -1,4 +1,4 @@
-import type { ApiClient } from "./client.ts";
+import { ApiError, type ApiClient } from "./client.ts";
 import {
   RUN_HISTORY,
   RUN_LOGS,
@@ -12,7 +12,10 @@ export interface FollowEvents {
   onLog(text: string, t: RunTransition): void;
   /** Called on each idle poll with the seconds spent waiting in the current state. */
   onWaiting?(state: string, seconds: number): void;
-  /** Return true to stop following before the run ends (e.g. to confirm it). */
+  /**
+   * Return true to stop following before the run ends (e.g. to confirm it). Asked of
+   * the run's current state only, never of states it has already left.
+   */
   shouldStop?(t: RunTransition): boolean;
 }
 
@@ -42,7 +45,10 @@ export async function followRun(
     const data = await client.request(RUN_HISTORY, ids);
     const history = data.stack?.run?.history;
     if (!history)
-      throw new Error(`run ${ids.run} of stack ${ids.stack} not found`);
+      throw new ApiError(
+        `run ${ids.run} of stack ${ids.stack} not found`,
+        "NOT_FOUND",
+      );
     let progressed = false;
     const oldestFirst = [...history].reverse();
     for (const [i, t] of oldestFirst.entries()) {
@@ -66,7 +72,7 @@ export async function followRun(
         await streamState(client, ids, t, events, signal);
         progressed = true;
       }
-      if (t.terminal || events.shouldStop?.(t)) return t;
+      if (t.terminal || (newest && events.shouldStop?.(t))) return t;
     }
     if (!opts.follow && last) return last;
     if (progressed) waitingSince = Date.now();

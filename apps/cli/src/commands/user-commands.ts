@@ -53,6 +53,26 @@ function runType(value: string): "TRACKED" | "PROPOSED" {
   return v;
 }
 
+/** An id option's value; an option name there means the id itself was left out. */
+function id(what: string) {
+  return (value: string): string => {
+    if (value.startsWith("-"))
+      throw new InvalidArgumentError(
+        `expected a ${what} id, got the option ${value} (is the id missing?)`,
+      );
+    return value;
+  };
+}
+const stackOption = () =>
+  new Option("--stack <id>", "stack id")
+    .argParser(id("stack"))
+    .makeOptionMandatory();
+const runOption = () =>
+  new Option("--run <id>", "run id").argParser(id("run")).makeOptionMandatory();
+
+/** States where a run waits for a person (confirm, discard, approve): following stops there. */
+const WAITS_FOR_A_PERSON = new Set(["UNCONFIRMED", "PENDING_REVIEW"]);
+
 function printTransition(io: Io, t: RunTransition): void {
   const when = new Date(t.timestamp * 1000).toISOString();
   io.stderr.write(
@@ -65,7 +85,6 @@ async function follow(
   client: ApiClient,
   stack: string,
   run: string,
-  untilUnconfirmed = false,
 ): Promise<number> {
   let lastWait = -1;
   const final = await followRun(
@@ -81,7 +100,7 @@ async function follow(
           io.stderr.write(`   … still ${state} after ${seconds}s\n`);
         }
       },
-      shouldStop: (t) => untilUnconfirmed && t.state === "UNCONFIRMED",
+      shouldStop: (t) => WAITS_FOR_A_PERSON.has(t.state),
     },
     { follow: true },
   );
@@ -89,6 +108,12 @@ async function follow(
   if (final.state === "UNCONFIRMED") {
     io.stderr.write(
       `\nThe plan has changes. Confirm it with: stackyard run confirm --stack ${stack} --run ${run}\n`,
+    );
+    return 0;
+  }
+  if (final.state === "PENDING_REVIEW") {
+    io.stderr.write(
+      `\nThe run waits for a review: approve or reject it in the web UI, or with spacectl stack approve --id ${stack} --run ${run}\n`,
     );
     return 0;
   }
@@ -206,7 +231,7 @@ export function addUserCommands(
   run
     .command("trigger")
     .description("trigger a run of a stack")
-    .requiredOption("--stack <id>", "stack id")
+    .addOption(stackOption())
     .addOption(
       new Option("--type <type>", "tracked or proposed")
         .argParser(runType)
@@ -232,7 +257,7 @@ export function addUserCommands(
           });
           io.stdout.write(`${data.runTrigger.id}\n`);
           return opts.follow
-            ? follow(io, client, opts.stack, data.runTrigger.id, true)
+            ? follow(io, client, opts.stack, data.runTrigger.id)
             : 0;
         }),
     );
@@ -240,8 +265,8 @@ export function addUserCommands(
   run
     .command("confirm")
     .description("confirm an unconfirmed tracked run, so it applies")
-    .requiredOption("--stack <id>", "stack id")
-    .requiredOption("--run <id>", "run id")
+    .addOption(stackOption())
+    .addOption(runOption())
     .option("--follow", "stream the apply until the run ends", false)
     .addOption(dataDirOption())
     .action(
@@ -264,9 +289,13 @@ export function addUserCommands(
   run
     .command("logs")
     .description("print a run's states and logs")
-    .requiredOption("--stack <id>", "stack id")
-    .requiredOption("--run <id>", "run id")
-    .option("--follow", "keep streaming until the run ends", false)
+    .addOption(stackOption())
+    .addOption(runOption())
+    .option(
+      "--follow",
+      "keep streaming until the run ends or waits for a person",
+      false,
+    )
     .addOption(dataDirOption())
     .action(
       async (opts: {

@@ -23,6 +23,7 @@ export interface CommonFlags {
   port?: number;
   mqttPort?: number;
   roles?: string[];
+  healthPort?: number;
 }
 
 /** Loads config or prints every problem; `null` means the caller exits with 2. */
@@ -41,6 +42,7 @@ export function loadConfigOrReport(
         port: flags.port,
         mqttPort: flags.mqttPort,
         roles: flags.roles,
+        healthPort: flags.healthPort,
       },
     });
   } catch (err) {

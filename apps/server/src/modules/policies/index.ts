@@ -110,6 +110,8 @@ export function createPoliciesModule(deps: {
   storage: Pick<BlobStore, "get" | "put" | "delete">;
   samplesBucket: string;
   opaUrl: string | null;
+  /** The embedded OPA's memory cap (EmbeddedOpa `memoryLimitMiB`). */
+  opaMemoryLimitMiB?: number;
   binDir: string | null;
   timeoutsMs: Readonly<Record<PolicyTimeoutType, number>> & {
     readonly combined: number;
@@ -125,7 +127,11 @@ export function createPoliciesModule(deps: {
     deps.endpoint ??
     (deps.opaUrl
       ? externalOpa(deps.opaUrl)
-      : new EmbeddedOpa({ binary, log: deps.log }));
+      : new EmbeddedOpa({
+          binary,
+          log: deps.log,
+          memoryLimitMiB: deps.opaMemoryLimitMiB,
+        }));
   const opa = createOpaClient(endpoint);
   const validator = createPolicyValidator({ opaBinary: binary });
   const evaluation = createPolicyEvaluation({

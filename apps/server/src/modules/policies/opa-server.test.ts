@@ -139,3 +139,49 @@ describe.skipIf(!haveOpa || process.platform !== "linux")(
     }, 40_000);
   },
 );
+
+// OPA has no per-query memory limit: the process cap keeps a hungry policy off the host.
+describe.skipIf(
+  !haveOpa ||
+    process.platform !== "linux" ||
+    !["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p)),
+)("embedded OPA memory limit", () => {
+  it("ends OPA, not the host, when a policy allocates past the limit, and starts it again", async () => {
+    const opa = new EmbeddedOpa({ binary: OPA, log, memoryLimitMiB: 192 });
+    try {
+      const client = createOpaClient(opa);
+      await opa.url();
+      const pid = opa.pid() ?? 0;
+      const limits = readFileSync(`/proc/${pid}/limits`, "utf8");
+      expect(limits).toMatch(
+        new RegExp(`Max data size\\s+${192 * 1024 * 1024}\\s`),
+      );
+      expect(
+        readFileSync(`/proc/${pid}/environ`, "utf8").split("\0"),
+      ).toContain("GOMEMLIMIT=144MiB");
+      // Hundreds of MiB of terms: past the cap long before the 30 s timeout.
+      const hungry = {
+        id: "p_big",
+        pkg: "spacelift.p_big",
+        source:
+          "package spacelift.p_big\nn := count([x | x := numbers.range(1, 100000000)[_]])\n",
+      };
+      await expect(client.evaluate(hungry, {}, 30_000)).rejects.toThrow(
+        /unreachable|socket hang up|ECONNRESET|closed/i,
+      );
+      await expect.poll(() => alive(pid), { timeout: 5_000 }).toBe(false);
+      // The next evaluation starts a new OPA (after the restart backoff) and works.
+      const small = {
+        id: "p_ok",
+        pkg: "spacelift.p_ok",
+        source: "package spacelift.p_ok\nallow { input.x == 1 }\n",
+      };
+      expect(await client.evaluate(small, { x: 1 }, 10_000)).toEqual({
+        allow: true,
+      });
+      expect(opa.pid()).not.toBe(pid);
+    } finally {
+      await opa.stop();
+    }
+  }, 60_000);
+});

@@ -55,6 +55,11 @@ const PDEATHSIG_WRAPPER =
   process.platform === "linux"
     ? (["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p)) ?? null)
     : null;
+/** util-linux prlimit, which sets the memory limit; without it OPA runs unlimited. */
+const PRLIMIT =
+  process.platform === "linux"
+    ? (["/usr/bin/prlimit", "/bin/prlimit"].find((p) => existsSync(p)) ?? null)
+    : null;
 
 /**
  * OPA as a child process of the server: `opa run --server --v0-compatible` with no
@@ -71,6 +76,12 @@ const PDEATHSIG_WRAPPER =
  * (1 s doubling to 30 s), with a new generation so every policy is pushed again.
  * `stop()` sends SIGTERM, then SIGKILL after 5 s. Concurrent `url()` calls share one
  * start.
+ *
+ * Memory: OPA has no per-query memory limit, and a policy can build huge values. With
+ * `memoryLimitMiB`, OPA's data segment is capped (RLIMIT_DATA through prlimit, which
+ * bounds the Go heap) and its GC aims below the cap (GOMEMLIMIT, 75 %), so such a policy
+ * ends this OPA process (the evaluations in flight fail, and it is started again)
+ * instead of exhausting the host.
  */
 export class EmbeddedOpa implements OpaEndpoint {
   private child: ChildProcess | null = null;
@@ -87,6 +98,8 @@ export class EmbeddedOpa implements OpaEndpoint {
       log: Logger;
       /** Extra `opa run` arguments (tests). */
       args?: string[];
+      /** Cap of OPA's data segment, MiB (see the class comment); absent: none. */
+      memoryLimitMiB?: number;
     },
   ) {}
 
@@ -129,15 +142,26 @@ export class EmbeddedOpa implements OpaEndpoint {
     // With setpriv (util-linux), the kernel kills OPA when this process dies, even by
     // SIGKILL, so a crashed server never leaves an engine behind; setpriv execs OPA, so
     // the pid is OPA's.
-    const child = PDEATHSIG_WRAPPER
-      ? spawn(
-          PDEATHSIG_WRAPPER,
-          ["--pdeathsig", "KILL", "--", this.opts.binary, ...opaArgs],
-          { stdio: ["ignore", "ignore", "pipe"] },
-        )
-      : spawn(this.opts.binary, opaArgs, {
-          stdio: ["ignore", "ignore", "pipe"],
-        });
+    // Each wrapper execs the next, so the pid stays OPA's and the kernel's parent-death
+    // signal (kept across exec) still points at this process.
+    const limit = this.opts.memoryLimitMiB;
+    const command = [
+      ...(PDEATHSIG_WRAPPER
+        ? [PDEATHSIG_WRAPPER, "--pdeathsig", "KILL", "--"]
+        : []),
+      ...(limit && PRLIMIT
+        ? [PRLIMIT, `--data=${limit * 1024 * 1024}`, "--"]
+        : []),
+      this.opts.binary,
+      ...opaArgs,
+    ];
+    const [file = this.opts.binary, ...argv] = command;
+    const child = spawn(file, argv, {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: limit
+        ? { ...process.env, GOMEMLIMIT: `${Math.floor(limit * 0.75)}MiB` }
+        : process.env,
+    });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);

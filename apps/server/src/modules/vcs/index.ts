@@ -139,7 +139,10 @@ export function createVcsModule(deps: {
   });
   const git =
     deps.git ??
-    createGitRunner({ mirrorsDir: path.join(deps.dataDir, "vcs-mirrors") });
+    createGitRunner({
+      mirrorsDir: path.join(deps.dataDir, "vcs-mirrors"),
+      egress: deps.egress,
+    });
   const pipeline = createPushPipeline({
     db,
     runs: deps.runs,

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { redactUrlCredentials } from "@stackyard/protocol";
+import type { EgressGuard } from "../../platform/http/egress.ts";
 
 /**
  * The git CLI for the poller and for pushes whose changed files the provider did not
@@ -50,9 +51,58 @@ export interface GitRunner {
   ): Promise<{ files: string[] | null; commit: CommitInfo }>;
 }
 
+/** How git must reach a repository: extra `-c` options, ssh options, and the URL to use. */
+export interface GitPin {
+  url: string;
+  config: string[];
+  sshOptions: string[];
+}
+
+/**
+ * Resolves and checks the host of a remote repository URL and returns the options that
+ * pin git to that address. Local paths and file:// URLs need no network: unchanged.
+ */
+export async function pinRepository(
+  raw: string,
+  egress: Pick<EgressGuard, "resolveHost">,
+): Promise<GitPin> {
+  const none: GitPin = { url: raw, config: [], sshOptions: [] };
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    // scp-like `[user@]host:path` (git reads a colon before any slash as this form).
+    const scp = /^(?:[^@/]+@)?(\[[^\]]+\]|[^:/[]+):/.exec(raw);
+    if (!scp?.[1]) return none;
+    const { address } = await egress.resolveHost(scp[1]);
+    return { ...none, sshOptions: [`HostName=${address}`] };
+  }
+  if (scheme === "file") return none;
+  const url = new URL(raw);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const { address, family } = await egress.resolveHost(host);
+  if (scheme === "http" || scheme === "https") {
+    const port = url.port || (scheme === "https" ? "443" : "80");
+    const shown = family === 6 ? `[${address}]` : address;
+    return {
+      url: raw,
+      config: [
+        `http.curloptResolve=${host}:${port}:${shown}`,
+        "http.followRedirects=false",
+      ],
+      sshOptions: [],
+    };
+  }
+  if (scheme === "git") {
+    url.hostname = family === 6 ? `[${address}]` : address;
+    return { ...none, url: url.href };
+  }
+  return { ...none, sshOptions: [`HostName=${address}`] };
+}
+
 export function createGitRunner(opts: {
   /** Where bare mirrors live (e.g. `<dataDir>/vcs-mirrors`). */
   mirrorsDir: string;
+  /** Remote hosts are checked and pinned through it (see the contract above). */
+  egress: Pick<EgressGuard, "resolveHost">;
   lsRemoteTimeoutMs?: number;
   fetchTimeoutMs?: number;
 }): GitRunner {
@@ -64,11 +114,15 @@ export function createGitRunner(opts: {
     args: string[],
     timeoutMs: number,
     cwd?: string,
+    pin?: GitPin,
   ): Promise<string> {
+    const config = (pin?.config ?? []).flatMap((c) => ["-c", c]);
+    const ssh = ["ssh", "-o", "BatchMode=yes"];
+    for (const o of pin?.sshOptions ?? []) ssh.push("-o", o);
     return new Promise((resolve, reject) => {
       execFile(
         "git",
-        args,
+        [...config, ...args],
         {
           cwd,
           timeout: timeoutMs,
@@ -78,7 +132,7 @@ export function createGitRunner(opts: {
             GIT_TERMINAL_PROMPT: "0",
             GIT_ASKPASS: "/bin/false",
             SSH_ASKPASS: "/bin/false",
-            GIT_SSH_COMMAND: "ssh -o BatchMode=yes",
+            GIT_SSH_COMMAND: ssh.join(" "),
             LC_ALL: "C",
           },
         },
@@ -136,9 +190,12 @@ export function createGitRunner(opts: {
   return {
     /** The branch's head commit, or null when the branch does not exist. */
     async lsRemoteBranch(url, branch) {
+      const pin = await pinRepository(url, opts.egress);
       const out = await git(
-        ["ls-remote", "--", url, `refs/heads/${branch}`],
+        ["ls-remote", "--", pin.url, `refs/heads/${branch}`],
         lsTimeout,
+        undefined,
+        pin,
       );
       for (const line of out.split("\n")) {
         const [sha, ref] = line.trim().split(/\s+/);
@@ -166,17 +223,19 @@ export function createGitRunner(opts: {
           !(await hasCommit(dir, after)) ||
           (base !== null && !(await hasCommit(dir, base)))
         ) {
+          const pin = await pinRepository(url, opts.egress);
           await git(
             [
               "fetch",
               "--quiet",
               "--no-tags",
               "--",
-              url,
+              pin.url,
               `+refs/heads/${branch}:refs/heads/${branch}`,
             ],
             fetchTimeout,
             dir,
+            pin,
           );
         }
         if (!(await hasCommit(dir, after)))

@@ -50,7 +50,7 @@ export interface VcsIntegrationServiceDeps {
   /** Base of webhook URLs (config `webhooks_endpoint`). */
   webhooksEndpoint: string;
   /** Refuses an `apiUrl` the server may not call (loopback, link-local, metadata). */
-  egress: Pick<EgressGuard, "checkUrl">;
+  egress: Pick<EgressGuard, "checkUrl" | "resolveHost">;
   newId?: (provider: VcsProviderKind) => string;
 }
 

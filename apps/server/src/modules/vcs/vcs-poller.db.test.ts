@@ -193,7 +193,10 @@ describe("raw git polling", () => {
   });
 
   it("diffs two commits in a cached bare mirror, and knows no files for a new branch", async () => {
-    const runner = createGitRunner({ mirrorsDir: path.join(tmp, "mirrors") });
+    const runner = createGitRunner({
+      mirrorsDir: path.join(tmp, "mirrors"),
+      egress: loopbackEgress,
+    });
     const before = git(repo, "rev-parse", "HEAD");
     const after = await commit(
       repo,

@@ -4,7 +4,7 @@ import {
   ignoredExpirationDaysSchema,
 } from "./config-values.ts";
 
-export type FlagName = "dataDir" | "port" | "mqttPort" | "roles";
+export type FlagName = "dataDir" | "port" | "mqttPort" | "roles" | "healthPort";
 
 /**
  * One configurable value. `key` is its dotted path in the configSchema candidate (mostly the
@@ -82,6 +82,15 @@ export const settings: readonly Setting[] = [
     flag: { name: "port", cli: "--port" },
     default: "1983",
     description: "HTTP port of the API, UI and webhooks.",
+  },
+  {
+    key: "server.healthPort",
+    env: ["STACKYARD_HEALTH_PORT"],
+    json: ["health_port"],
+    flag: { name: "healthPort", cli: "--health-port" },
+    default: "none",
+    description:
+      "Port of the health listener (`/livez`, `/readyz`, `/metrics`) of a `stackyard server` process without the api role (drain, scheduler), for probes and scraping (0: any free port). The api role serves the same paths on its HTTP port; this setting is then unused.",
   },
   {
     key: "server.bindAddress",
@@ -587,6 +596,14 @@ export const settings: readonly Setting[] = [
     default: "none: a child process on a private Unix socket",
     description:
       "URL of an OPA server (v1.x, started with --v0-compatible) that Stackyard pushes policies to and evaluates them on; unset runs the opa binary from the toolchain.",
+  },
+  {
+    key: "policies.opaMemoryLimitMiB",
+    env: ["STACKYARD_OPA_MEMORY_LIMIT_MB"],
+    json: ["policies.opa_memory_limit_mb"],
+    default: "1024",
+    description:
+      "Memory limit of the embedded OPA, MiB (its data segment, RLIMIT_DATA, 128 to 65536): a policy that allocates past it ends that OPA process, which fails the evaluations in flight and is started again, instead of exhausting the host. Unused with STACKYARD_OPA_URL.",
   },
   ...(
     [

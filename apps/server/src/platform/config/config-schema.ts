@@ -104,6 +104,11 @@ export interface ConfigData {
     roles: Role[];
     /** Peers whose X-Forwarded-For gives the client address; empty: the socket's peer is the client. */
     trustedProxies: string[];
+    /**
+     * Port of the health listener (`/livez`, `/readyz`, `/metrics`) of a process without
+     * the api role (drain, scheduler); null: none. The api role serves them on `port`.
+     */
+    healthPort: number | null;
   };
   /** url null: run embedded Postgres in `<dataDir>`. `statement_cache_capacity` is stripped from the url. */
   database: { url: string | null; poolSize: number };
@@ -182,6 +187,8 @@ export interface ConfigData {
    */
   policies: {
     opaUrl: string | null;
+    /** The embedded OPA's data segment limit (RLIMIT_DATA), MiB: a policy past it kills OPA, not the host. */
+    opaMemoryLimitMiB: number;
     timeoutsMs: Record<PolicyTimeoutType, number> & { combined: number };
   };
 }
@@ -270,6 +277,7 @@ export const configSchema = z.strictObject({
     webhooksEndpoint: webhooksEndpoint.optional(),
     roles: roles.default([...ROLES]),
     trustedProxies: trustedProxies.default([]),
+    healthPort: nullable(integer(0, 65535)),
   }),
   database: z.strictObject({
     url: nullable(databaseUrl),
@@ -364,6 +372,7 @@ export const configSchema = z.strictObject({
   // Policies.
   policies: z.strictObject({
     opaUrl: nullable(httpUrl),
+    opaMemoryLimitMiB: integer(128, 65_536).default(1024),
     timeoutsMs: z.strictObject({
       plan: policyTimeout.default(45_000),
       login: policyTimeout.default(5_000),

@@ -21,6 +21,7 @@ export interface ConfigSources {
     port?: number;
     mqttPort?: number;
     roles?: string[];
+    healthPort?: number;
   };
   /** Base for relative paths from the environment and flags. Defaults to process.cwd(). */
   cwd?: string;

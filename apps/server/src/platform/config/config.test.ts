@@ -66,7 +66,9 @@ describe("defaults", () => {
       webhooksEndpoint: "http://localhost:1983",
       roles: ["api", "drain", "scheduler"],
       trustedProxies: [],
+      healthPort: null,
     });
+    expect(config.policies.opaMemoryLimitMiB).toBe(1024);
     expect(config.database).toEqual({ url: null, poolSize: 10 });
     expect(config.objectStorage.type).toBe("filesystem");
     expect(config.objectStorage.directory).toBe(

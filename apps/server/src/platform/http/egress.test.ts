@@ -174,3 +174,30 @@ describe("the guarded fetch", () => {
     expect((err as Error).name).toBe("TimeoutError");
   });
 });
+
+describe("resolveHost (for clients that connect themselves)", () => {
+  it("checks literals and names and returns the address to pin", async () => {
+    const guard = createEgressGuard({
+      allow: ["10.9.8.7/32"],
+      lookup: fakeLookup((host) =>
+        host === "meta.test" ? "169.254.169.254" : "203.0.113.9",
+      ),
+    });
+    await expect(guard.resolveHost("127.0.0.1")).rejects.toThrow(/loopback/);
+    await expect(guard.resolveHost("[::1]")).rejects.toThrow(/loopback/);
+    await expect(guard.resolveHost("meta.test")).rejects.toBeInstanceOf(
+      EgressDeniedError,
+    );
+    expect(await guard.resolveHost("git.test")).toEqual({
+      address: "203.0.113.9",
+      family: 4,
+    });
+    expect(await guard.resolveHost("[2001:db8::5]")).toEqual({
+      address: "2001:db8::5",
+      family: 6,
+    });
+    expect(await guard.resolveHost("10.9.8.7")).toMatchObject({
+      address: "10.9.8.7",
+    });
+  });
+});

@@ -110,6 +110,13 @@ export interface EgressGuard {
   checkUrl(url: string): Promise<void>;
   /** `fetch` for one request and its whole answer, with the guard at connect time. */
   fetch: typeof fetch;
+  /**
+   * Resolves `host` (a name or an IP literal, IPv6 with or without brackets) and checks
+   * every answer; the address returned is the one a caller must then connect to (pin
+   * it), so the check and the connection see the same address. For clients that do
+   * their own connecting (git). Throws EgressDeniedError, or the resolver's error.
+   */
+  resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }>;
 }
 
 export interface EgressGuardOptions {
@@ -224,6 +231,23 @@ export function createEgressGuard(opts: EgressGuardOptions): EgressGuard {
       }
       return request(url, init ?? {}, guardedLookup, maxBytes);
     }) as typeof fetch,
+
+    async resolveHost(raw) {
+      const host = raw.replace(/^\[|\]$/g, "");
+      const family = isIP(host);
+      if (family) {
+        const why = refusal(host, host);
+        if (why) throw new EgressDeniedError(why);
+        return { address: host, family: family === 4 ? 4 : 6 };
+      }
+      return new Promise((done, fail) =>
+        guardedLookup(host, { all: false }, (err, address, fam) =>
+          err
+            ? fail(err)
+            : done({ address: String(address), family: fam === 6 ? 6 : 4 }),
+        ),
+      );
+    },
   };
 }
 
