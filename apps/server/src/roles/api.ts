@@ -45,7 +45,7 @@ export async function startApiRole(
   });
   await registerAuthRoutes(http, app.auth, app.signer);
   registerRunIdentityRoutes(http, app.config.server.publicUrl);
-  registerSsoRoutes(http, {
+  await registerSsoRoutes(http, {
     oidc: app.oidcLogin,
     sessions: app.userSessions,
     publicUrl: app.config.server.publicUrl,

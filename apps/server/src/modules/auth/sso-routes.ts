@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
+import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { UnauthorizedError } from "../../platform/errors.ts";
+import { RateLimitedError, UnauthorizedError } from "../../platform/errors.ts";
 import { readCookie, serializeCookie } from "../../platform/http/cookies.ts";
 import type { Session } from "./auth-service.ts";
 import {
@@ -22,6 +23,8 @@ const ATTEMPT_COOKIE = "stackyard_sso_attempt";
 /** Cookie-authenticated calls carry the session's CSRF token in this header. */
 export const CSRF_HEADER = "x-csrf-token";
 export const OIDC_LOGIN_PATH = "/oidc/login";
+/** Sign-ins started per client address per minute: each stores an attempt row. */
+export const SSO_LOGINS_PER_MINUTE = 30;
 
 function sameToken(a: string, b: string): boolean {
   const ab = Buffer.from(a);
@@ -71,7 +74,28 @@ function escapeHtml(s: string): string {
  * - `GET /auth/session`: the signed-in user and the CSRF token (cookie only);
  * - `POST /auth/logout`: ends the session (needs the CSRF token) and clears the cookie.
  */
-export function registerSsoRoutes(
+export async function registerSsoRoutes(
+  root: FastifyInstance,
+  deps: {
+    oidc: OidcLogin | null;
+    sessions: Pick<UserSessions, "signIn" | "authenticate" | "signOut">;
+    publicUrl: string;
+  },
+): Promise<void> {
+  await root.register(async (app) => {
+    await app.register(rateLimit, {
+      global: false,
+      errorResponseBuilder: (_req, ctx) =>
+        new RateLimitedError(
+          `too many sign-ins from this address; try again in ${Math.ceil(ctx.ttl / 1000)} s`,
+          Math.ceil(ctx.ttl / 1000),
+        ),
+    });
+    registerRoutes(app, deps);
+  });
+}
+
+function registerRoutes(
   app: FastifyInstance,
   deps: {
     oidc: OidcLogin | null;
@@ -114,7 +138,12 @@ export function registerSsoRoutes(
       : { enabled: false },
   );
 
-  app.get(OIDC_LOGIN_PATH, async (req, reply) => {
+  const limited = {
+    config: {
+      rateLimit: { max: SSO_LOGINS_PER_MINUTE, timeWindow: 60_000 },
+    },
+  };
+  app.get(OIDC_LOGIN_PATH, limited, async (req, reply) => {
     if (!deps.oidc)
       return refusal(reply, 404, "single sign-on is not configured");
     const next = safeReturnPath((req.query as { next?: unknown }).next);
@@ -133,7 +162,7 @@ export function registerSsoRoutes(
     }
   });
 
-  app.get(OIDC_EXCHANGE_PATH, async (req, reply) => {
+  app.get(OIDC_EXCHANGE_PATH, limited, async (req, reply) => {
     if (!deps.oidc)
       return refusal(reply, 404, "single sign-on is not configured");
     reply.header("set-cookie", attemptCookie("", 0));
