@@ -333,6 +333,38 @@ describe.skipIf(skip !== null)("spacectl against Stackyard", () => {
       await ok("policy simulate", "--id", policyId, "--input", "{}"),
     ).toContain("always");
     expect((await run("policy samples", "--id", policyId)).code).toBe(0);
+
+    // spacectl sends the input text as given: its decimal and 19-digit integer reach
+    // OPA unchanged.
+    const numbers = await graphql<{ policyCreatev2: { id: string } }>(
+      sy.base,
+      `
+        mutation ($body: String!, $name: String!, $type: PolicyType!) {
+          policyCreatev2(
+            input: { name: $name, body: $body, type: $type, labels: [] }
+          ) {
+            id
+          }
+        }
+      `,
+      {
+        name: "Exact numbers",
+        type: "PLAN",
+        body: 'package spacelift\nwarn contains sprintf("cost %.2f id %d", [input.cost, input.id]) if { true }\n',
+      },
+      await jwt(),
+    );
+    const numbersId = numbers.data?.policyCreatev2.id ?? "";
+    expect(numbersId, JSON.stringify(numbers)).not.toBe("");
+    expect(
+      await ok(
+        "policy simulate",
+        "--id",
+        numbersId,
+        "--input",
+        '{"cost": 101.00, "id": 1700000000123456789}',
+      ),
+    ).toContain("cost 101.00 id 1700000000123456789");
   });
 
   it("deletes a stack", async () => {

@@ -158,6 +158,23 @@ export function buildProgram(result: { code: number }): Command {
       result.code = await migrateCommand(opts);
     });
 
+  program
+    .command("broker")
+    .description("external MQTT broker tools")
+    .command("acl")
+    .description(
+      "write Mosquitto password and ACL files from the worker pools (DATABASE_URL), so each pool can use only its own topics",
+    )
+    .requiredOption(
+      "--out-dir <dir>",
+      "where to write passwd, acl and mosquitto.conf",
+    )
+    .option("-c, --config <file>", "config.json to load")
+    .action(async (opts: { outDir: string; config?: string }) => {
+      const { brokerAclCommand } = await import("@stackyard/server/commands");
+      result.code = await brokerAclCommand(opts);
+    });
+
   const config = program.command("config").description("configuration tools");
   config
     .command("validate")

@@ -53,6 +53,12 @@ export interface LauncherConfig {
   sandboxHiddenPaths: string[];
   /** STACKYARD_BROKER_CA_FILE: PEM CA for a broker whose TLS certificate is privately signed. */
   brokerCaFile: string | null;
+  /**
+   * STACKYARD_ALLOW_OPEN_BROKER (true | false, default false): connect although the broker
+   * lets this worker subscribe to another pool's topics (no per-pool ACLs), with a
+   * warning, instead of refusing to start. For development brokers only.
+   */
+  allowOpenBroker: boolean;
   /** STACKYARD_METADATA_<key> / SPACELIFT_METADATA_<key>: worker tags, key lower-cased. */
   metadata: Record<string, string>;
   /** STACKYARD_LOG_LEVEL (default info) and STACKYARD_LOG_FORMAT (auto | json | pretty). */
@@ -113,6 +119,12 @@ const envSchema = z.object({
     .enum(["true", "false"], {
       error:
         "STACKYARD_UNSANDBOXED_RUNS must be true or false (true lets runs execute without a sandbox when bubblewrap is unavailable)",
+    })
+    .default("false"),
+  allowOpenBroker: z
+    .enum(["true", "false"], {
+      error:
+        "STACKYARD_ALLOW_OPEN_BROKER must be true or false (true connects to a broker without per-pool ACLs)",
     })
     .default("false"),
   sandboxHiddenPaths: z
@@ -208,6 +220,7 @@ export function loadLauncherConfig(
     shutdownGraceSeconds:
       env.STACKYARD_LAUNCHER_SHUTDOWN_GRACE_SECONDS || undefined,
     unsandboxedRuns: env.STACKYARD_UNSANDBOXED_RUNS || undefined,
+    allowOpenBroker: env.STACKYARD_ALLOW_OPEN_BROKER || undefined,
     sandboxHiddenPaths: env.STACKYARD_SANDBOX_HIDDEN_PATHS || undefined,
     logLevel: env.STACKYARD_LOG_LEVEL || undefined,
     logFormat: env.STACKYARD_LOG_FORMAT || undefined,
@@ -268,6 +281,7 @@ export function loadLauncherConfig(
     brokerCaFile: parsed.data.brokerCaFile
       ? path.resolve(cwd, parsed.data.brokerCaFile)
       : null,
+    allowOpenBroker: parsed.data.allowOpenBroker === "true",
     metadata: readWorkerMetadata(env),
     log: { level: parsed.data.logLevel, format: parsed.data.logFormat },
   });

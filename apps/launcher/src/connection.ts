@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
 import {
   encodeMessage,
@@ -23,6 +24,8 @@ export interface LauncherConnectionOptions {
   log: Logger;
   /** PEM CA bundle for a broker with a privately signed certificate. */
   ca?: Buffer | null;
+  /** Connect (with a warning) to a broker that lets this worker read other pools' topics. */
+  allowOpenBroker?: boolean;
   /** Heartbeat interval until the server's `worker.registered` says otherwise; default 10 s. */
   defaultHeartbeatIntervalSeconds?: number;
   /** Delay between reconnect attempts; default 2 s. */
@@ -51,6 +54,22 @@ export class LauncherAuthError extends Error {
   override name = "LauncherAuthError";
 }
 
+/**
+ * The broker let this worker subscribe to another pool's topic: without per-pool ACLs
+ * any worker could read every pool's run assignments, so the launcher does not start.
+ */
+export class OpenBrokerError extends Error {
+  override name = "OpenBrokerError";
+}
+
+/** A pool id no pool has (ids are generated with another shape): the ACL probe's topic. */
+const ACL_PROBE_POOL = "stackyard-acl-probe";
+
+/** SUBACK's "failure" return code (MQTT 3.1.1). */
+const SUBACK_FAILURE = 128;
+/** How long the ACL probe waits for its own message to come back. */
+const ACL_PROBE_WAIT_MS = 1000;
+
 // CONNACK return codes that no retry can fix: identifier rejected, bad credentials, not authorized.
 const FATAL_CONNACK_CODES = new Set([2, 4, 5]);
 
@@ -59,7 +78,9 @@ const FATAL_CONNACK_CODES = new Set([2, 4, 5]);
  *
  * Lifecycle. start() connects (username = pool id, password = pool credential, client id
  * = `<poolId>:<workerId>`), subscribes to the worker's readonly topic, publishes
- * `worker.register`, and resolves. A refused credential rejects start() with
+ * `worker.register`, and resolves. Before registering it checks the broker's ACLs: it
+ * must not be able to read another pool's readonly topic, or start() rejects with
+ * OpenBrokerError (unless `allowOpenBroker`). A refused credential rejects start() with
  * LauncherAuthError; an unreachable broker is retried until it answers or stop() is
  * called. Every reconnect repeats subscribe + register, because the session is clean
  * (nothing is queued for us while away; the server treats register as idempotent and
@@ -85,6 +106,7 @@ export class LauncherConnection {
   private runId: string | null = null;
   private failedAttempts = 0;
   private shutdown: Promise<void> | null = null;
+  private aclChecked = false;
   private readonly readTopic: string;
   private readonly writeTopic: string;
   private readonly log: Logger;
@@ -166,7 +188,10 @@ export class LauncherConnection {
     (client.stream as Partial<Socket>).setNoDelay?.(true);
     this.failedAttempts = 0;
     try {
-      await client.subscribeAsync(this.readTopic, { qos: 1 });
+      const own = await client.subscribeAsync(this.readTopic, { qos: 1 });
+      if (own.some((g) => g.qos === SUBACK_FAILURE))
+        throw new Error("the broker refused the subscription");
+      await this.checkAcl(client);
       await this.publish({
         v: 1,
         type: "worker.register",
@@ -178,10 +203,13 @@ export class LauncherConnection {
       });
     } catch (err) {
       // A refused subscription to our own topic means the broker ACL and the token disagree.
-      const error = new LauncherAuthError(
-        `the broker did not let this worker subscribe to ${this.readTopic}`,
-        { cause: err },
-      );
+      const error =
+        err instanceof OpenBrokerError
+          ? err
+          : new LauncherAuthError(
+              `the broker did not let this worker subscribe to ${this.readTopic}`,
+              { cause: err },
+            );
       if (this.startWaiter) this.startWaiter.reject(error);
       else this.log.error({ err }, error.message);
       this.startWaiter = null;
@@ -195,6 +223,56 @@ export class LauncherConnection {
     );
     this.startWaiter?.resolve();
     this.startWaiter = null;
+  }
+
+  /**
+   * Refuses (OpenBrokerError) a broker that lets this worker read another pool's readonly
+   * topic. A broker may refuse the subscription (SUBACK failure, as the built-in broker
+   * does) or accept it and deliver nothing (Mosquitto's ACL file); so unless refused, a
+   * nonce is published there and must not come back within ACL_PROBE_WAIT_MS. Checked
+   * on the first connection only.
+   */
+  private async checkAcl(client: MqttClient): Promise<void> {
+    if (this.aclChecked) return;
+    const { namespace, brokerEndpoint } = this.opts.token;
+    const probe = readonlyTopic(namespace, ACL_PROBE_POOL, this.opts.workerId);
+    // mqtt.js rejects a subscription whose SUBACK carries a failure code.
+    const refused = await client.subscribeAsync(probe, { qos: 0 }).then(
+      (granted) => granted.every((g) => g.qos === SUBACK_FAILURE),
+      () => true,
+    );
+    let open = false;
+    if (!refused) {
+      const nonce = randomUUID();
+      open = await new Promise<boolean>((resolve) => {
+        const onMessage = (topic: string, payload: Buffer) => {
+          if (topic !== probe || payload.toString() !== nonce) return;
+          clearTimeout(timer);
+          client.off("message", onMessage);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          client.off("message", onMessage);
+          resolve(false);
+        }, ACL_PROBE_WAIT_MS);
+        client.on("message", onMessage);
+        client.publish(probe, nonce, { qos: 0 });
+      });
+      await client.unsubscribeAsync(probe);
+    }
+    this.aclChecked = true;
+    if (!open) return;
+    const problem =
+      `the MQTT broker at ${brokerEndpoint} let this worker read another pool's topic (${probe}): ` +
+      "any worker could read every pool's runs. Give each pool its own topics on the broker " +
+      "(`stackyard broker acl` writes Mosquitto's password and ACL files)";
+    if (!this.opts.allowOpenBroker)
+      throw new OpenBrokerError(
+        `${problem}, or set STACKYARD_ALLOW_OPEN_BROKER=true on a development broker`,
+      );
+    this.log.warn(
+      `${problem}; connecting anyway (STACKYARD_ALLOW_OPEN_BROKER)`,
+    );
   }
 
   private onError(err: Error & { code?: unknown }): void {

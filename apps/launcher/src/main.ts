@@ -148,6 +148,7 @@ export async function runLauncher(
       : config.metadata,
     log,
     ca,
+    allowOpenBroker: config.allowOpenBroker,
     ...opts.timings,
     onRunMessage: (msg) => runner.handle(msg),
     // Cycle: take no new runs, finish the current one whatever it takes, then exit.

@@ -1,4 +1,5 @@
 import {
+  stringifyExact,
   WORKER_API_PREFIX,
   type RunEvent,
   type PlanDocumentUpload,
@@ -177,7 +178,7 @@ export class WorkerApiClient {
 }
 
 function json(body: unknown): { body: string; contentType: string } {
-  return { body: JSON.stringify(body), contentType: "application/json" };
+  return { body: stringifyExact(body), contentType: "application/json" };
 }
 
 /** `{ message }` or `{ error }` of a JSON error body, else the text itself (shortened). */

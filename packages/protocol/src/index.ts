@@ -11,3 +11,4 @@ export * from "./sealed-box.ts";
 export * from "./run-messages.ts";
 export * from "./runtime-config.ts";
 export * from "./url-redaction.ts";
+export * from "./exact-json.ts";

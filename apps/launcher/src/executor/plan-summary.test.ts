@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { planDocumentSchema } from "@stackyard/protocol";
+import {
+  parseExact,
+  planDocumentSchema,
+  stringifyExact,
+} from "@stackyard/protocol";
 import { LogMasker } from "./log-masker.ts";
 import {
   planDocumentOf,
@@ -218,5 +222,17 @@ describe("planDocumentOf", () => {
       map: "(sensitive)",
       list: "(sensitive)",
     });
+  });
+});
+
+describe("planDocumentOf numbers", () => {
+  it("keeps tofu's numbers exactly as written, through redaction and upload", () => {
+    const shown = parseExact(
+      '{"terraform_version":"1.8.0","resource_changes":[{"address":"terraform_data.bill","type":"terraform_data","name":"bill","provider_name":"p","change":{"actions":["create"],"before":null,"after":{"cost":101.00,"id":1700000000123456789,"tags":{"n":"1"}},"after_sensitive":{"tags":{}},"after_unknown":{}}}]}',
+    );
+    const doc = planDocumentOf(shown, (s) => s);
+    expect(stringifyExact(doc.resource_changes[0]!.change.after)).toBe(
+      '{"cost":101.00,"id":1700000000123456789,"tags":{"n":"1"}}',
+    );
   });
 });

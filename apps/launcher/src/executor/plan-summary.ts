@@ -1,4 +1,5 @@
 import {
+  isLosslessNumber,
   SENSITIVE_PLACEHOLDER,
   UNKNOWN_PLACEHOLDER,
   type PlanDocument,
@@ -31,8 +32,14 @@ interface JsonPlan {
   output_changes?: Record<string, JsonChange>;
 }
 
+/** A JSON object (not an array, nor a number `parseExact` kept as written). */
 function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    !Array.isArray(v) &&
+    !isLosslessNumber(v)
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { access, constants, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { isResourceAddress } from "@stackyard/protocol";
+import { isResourceAddress, parseExact } from "@stackyard/protocol";
 import {
   packWorkspace,
   unpackWorkspace,
@@ -363,7 +363,8 @@ class PhaseRun {
     let plan: PlanSummary;
     let planDocument: PlanDocument;
     try {
-      const json: unknown = JSON.parse(shown.stdout?.toString("utf8") ?? "");
+      // Exact numbers: attribute values reach plan policies as tofu wrote them.
+      const json: unknown = parseExact(shown.stdout?.toString("utf8") ?? "");
       const mask = (s: string) => this.#masker.mask(s);
       plan = summarizePlan(json, hasChanges, mask);
       planDocument = planDocumentOf(json, mask);

@@ -2201,6 +2201,8 @@ export type Viewer = {
   __typename?: 'Viewer';
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
+  /** The session's teams: the identity's, or what login policies' `team` rule made of them. */
+  teams: Array<Scalars['String']['output']>;
 };
 
 export type WebhooksIntegrationInput = {
@@ -3659,6 +3661,7 @@ export type VersionsConnectionResolvers<ContextType = GraphQLContext, ParentType
 export type ViewerResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Viewer'] = ResolversParentTypes['Viewer']> = {
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  teams?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export type WorkerResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Worker'] = ResolversParentTypes['Worker']> = {

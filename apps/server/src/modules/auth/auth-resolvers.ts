@@ -34,7 +34,13 @@ export function authResolvers(
         return ACCOUNT.spaceliftAwsAccountId;
       },
       viewer: (_root, _args, ctx) =>
-        ctx.session ? { id: ctx.session.id, name: ctx.session.name } : null,
+        ctx.session
+          ? {
+              id: ctx.session.id,
+              name: ctx.session.name,
+              teams: [...(ctx.session.teams ?? [])],
+            }
+          : null,
     },
     Mutation: {
       apiKeyUser: async (_root, args, ctx) => {

@@ -20,7 +20,7 @@ export interface Session {
    * adds to the key's own access in those spaces and the spaces below them.
    */
   policyGrants?: Readonly<Record<string, "READ" | "WRITE" | "ADMIN">>;
-  /** IdP groups of an SSO session (user-sessions.ts). */
+  /** The session's teams, after login policies' `team` rule (absent: none). */
   teams?: readonly string[];
 }
 
@@ -33,15 +33,17 @@ export type LoginPolicyPort = (subject: {
   name: string;
   machine: boolean;
   admin: boolean;
-  remoteIp: string;
-  /** IdP groups of an SSO login (`session.teams`). */
+  /** The teams the identity brings (the IdP's); a login policy's `team` rule replaces them. */
   teams?: string[];
+  remoteIp: string;
 }) => Promise<{
   noPolicies: boolean;
   allow: boolean;
   admin: boolean;
   /** Space id → role slugs (space-reader, space-writer, space-admin). */
   roles: Record<string, string[]>;
+  /** The session's teams after the policies' `team` rules. */
+  teams: string[];
   reasons: string[];
 }>;
 
@@ -137,6 +139,7 @@ export function createAuthService(deps: {
   ): Promise<{
     admin: boolean;
     spaces?: Record<string, "READ" | "WRITE" | "ADMIN">;
+    teams?: string[];
   }> {
     if (key.is_admin || !deps.loginPolicy) return { admin: key.is_admin };
     const verdict = await deps.loginPolicy({
@@ -151,7 +154,11 @@ export function createAuthService(deps: {
       throw new UnauthorizedError(
         `login refused by login policy: ${verdict.reasons.join("; ")}`,
       );
-    return { admin: verdict.admin, spaces: levelsOfRoles(verdict.roles) };
+    return {
+      admin: verdict.admin,
+      spaces: levelsOfRoles(verdict.roles),
+      teams: verdict.teams,
+    };
   }
 
   async function verifyApiKey(id: string, secret: string) {
@@ -217,13 +224,14 @@ export function createAuthService(deps: {
       request: { remoteIp?: string } = {},
     ): Promise<Session> {
       const key = await verifyApiKey(id, secret);
-      const { admin, spaces } = await loginOfApiKey(key, request);
+      const { admin, spaces, teams } = await loginOfApiKey(key, request);
       return {
         kind: "api_key",
         id: key.id,
         name: key.name,
         admin,
         ...(spaces ? { policyGrants: spaces } : {}),
+        ...(teams?.length ? { teams } : {}),
       };
     },
 
@@ -234,9 +242,9 @@ export function createAuthService(deps: {
       request: { remoteIp?: string } = {},
     ): Promise<{ token: string; expiresAt: number }> {
       const key = await verifyApiKey(id, secret);
-      const { admin, spaces } = await loginOfApiKey(key, request);
+      const { admin, spaces, teams } = await loginOfApiKey(key, request);
       return signer.sign(
-        { sub: `api_key:${key.id}`, name: key.name, admin, spaces },
+        { sub: `api_key:${key.id}`, name: key.name, admin, spaces, teams },
         SESSION_TTL_SECONDS,
       );
     },
@@ -276,7 +284,12 @@ export function createAuthService(deps: {
           );
       }
       return signer.sign(
-        { sub: `user:admin:${u}`, name: u, admin: true },
+        {
+          sub: `user:admin:${u}`,
+          name: u,
+          admin: true,
+          teams: verdict && !verdict.noPolicies ? verdict.teams : undefined,
+        },
         SESSION_TTL_SECONDS,
       );
     },
@@ -308,6 +321,7 @@ export function createAuthService(deps: {
           name: claims.name,
           admin: claims.admin,
           ...(claims.spaces ? { policyGrants: claims.spaces } : {}),
+          ...(claims.teams ? { teams: claims.teams } : {}),
         };
       }
       return {
@@ -315,6 +329,7 @@ export function createAuthService(deps: {
         id: rest.join(":"),
         name: claims.name,
         admin: claims.admin,
+        ...(claims.teams ? { teams: claims.teams } : {}),
       };
     },
   };

@@ -15,6 +15,8 @@ export interface SessionClaims {
   admin: boolean;
   /** Space access granted by login policies (`roles`), space id → level. */
   spaces?: Readonly<Record<string, "READ" | "WRITE" | "ADMIN">>;
+  /** The session's teams (after login policies' `team` rule). */
+  teams?: readonly string[];
 }
 
 export interface TokenSigner {
@@ -73,6 +75,7 @@ export function createTokenSigner(opts: {
           ...(claims.spaces && Object.keys(claims.spaces).length
             ? { spaces: claims.spaces }
             : {}),
+          ...(claims.teams?.length ? { teams: [...claims.teams] } : {}),
           sub: claims.sub,
           iss: opts.issuer,
           aud: opts.audience,
@@ -114,6 +117,9 @@ export function createTokenSigner(opts: {
           ...(spacesClaim(payload.spaces)
             ? { spaces: spacesClaim(payload.spaces) }
             : {}),
+          ...(teamsClaim(payload.teams)
+            ? { teams: teamsClaim(payload.teams) }
+            : {}),
           exp: payload.exp,
           iat: typeof payload.iat === "number" ? payload.iat : 0,
         };
@@ -137,4 +143,11 @@ function spacesClaim(
     if (level === "READ" || level === "WRITE" || level === "ADMIN")
       out[space] = level;
   return Object.keys(out).length ? out : undefined;
+}
+
+/** The `teams` claim if it is a non-empty list of strings; else undefined. */
+function teamsClaim(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return;
+  const out = value.filter((t): t is string => typeof t === "string");
+  return out.length ? out : undefined;
 }

@@ -44,6 +44,7 @@ describe("user sessions", () => {
               allow: false,
               admin: false,
               roles: {},
+              teams: subject.teams ?? [],
               reasons: [],
             }),
       lastLoginPolicyChange: async () => policyChange,
@@ -97,12 +98,15 @@ describe("user sessions", () => {
           string,
           string[]
         >,
+        // A `team` rule adding a team of its own.
+        teams: [...(subject.teams ?? []), ...(allow ? ["policy-team"] : [])],
         reasons: allow ? [] : ["default is deny"],
       };
     };
     try {
       const bob = await sessions().signIn(identity("bob", ["engineering"]));
       expect(bob.session.policyGrants).toEqual({ "team-a": "WRITE" });
+      expect(bob.session.teams).toEqual(["engineering", "policy-team"]);
       await expect(
         sessions().signIn(identity("carol", ["contractors"])),
       ).rejects.toThrow(/login refused by login policy: default is deny/);

@@ -136,6 +136,8 @@ export function createUserSessions(deps: {
   ): Promise<{
     admin: boolean;
     grants: Record<string, "READ" | "WRITE" | "ADMIN">;
+    /** The IdP's groups, or what the policies' `team` rules made of them. */
+    teams: string[];
   }> {
     const verdict = await deps.loginPolicy?.({
       login: identity.email,
@@ -145,7 +147,8 @@ export function createUserSessions(deps: {
       remoteIp,
       teams: identity.teams,
     });
-    if (!verdict || verdict.noPolicies) return { admin: isAdmin, grants: {} };
+    if (!verdict || verdict.noPolicies)
+      return { admin: isAdmin, grants: {}, teams: identity.teams };
     if (isAdmin) {
       const explicit = verdict.reasons.filter(
         (r) => !/default is deny|failed to evaluate/.test(r),
@@ -154,13 +157,17 @@ export function createUserSessions(deps: {
         throw new UnauthorizedError(
           `login refused by login policy: ${explicit.join("; ")}`,
         );
-      return { admin: true, grants: {} };
+      return { admin: true, grants: {}, teams: verdict.teams };
     }
     if (!verdict.allow)
       throw new UnauthorizedError(
         `login refused by login policy: ${verdict.reasons.join("; ") || "no policy allows this login"}`,
       );
-    return { admin: verdict.admin, grants: levelsOfRoles(verdict.roles) };
+    return {
+      admin: verdict.admin,
+      grants: levelsOfRoles(verdict.roles),
+      teams: verdict.teams,
+    };
   }
 
   return {
@@ -171,7 +178,11 @@ export function createUserSessions(deps: {
     ): Promise<{ secret: string; session: UserSession }> {
       const user = await upsertUser(identity);
       const remoteIp = request.remoteIp ?? "";
-      const { admin, grants } = await decide(identity, user.is_admin, remoteIp);
+      const { admin, grants, teams } = await decide(
+        identity,
+        user.is_admin,
+        remoteIp,
+      );
       const secret = randomBytes(32).toString("base64url");
       const now = clock();
       const expiresAt = new Date(
@@ -185,7 +196,7 @@ export function createUserSessions(deps: {
           user_id: user.id,
           via: "OIDC",
           admin,
-          teams: JSON.stringify(identity.teams),
+          teams: JSON.stringify(teams),
           policy_grants: JSON.stringify(grants),
           remote_ip: remoteIp,
           created_at: now,
@@ -201,7 +212,7 @@ export function createUserSessions(deps: {
           name: identity.name,
           email: identity.email,
           admin,
-          teams: identity.teams,
+          teams,
           ...(Object.keys(grants).length ? { policyGrants: grants } : {}),
           csrfToken: csrfTokenOf(secret),
           expiresAt,

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { UnavailableError } from "../../platform/errors.ts";
+import { parseExact, stringifyExact } from "@stackyard/protocol";
 import { opaRequest } from "./opa-http.ts";
 import type { OpaEndpoint } from "./opa-server.ts";
 import { PolicyEvaluationError } from "./policy-errors.ts";
@@ -78,7 +79,7 @@ export function createOpaClient(endpoint: OpaEndpoint) {
     const { text } = res;
     let json: unknown = null;
     try {
-      json = text ? JSON.parse(text) : null;
+      json = text ? parseExact(text) : null;
     } catch {
       json = { message: text.slice(0, 500) };
     }
@@ -122,7 +123,7 @@ export function createOpaClient(endpoint: OpaEndpoint) {
     const { status, json } = await call(
       "POST",
       `/v1/data/${mod.pkg.split(".").join("/")}`,
-      JSON.stringify({ input }),
+      stringifyExact({ input }),
       timeoutMs,
     );
     if (status >= 300)
@@ -141,6 +142,11 @@ export function createOpaClient(endpoint: OpaEndpoint) {
      * The package document of `mod` for `input`. Throws PolicyEvaluationError for a
      * runtime error or a timeout (the whole call, upload included, gets `timeoutMs`),
      * UnavailableError when the engine cannot be reached.
+     *
+     * Numbers go both ways exactly (`parseExact` / `stringifyExact`): `input` may hold
+     * `bigint` and LosslessNumber values, which OPA receives as written, and the result
+     * holds LosslessNumber where OPA's number text is not JavaScript's, so writing it
+     * out with `stringifyExact` gives back OPA's own text.
      */
     async evaluate(
       mod: OpaModule,

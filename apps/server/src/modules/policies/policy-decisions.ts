@@ -54,6 +54,11 @@ export interface LoginVerdict {
   admin: boolean;
   /** Space id → role slugs granted (`roles[space]`, legacy `space_read/write/admin`). */
   roles: Record<string, string[]>;
+  /**
+   * The session's teams: the IdP's (`teams` given), or, when any login policy defines a
+   * `team` rule, the union of what those rules return, which replaces them.
+   */
+  teams: string[];
   reasons: string[];
 }
 
@@ -196,6 +201,7 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
         allow: true,
         admin: args.admin,
         roles: {},
+        teams: args.teams ?? [],
         reasons: [],
       };
       if (!(await evaluation.hasPolicies("LOGIN"))) return none;
@@ -260,7 +266,15 @@ export function createPolicyDecisions(deps: PolicyDecisionsDeps) {
         reasons.push(
           "no login policy allowed this login (the default is deny)",
         );
-      return { noPolicies: false, allow, admin, roles, reasons };
+      // `team` (spacelift-reference §2, LOGIN): a policy defining the rule rewrites the
+      // session's teams, even to none; policies without it leave the IdP's teams.
+      const teamRules = result.receipts.filter((r) => "team" in r.result);
+      const teams = teamRules.length
+        ? [
+            ...new Set(teamRules.flatMap((r) => stringsOf(r.result.team))),
+          ].sort()
+        : (args.teams ?? []);
+      return { noPolicies: false, allow, admin, roles, teams, reasons };
     },
 
     /**

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { monotonicFactory } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
+import { stringifyExact } from "@stackyard/protocol";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
 import type { PolicyTimeoutType } from "../../platform/config/index.ts";
@@ -200,7 +201,7 @@ export function createPolicyEvaluation(deps: PolicyEvaluationDeps) {
       await deps.storage.put(
         deps.samplesBucket,
         `${policy.id}/${key}.json`,
-        JSON.stringify({ input, body: policy.body, result }),
+        stringifyExact({ input, body: policy.body, result }),
         { contentType: "application/json" },
       );
       await repo.insertSample(db, {

@@ -496,7 +496,7 @@ cancel contains r.id if {
           state: "QUEUED",
           branch: "main",
           commit: { hash: "c".repeat(40) },
-          created_at: at(0).getTime() * 1_000_000,
+          created_at: BigInt(at(0).getTime()) * 1_000_000n,
         },
       ],
       vcs_integration: null,

@@ -1,3 +1,4 @@
+import { unixNanos } from "@stackyard/protocol";
 import { ACCOUNT } from "../auth/index.ts";
 import type { Stack } from "../stacks/index.ts";
 
@@ -36,8 +37,12 @@ export interface PolicySpaceFacts {
   labels: string[];
 }
 
-/** Unix nanoseconds (0 for an unknown time), as every timestamp of Spacelift's inputs. */
-export const ns = (d: Date | null) => (d ? d.getTime() * 1_000_000 : 0);
+/**
+ * Unix nanoseconds (0 for an unknown time), as every timestamp of Spacelift's inputs: an
+ * exact integer (`bigint`, written out by the protocol's `stringifyExact`), since nanosecond times are
+ * above 2^53 and a double would change their last digits.
+ */
+export const ns = unixNanos;
 
 /**
  * What `stack` needs beyond the stacks module's Stack: its space, its computed state
@@ -434,18 +439,13 @@ export interface PolicyReceiptFacts {
  */
 export function timingOf(
   history: ReadonlyArray<{ state: string; createdAt: Date }>,
-): Array<{ state: string; duration: number }> {
-  const out: Array<{ state: string; duration: number }> = [];
+): Array<{ state: string; duration: bigint }> {
+  const out: Array<{ state: string; duration: bigint }> = [];
   for (let i = 0; i + 1 < history.length; i++) {
     const cur = history[i]!;
     const next = history[i + 1]!;
-    out.push({
-      state: cur.state,
-      duration: Math.max(
-        0,
-        (next.createdAt.getTime() - cur.createdAt.getTime()) * 1_000_000,
-      ),
-    });
+    const ms = Math.max(0, next.createdAt.getTime() - cur.createdAt.getTime());
+    out.push({ state: cur.state, duration: BigInt(ms) * 1_000_000n });
   }
   return out;
 }

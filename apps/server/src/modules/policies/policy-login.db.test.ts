@@ -333,4 +333,63 @@ space_write[space] { input.session.name == "carol"; space := "team-a" }
       await proxied.http.close();
     }
   });
+
+  it("replaces the session's teams with the team rule and shows them on the viewer", async () => {
+    const dave = await key("dave");
+    const erin = await key("erin");
+    await policies.service.create(ADMIN, {
+      name: "Teams",
+      type: "LOGIN",
+      body: `package spacelift
+
+import rego.v1
+
+allow if input.session.name in {"dave", "erin"}
+
+team contains "platform" if input.session.name == "dave"
+
+team contains "oncall" if {
+  input.session.name == "dave"
+  input.request.remote_ip == "127.0.0.1"
+}
+`,
+    });
+    await new Promise((r) => setTimeout(r, 1100)); // past the 1 s read cache
+    const daveSession = await login(dave);
+    expect(daveSession.teams).toEqual(["oncall", "platform"]);
+    // The rule is defined for every login: erin's teams become the empty set.
+    expect((await login(erin)).teams ?? []).toEqual([]);
+
+    const e = await edge();
+    try {
+      const jwt = await e.apiKeyUser(dave, "127.0.0.1");
+      expect(jwt).toEqual(expect.any(String));
+      const res = await e.http.inject({
+        method: "POST",
+        url: "/graphql",
+        remoteAddress: "127.0.0.1",
+        headers: { authorization: `Bearer ${jwt}` },
+        payload: { query: "{ viewer { id name teams } }" },
+      });
+      expect(res.json()).toEqual({
+        data: {
+          viewer: { id: dave.id, name: "dave", teams: ["oncall", "platform"] },
+        },
+      });
+      // From another address the second rule does not fire, and the token says so.
+      const other = await e.apiKeyUser(dave, "192.0.2.7");
+      const viewer = await e.http.inject({
+        method: "POST",
+        url: "/graphql",
+        remoteAddress: "192.0.2.7",
+        headers: { authorization: `Bearer ${other}` },
+        payload: { query: "{ viewer { teams } }" },
+      });
+      expect(viewer.json()).toEqual({
+        data: { viewer: { teams: ["platform"] } },
+      });
+    } finally {
+      await e.http.close();
+    }
+  });
 });

@@ -165,6 +165,7 @@ describe.skipIf(!haveOpa)("push policies on a real OPA", () => {
       message: "",
       // Policy by policy in id order: push-v0's reset_flag comes before push-v1 flags.
       flags: ["v0-was-here", "v1-was-here"],
+      moduleVersion: "",
       fired: ["track", "cancel", "prioritize", "lock", "unlock", "flag"],
     });
 

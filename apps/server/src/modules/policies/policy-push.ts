@@ -18,6 +18,11 @@ export interface PushPolicyRules {
   message: string;
   /** `flag` minus `reset_flag`, policy by policy: the created run's `run.flags`. */
   flags: string[];
+  /**
+   * `module_version`: the version a push would give a module ("" when absent). Nothing
+   * creates module versions yet; the VCS module records it as not applied.
+   */
+  moduleVersion: string;
   /** Names of the rules that fired, in a fixed order. */
   fired: string[];
 }
@@ -45,6 +50,7 @@ const REPORTED_RULES = [
   "unlock",
   "fail",
   "flag",
+  "module_version",
 ] as const;
 
 const NO_RULES: PushPolicyRules = {
@@ -56,6 +62,7 @@ const NO_RULES: PushPolicyRules = {
   fail: false,
   message: "",
   flags: [],
+  moduleVersion: "",
   fired: [],
 };
 
@@ -107,6 +114,7 @@ export function combinePush(
     fail: any("fail"),
     message: all("message").filter(Boolean).join("; "),
     flags,
+    moduleVersion: first("module_version"),
     fired: REPORTED_RULES.filter((rule) => any(rule)),
   };
   if (any("ignore"))

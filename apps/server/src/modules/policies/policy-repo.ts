@@ -1,5 +1,6 @@
 import { sql, type Selectable } from "kysely";
 import type { Database, PoliciesTable } from "../../platform/db/index.ts";
+import { stringifyExact } from "@stackyard/protocol";
 import type { EngineType, Policy, PolicyType } from "./policy.ts";
 
 /**
@@ -421,7 +422,7 @@ export async function replaceNotifications(
           run_id: r.runId,
           state_version: r.stateVersion,
           kind: r.kind,
-          payload: JSON.stringify(r.payload),
+          payload: stringifyExact(r.payload),
           created_at: now,
         })),
       )
@@ -839,7 +840,7 @@ export async function insertNotification(
       run_id: r.runId,
       state_version: r.stateVersion,
       kind: r.kind,
-      payload: JSON.stringify(r.payload),
+      payload: stringifyExact(r.payload),
     })
     .execute();
 }

@@ -170,6 +170,7 @@ describe("results", () => {
       message: "first; second",
       // Policy by policy: b's reset_flag removes a's "old".
       flags: ["b-flag", "seen"],
+      moduleVersion: "",
       fired: [
         "track",
         "notrigger",
@@ -300,7 +301,7 @@ describe("approval input", () => {
       state_version: 2,
       author_roles: [],
       session: { login: "a", machine: false },
-      request: { timestamp_ns: at(5).getTime() * 1_000_000 },
+      request: { timestamp_ns: BigInt(at(5).getTime()) * 1_000_000n },
     });
     expect(input.reviews.older[0]?.state_version).toBe(1);
   });
@@ -316,8 +317,8 @@ describe("run_updated.timing and run.changes", () => {
         { state: "FINISHED", createdAt: at(7) },
       ]),
     ).toEqual([
-      { state: "QUEUED", duration: 2_000_000_000 },
-      { state: "PLANNING", duration: 5_000_000_000 },
+      { state: "QUEUED", duration: 2_000_000_000n },
+      { state: "PLANNING", duration: 5_000_000_000n },
     ]);
   });
 

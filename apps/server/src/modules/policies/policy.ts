@@ -3,6 +3,7 @@
  * aliases, the Rego source rewrite that gives each policy its own package, attachment by
  * label, and how the results of several policies of one type combine. No I/O here.
  */
+import { stringifyExact } from "@stackyard/protocol";
 
 /** Stored policy types (graphql `PolicyType` minus the deprecated aliases). */
 export const POLICY_TYPES = [
@@ -165,7 +166,7 @@ export type PolicyResult = Record<string, unknown>;
 /** A rule's value as a list of strings: sets (arrays) of strings, a single string, or true. */
 export function stringsOf(value: unknown): string[] {
   if (Array.isArray(value))
-    return value.map((v) => (typeof v === "string" ? v : JSON.stringify(v)));
+    return value.map((v) => (typeof v === "string" ? v : stringifyExact(v)));
   if (typeof value === "string") return [value];
   return [];
 }

@@ -1,5 +1,7 @@
 import {
+  parseExact,
   planDocumentSchema,
+  stringifyExact,
   type PlanDocument,
   type PlanDocumentUpload,
 } from "@stackyard/protocol";
@@ -50,7 +52,7 @@ export function createRunPlanDocuments(deps: RunPlanDocumentsDeps) {
       await deps.storage.put(
         deps.bucket,
         planDocumentKey(run.id),
-        JSON.stringify(upload.document),
+        stringifyExact(upload.document),
         { contentType: "application/json" },
       );
       log.info(
@@ -77,7 +79,7 @@ export function createRunPlanDocuments(deps: RunPlanDocumentsDeps) {
       }
       let parsed: unknown;
       try {
-        parsed = JSON.parse(body.toString("utf8"));
+        parsed = parseExact(body.toString("utf8"));
       } catch (err) {
         log.error({ err, runId }, "stored plan document is not JSON");
         return null;

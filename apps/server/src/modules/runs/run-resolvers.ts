@@ -1,3 +1,4 @@
+import { stringifyExact } from "@stackyard/protocol";
 import {
   requireSession,
   type GraphQLContext,
@@ -373,8 +374,8 @@ export function runResolvers(deps: RunResolverDeps): Resolvers {
           name: rc.name,
           providerName: rc.provider_name,
           actions: rc.change.actions,
-          before: JSON.stringify(rc.change.before ?? null),
-          after: JSON.stringify(rc.change.after ?? null),
+          before: stringifyExact(rc.change.before ?? null),
+          after: stringifyExact(rc.change.after ?? null),
         }));
       },
     },

@@ -1,4 +1,5 @@
 import {
+  parseExact,
   PLAN_BODY_LIMIT_BYTES,
   planDocumentUploadSchema,
   runEventSchema,
@@ -72,6 +73,26 @@ export async function registerRunWorkerRoutes(
 ): Promise<void> {
   await app.register(
     async (scope) => {
+      // Plan documents carry the plan's attribute values, which reach plan policies:
+      // their numbers are kept as written (19-digit integers, decimals such as 101.00).
+      scope.removeContentTypeParser("application/json");
+      scope.addContentTypeParser(
+        "application/json",
+        { parseAs: "string", bodyLimit: PLAN_BODY_LIMIT_BYTES },
+        (_req, body, done) => {
+          try {
+            done(null, parseExact(String(body)));
+          } catch (err) {
+            done(
+              Object.assign(
+                new Error(`invalid JSON body: ${(err as Error).message}`),
+                { statusCode: 400 },
+              ),
+              undefined,
+            );
+          }
+        },
+      );
       scope.addContentTypeParser(
         ["text/plain", "application/octet-stream"],
         { parseAs: "buffer", bodyLimit: WORKSPACE_BODY_LIMIT_BYTES },

@@ -35,7 +35,7 @@ function commit(over: Partial<PushPolicyCommit> = {}): PushPolicyCommit {
     affected_files: ["infra/main.tf"],
     author: "ada",
     branch: "main",
-    created_at: 0,
+    created_at: 0n,
     hash: "a".repeat(40),
     message: "change",
     tag: "",

@@ -12,8 +12,8 @@ export interface PushPolicyCommit {
   affected_files: string[] | null;
   author: string;
   branch: string;
-  /** Unix nanoseconds, as Spacelift's input. */
-  created_at: number;
+  /** Unix nanoseconds, as Spacelift's input (exact: a bigint, see the protocol's exact-json.ts). */
+  created_at: bigint;
   hash: string;
   message: string;
   /** "" when the push is not a tag. */
@@ -63,7 +63,7 @@ export interface PushPolicyRun {
   state: string;
   branch: string;
   commit: { hash: string };
-  created_at: number;
+  created_at: bigint;
 }
 
 export interface PushPolicyInput {
@@ -114,6 +114,8 @@ export interface PushRules {
   fail: boolean;
   message: string;
   flags: string[];
+  /** `module_version` of a push policy ("" or absent: none); recorded, not applied. */
+  moduleVersion?: string;
   /** The names of the rules that fired (for the event record), e.g. ["track", "cancel"]. */
   fired: string[];
 }

@@ -1,6 +1,7 @@
 import { monotonicFactory } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
 import { isAppError } from "../../platform/errors.ts";
+import { unixNanos } from "@stackyard/protocol";
 import type { Logger } from "../../platform/log/logger.ts";
 import { enqueue } from "../../platform/queue/index.ts";
 import type {
@@ -102,9 +103,7 @@ export interface StackOutcome {
 
 const DEDUP_CONSTRAINT = "vcs_run_links_stack_id_commit_sha_run_type_key";
 
-function nanos(d: Date | null): number {
-  return d ? d.getTime() * 1_000_000 : 0;
-}
+const nanos = unixNanos;
 
 export function policyInputOf(
   ev: PipelineEvent,
@@ -513,6 +512,12 @@ export function createPushPipeline(deps: PushPipelineDeps) {
   ): Promise<string | null> {
     const sha = shaOf(ev).slice(0, 12);
     let heldBy: string | null = null;
+    // Spacelift creates a module version from it; Stackyard has no module registry yet,
+    // so the event says plainly that the rule was seen and not applied.
+    if (rules.moduleVersion)
+      actions.push(
+        `module_version ${rules.moduleVersion} not applied: Stackyard has no module registry, so no module version was created`,
+      );
     if (rules.unlock || rules.lock) {
       if (!deps.stacks) {
         actions.push(

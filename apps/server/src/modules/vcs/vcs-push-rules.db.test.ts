@@ -69,6 +69,8 @@ fail if contains(input.push.message, "[fail]")
 message := "Deploys are frozen until Monday" if contains(input.push.message, "[fail]")
 
 flag contains "from-push" if contains(input.push.message, "[flag]")
+
+module_version := "1.2.3" if contains(input.push.message, "[release]")
 `;
 
 describe.skipIf(!haveOpa)("push policy rules acted on", () => {
@@ -211,6 +213,18 @@ describe.skipIf(!haveOpa)("push policy rules acted on", () => {
       .selectAll()
       .where("id", "=", id)
       .executeTakeFirstOrThrow();
+
+  it("records a module_version as seen and not applied, and still tracks", async () => {
+    const stack = await newStack();
+    const { outcome, recorded } = await push(stack.id, "Cut it [release]");
+    expect(outcome.outcome).toBe("TRACKED");
+    expect(recorded.rules).toEqual(["track", "module_version"]);
+    expect(recorded.actions).toContain(
+      "module_version 1.2.3 not applied: Stackyard has no module registry, so no module version was created",
+    );
+    expect(recorded.reason).toContain("rules: track, module_version");
+    expect(recorded.reason).toContain("module_version 1.2.3 not applied");
+  });
 
   it("cancels the stack's queued runs, notes the others, prioritizes the new run and puts the flags on it", async () => {
     const stack = await newStack();
