@@ -160,7 +160,7 @@ const config: CodegenConfig = {
         // graphql-js hands ID arguments to resolvers as strings.
         scalars: { ID: "string" },
         makeResolverTypeCallable: true,
-        contextType: "../graphql.ts#GraphQLContext",
+        contextType: "../graphql-context.ts#GraphQLContext",
         // Types whose resolvers receive a domain/presenter object and complete the
         // remaining fields themselves.
         mappers: {

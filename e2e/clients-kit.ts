@@ -35,7 +35,7 @@ export function missingClients(needTofu: boolean): string | null {
     (f) => !existsSync(f),
   );
   if (missing.length === 0) return null;
-  return `skipped: ${missing.join(", ")} not built (run SETUP_CLIENTS=1 bash scripts/setup.sh)`;
+  return `${missing.join(", ")} not built`;
 }
 
 export interface Exec {

@@ -9,6 +9,7 @@ import { decodePoolToken } from "@stackyard/protocol";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase } from "../apps/server/test/db.ts";
+import { SETUP, skipWithout } from "../apps/server/test/tools.ts";
 import {
   freePort,
   isAlive,
@@ -147,7 +148,13 @@ describe("the external MQTT broker", () => {
   let mosquitto = false;
 
   beforeAll(async () => {
-    mosquitto = await canConnect("127.0.0.1", 1883);
+    mosquitto = !skipWithout(
+      "Mosquitto",
+      (await canConnect("127.0.0.1", 1883))
+        ? null
+        : "nothing answers on 127.0.0.1:1883",
+      SETUP.mosquitto,
+    );
     if (!mosquitto) return;
     db = await createEmptyDatabase();
     // A bystander on the broker: proof that the messages really go through Mosquitto.
@@ -397,14 +404,20 @@ describe("separate server and launcher processes", () => {
         maxBuffer: 256 * 1024 * 1024,
       });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      if (
+        (err as NodeJS.ErrnoException).code === "ENOENT" &&
+        skipWithout("pg_dump", "not on PATH", SETUP.pgDump)
+      ) {
         ctx.skip("pg_dump is not on PATH (install the PostgreSQL client)");
         return;
       }
       // An older client cannot dump a newer server (e.g. the embedded PostgreSQL 17
       // that the tests fall back to on a machine without its own PostgreSQL).
       const stderr = String((err as { stderr?: unknown }).stderr ?? "");
-      if (stderr.includes("server version mismatch")) {
+      if (
+        stderr.includes("server version mismatch") &&
+        skipWithout("pg_dump", "older than the test server", SETUP.pgDump)
+      ) {
         ctx.skip(`pg_dump is older than the test server: ${stderr.trim()}`);
         return;
       }

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SETUP, skipWithout } from "../apps/server/test/tools.ts";
 import { SPACECTL_COMMANDS } from "./clients-compat.ts";
 import {
   exec,
@@ -24,10 +25,13 @@ import {
 // launcher running real OpenTofu): every command of clients-compat.ts marked "works" is
 // run here, and every "not yet" row marked `unbuilt` must fail cleanly.
 
-const skip = missingClients(true);
-if (skip) console.warn(`spacectl suite ${skip}`);
+const skip = skipWithout(
+  "the Spacelift clients",
+  missingClients(true),
+  SETUP.clients,
+);
 
-describe.skipIf(skip !== null)("spacectl against Stackyard", () => {
+describe.skipIf(skip)("spacectl against Stackyard", () => {
   let sy: Stackyard;
   let key: { id: string; secret: string };
   let spacectl: (args: string[], env?: Record<string, string>) => Promise<Exec>;

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase } from "../apps/server/test/db.ts";
+import { SETUP, skipWithout } from "../apps/server/test/tools.ts";
 import {
   AZURITE_BLOB_BIN,
   FAKE_GCS_BIN,
@@ -12,7 +13,7 @@ import {
   startFakeGcs,
   startMinio,
   type TestServer,
-} from "../apps/server/src/platform/storage/storage-test-servers.ts";
+} from "../apps/server/test/storage/storage-test-servers.ts";
 import {
   createAzureBlobStore,
   createFsBlobStore,
@@ -35,6 +36,8 @@ interface Driver {
   name: string;
   /** Why the driver cannot run here, or null. */
   missing: string | null;
+  /** The command that provides what is missing. */
+  setup: string;
   /** Starts the storage server (if any) and returns the env that points `up` at it. */
   start(): Promise<{
     env: Record<string, string>;
@@ -44,11 +47,10 @@ interface Driver {
   }>;
 }
 
-const SETUP = "scripts/setup-toolchain.sh";
-
 const DRIVERS: Driver[] = [
   {
     name: "filesystem",
+    setup: "",
     missing: null,
     start: async () => ({
       env: { OBJECT_STORAGE_TYPE: "filesystem" },
@@ -58,9 +60,8 @@ const DRIVERS: Driver[] = [
   },
   {
     name: "minio",
-    missing: existsSync(MINIO_BIN)
-      ? null
-      : `no MinIO binary at ${MINIO_BIN}; run ${SETUP}`,
+    setup: SETUP.toolchain,
+    missing: existsSync(MINIO_BIN) ? null : `no MinIO binary at ${MINIO_BIN}`,
     async start() {
       const server = await startMinio();
       return {
@@ -88,9 +89,10 @@ const DRIVERS: Driver[] = [
   },
   {
     name: "gcp",
+    setup: SETUP.toolchain,
     missing: existsSync(FAKE_GCS_BIN)
       ? null
-      : `no fake-gcs-server binary at ${FAKE_GCS_BIN}; run ${SETUP}`,
+      : `no fake-gcs-server binary at ${FAKE_GCS_BIN}`,
     async start() {
       const server = await startFakeGcs();
       return {
@@ -110,9 +112,8 @@ const DRIVERS: Driver[] = [
   },
   {
     name: "azure",
-    missing: AZURITE_BLOB_BIN
-      ? null
-      : `no azurite-blob in node_modules/.bin; run npm ci (and ${SETUP})`,
+    setup: SETUP.azurite,
+    missing: AZURITE_BLOB_BIN ? null : `no azurite-blob in node_modules/.bin`,
     async start() {
       const server = await startAzurite();
       return {
@@ -134,41 +135,41 @@ const DRIVERS: Driver[] = [
 ];
 
 for (const driver of DRIVERS) {
-  if (driver.missing)
-    console.warn(`skipping the ${driver.name} driver: ${driver.missing}`);
+  describe.skipIf(
+    skipWithout(
+      `the ${driver.name} storage server`,
+      driver.missing,
+      driver.setup,
+    ),
+  )(`the run flow on the ${driver.name} storage driver`, () => {
+    let server: TestServer | null = null;
+    let db: ScratchDatabase | undefined;
+    let sy: Stackyard | undefined;
+    let store: ((dataDir: string) => BlobStore) | undefined;
 
-  describe.skipIf(driver.missing !== null)(
-    `the run flow on the ${driver.name} storage driver`,
-    () => {
-      let server: TestServer | null = null;
-      let db: ScratchDatabase | undefined;
-      let sy: Stackyard | undefined;
-      let store: ((dataDir: string) => BlobStore) | undefined;
+    beforeAll(async () => {
+      const started = await driver.start();
+      server = started.server;
+      store = started.store;
+      db = await createEmptyDatabase();
+      sy = await startUp({ ...started.env, DATABASE_URL: db.url });
+    }, 150_000);
 
-      beforeAll(async () => {
-        const started = await driver.start();
-        server = started.server;
-        store = started.store;
-        db = await createEmptyDatabase();
-        sy = await startUp({ ...started.env, DATABASE_URL: db.url });
-      }, 150_000);
+    afterAll(async () => {
+      await sy?.stop();
+      await db?.destroy();
+      await server?.stop();
+    });
 
-      afterAll(async () => {
-        await sy?.stop();
-        await db?.destroy();
-        await server?.stop();
-      });
-
-      it("plans, waits for confirmation, applies, and a second run is a no-op", async () => {
-        if (!sy) throw new Error("stackyard up did not start");
-        const { stackId } = await runConfirmApplyFlow(
-          sy,
-          `Greeting ${driver.name}`,
-        );
-        // The state version went through this driver into its server.
-        const objects = await store?.(sy.dataDir).list("states", `${stackId}/`);
-        expect(objects?.length ?? 0).toBeGreaterThan(0);
-      }, 240_000);
-    },
-  );
+    it("plans, waits for confirmation, applies, and a second run is a no-op", async () => {
+      if (!sy) throw new Error("stackyard up did not start");
+      const { stackId } = await runConfirmApplyFlow(
+        sy,
+        `Greeting ${driver.name}`,
+      );
+      // The state version went through this driver into its server.
+      const objects = await store?.(sy.dataDir).list("states", `${stackId}/`);
+      expect(objects?.length ?? 0).toBeGreaterThan(0);
+    }, 240_000);
+  });
 }

@@ -2,9 +2,11 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
+import { SETUP, skipWithout } from "../apps/server/test/tools.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runCli, waitFor, type CliProcess } from "./harness.ts";
 import {
+  CHROMIUM,
   HAS_CHROMIUM,
   SHOTS,
   adminKey,
@@ -21,7 +23,13 @@ import {
 // (its token and private key are shown once) and start a launcher with them; create a
 // context with a write-only variable and attach it to a stack; the state download
 // explains itself when there is no state yet.
-const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
+const describeBrowser = skipWithout(
+  "Chromium",
+  HAS_CHROMIUM ? null : `no ${CHROMIUM}`,
+  SETUP.chromium,
+)
+  ? describe.skip
+  : describe;
 
 describeBrowser(
   HAS_CHROMIUM

@@ -2,10 +2,12 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
+import { SETUP, skipWithout } from "../apps/server/test/tools.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CliProcess } from "./harness.ts";
 import { adminClient } from "./run-kit.ts";
 import {
+  CHROMIUM,
   HAS_CHROMIUM,
   SHOTS,
   ensureWebBuilt,
@@ -33,7 +35,13 @@ output "greeting" {
 }
 `;
 
-const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
+const describeBrowser = skipWithout(
+  "Chromium",
+  HAS_CHROMIUM ? null : `no ${CHROMIUM}`,
+  SETUP.chromium,
+)
+  ? describe.skip
+  : describe;
 
 describeBrowser(
   HAS_CHROMIUM

@@ -8,7 +8,7 @@ import { waitFor } from "../harness.ts";
 
 /**
  * An external Mosquitto broker the drills own and may restart, configured as
- * docs/architecture.md asks of an operator: no anonymous clients, the server under its
+ * docs/workers.md asks of an operator: no anonymous clients, the server under its
  * own user with the whole namespace, and each worker confined by ACL to its pool's
  * topics (username = pool id, password = the pool credential from the pool token).
  * Mosquitto's `%u` pattern confines a worker to `<ns>/writeonly/<pool>/#` and

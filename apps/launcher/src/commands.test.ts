@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { findExecutable } from "./executor/sandbox.ts";
-import { TestServer } from "./test-server.ts";
+import { TestServer } from "../test/test-server.ts";
 
 // The real CLI entry point, as `stackyard up` starts it.
 const CLI = fileURLToPath(

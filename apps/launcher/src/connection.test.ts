@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodePoolToken } from "@stackyard/protocol";
 import { LauncherAuthError, LauncherConnection } from "./connection.ts";
 import { runLauncher, type LauncherHandle } from "./main.ts";
-import { TestServer } from "./test-server.ts";
+import { TestServer } from "../test/test-server.ts";
 
 const log = pino({ level: "silent" });
 const timings = {

@@ -14,16 +14,16 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createProcessExecutor } from "./executor/index.ts";
 import {
   createTestRepo,
-  HAS_TOFU,
+  hasTofu,
   mainTf,
   TEST_BIN_DIR,
   tempDir,
-} from "./executor/test-support.ts";
+} from "../test/executor-support.ts";
 import type { Executor, RunOutcome } from "./executor/run-spec.ts";
 import { runLauncher, type LauncherHandle } from "./main.ts";
 import { RunRunner } from "./run-runner.ts";
-import { TestServer } from "./test-server.ts";
-import { FakeWorkerApi } from "./test-worker-api.ts";
+import { TestServer } from "../test/test-server.ts";
+import { FakeWorkerApi } from "../test/test-worker-api.ts";
 import { unpackWorkspace } from "./workspace/workspace-archive.ts";
 
 const log = pino({ level: "silent" });
@@ -185,12 +185,7 @@ function stateEvents(runId: string, assignment: number): string[] {
     .flatMap((e) => (e.type === "state" ? [e.state] : []));
 }
 
-if (!HAS_TOFU)
-  console.warn(
-    `skipping the launcher run tests with OpenTofu: no tofu binary at ${path.join(TEST_BIN_DIR, "tofu")} (run scripts/setup-toolchain.sh or set STACKYARD_BIN_DIR)`,
-  );
-
-describe.skipIf(!HAS_TOFU)("launcher runs with OpenTofu", () => {
+describe.skipIf(!hasTofu())("launcher runs with OpenTofu", () => {
   let repoUrl: string;
 
   beforeEach(() => {

@@ -13,13 +13,13 @@ import {
   type BlobStore,
 } from "./platform/storage/index.ts";
 import {
-  configureLargeMessages,
+  createEnqueue,
   createSqsQueueBackend,
+  type LargeMessageStore,
 } from "./platform/queue/index.ts";
 import { createMetricsRegistry } from "./platform/http/http-server.ts";
 import { createEgressGuard } from "./platform/http/egress.ts";
 import type { Logger } from "./platform/log/logger.ts";
-import { AppError } from "./platform/errors.ts";
 import { BuiltinBroker } from "./platform/broker/builtin-broker.ts";
 import {
   InProcessTransport,
@@ -70,10 +70,6 @@ import {
   createGitlabAdapter,
 } from "./modules/vcs/providers/index.ts";
 import type { Registry } from "prom-client";
-
-export class UnsupportedConfigurationError extends AppError {
-  override readonly code = "UNSUPPORTED_CONFIGURATION";
-}
 
 /**
  * The composition root: builds every part once, in dependency order (platform, then
@@ -128,10 +124,14 @@ export async function createApp(
   await ensureConfiguredBuckets(storage, config.objectStorage).catch(
     closeOnError,
   );
-  configureLargeMessages({
+  // Queue payloads over 256 KiB live in this bucket: the backends read and write it, and
+  // producers of unbounded payloads enqueue with `enqueue` (others use the queue's own,
+  // which refuses oversize payloads).
+  const largeMessages: LargeMessageStore = {
     store: storage,
     bucket: config.objectStorage.buckets.largeQueueMessages,
-  });
+  };
+  const enqueue = createEnqueue(largeMessages);
 
   // MESSAGE_QUEUE_TYPE=sqs: drains receive from SQS; enqueue still writes queue_messages,
   // now an outbox that the drain role's relay sends to SQS (platform/queue/sqs).
@@ -144,6 +144,7 @@ export async function createApp(
               endpoint: config.aws.endpointUrl,
               fallbackRegion:
                 config.encryption.kms.region ?? config.objectStorage.s3.region,
+              largeMessages,
               log,
             }),
           )
@@ -388,6 +389,10 @@ export async function createApp(
     vcs,
     /** The SQS backend when MESSAGE_QUEUE_TYPE=sqs; null: the Postgres queue. */
     sqsQueue,
+    /** Where queue payloads over 256 KiB live (the drain reads them from here). */
+    largeMessages,
+    /** Enqueue for producers of unbounded payloads (webhook deliveries). */
+    enqueue,
     readiness: [
       { name: "database", check: () => pingDatabase(db) },
       { name: "storage", check: () => storage.ping() },

@@ -7,10 +7,10 @@ import { createProcessExecutor } from "./process-executor.ts";
 import {
   buildSpec,
   createTestRepo,
-  HAS_TOFU,
+  hasTofu,
   recordRun,
   tempDir,
-} from "./test-support.ts";
+} from "../../test/executor-support.ts";
 
 // A targeted replan with real OpenTofu: the plan phase limited to `replanTargets`,
 // checkout and init reported in PREPARING_REPLAN, and an archive whose apply changes
@@ -57,7 +57,7 @@ describe("openSpec", () => {
   });
 });
 
-describe.skipIf(!HAS_TOFU)("targeted replan in the process executor", () => {
+describe.skipIf(!hasTofu())("targeted replan in the process executor", () => {
   let repo: ReturnType<typeof createTestRepo>;
   beforeAll(() => {
     repo = createTestRepo();

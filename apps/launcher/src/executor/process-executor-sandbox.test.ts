@@ -2,13 +2,14 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createProcessExecutor } from "./process-executor.ts";
-import { findExecutable, type SandboxStatus } from "./sandbox.ts";
+import type { SandboxStatus } from "./sandbox.ts";
 import {
   buildSpec,
   createTestRepo,
+  hasBubblewrap,
   recordRun,
   tempDir,
-} from "./test-support.ts";
+} from "../../test/executor-support.ts";
 
 // Without a sandbox a run is refused unless the operator allowed unsandboxed runs.
 // A task with skipInit needs no real OpenTofu: a stub `tofu` stands in for the lookup.
@@ -82,7 +83,7 @@ describe("runs without a sandbox", () => {
     expect(run.text).toContain("task-ran");
   });
 
-  it.skipIf(findExecutable("bwrap", process.env.PATH ?? "") === null)(
+  it.skipIf(!hasBubblewrap())(
     "are sandboxed by default when bubblewrap works, whatever the setting",
     async () => {
       const executor = createProcessExecutor({

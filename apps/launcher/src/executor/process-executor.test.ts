@@ -5,16 +5,16 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProcessExecutor } from "./process-executor.ts";
-import { findExecutable } from "./sandbox.ts";
 import {
   buildSpec,
   createTestRepo,
-  HAS_TOFU,
+  hasBubblewrap,
+  hasTofu,
   mainTf,
   recordRun,
   TEST_BIN_DIR,
   tempDir,
-} from "./test-support.ts";
+} from "../../test/executor-support.ts";
 
 const TIMEOUT = 60_000;
 const executor = createProcessExecutor({ hostPath: process.env.PATH });
@@ -73,7 +73,7 @@ function startStateServer(): Promise<{
   );
 }
 
-describe.skipIf(!HAS_TOFU)("process executor with OpenTofu", () => {
+describe.skipIf(!hasTofu())("process executor with OpenTofu", () => {
   let repo: ReturnType<typeof createTestRepo>;
   let firstSha: string;
   let secondSha: string;
@@ -664,7 +664,7 @@ resource "terraform_data" "named" {
     TIMEOUT,
   );
 
-  it.skipIf(findExecutable("bwrap", process.env.PATH ?? "") === null)(
+  it.skipIf(!hasBubblewrap())(
     "sandboxes run processes with bubblewrap when available",
     async () => {
       const probe = "/usr/local/stackyard-sandbox-probe";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RunDirectory } from "../workspace/workspace.ts";
 import { buildRunEnv, runSecrets } from "./run-env.ts";
-import { buildSpec } from "./test-support.ts";
+import { buildSpec } from "../../test/executor-support.ts";
 
 const dirs: RunDirectory = {
   runDir: "/w/r",

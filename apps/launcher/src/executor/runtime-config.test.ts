@@ -11,10 +11,10 @@ import {
 import {
   buildSpec,
   createTestRepo,
-  HAS_TOFU,
+  hasTofu,
   recordRun,
   tempDir,
-} from "./test-support.ts";
+} from "../../test/executor-support.ts";
 
 const cleanup: string[] = [];
 afterAll(() => {
@@ -221,7 +221,7 @@ stacks:
   });
 });
 
-describe.skipIf(!HAS_TOFU)("the runtime configuration file in a run", () => {
+describe.skipIf(!hasTofu())("the runtime configuration file in a run", () => {
   const executor = createProcessExecutor({
     hostPath: process.env.PATH,
     sandbox: "off",

@@ -10,8 +10,10 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bubblewrap, findExecutable, probeSandbox } from "./sandbox.ts";
+import { hasBubblewrap } from "../../test/executor-support.ts";
 
 const BWRAP = findExecutable("bwrap", process.env.PATH ?? "");
+const HAS_BWRAP = hasBubblewrap();
 // Outside /tmp on purpose: every sandbox gets a private /tmp, so secrets there prove
 // nothing. /var/tmp stands for a data dir anywhere on the host (./.stackyard, /srv...).
 const scratchRoot = existsSync("/var/tmp") ? "/var/tmp" : os.homedir();
@@ -60,7 +62,7 @@ function inSandbox(
   return { out: result.stdout + result.stderr, status: result.status };
 }
 
-describe.skipIf(BWRAP === null)("the bubblewrap sandbox", () => {
+describe.skipIf(!HAS_BWRAP)("the bubblewrap sandbox", () => {
   it("hides the data dir, other runs, $HOME and host secrets", () => {
     const secrets = [
       path.join(dataDir, "encryption-key.pem"),

@@ -14,7 +14,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createTestRepo, tempDir } from "../executor/test-support.ts";
+import { createTestRepo, tempDir } from "../../test/executor-support.ts";
 import {
   archiveProblems,
   packWorkspace,

@@ -2,16 +2,22 @@ import { readFileSync } from "node:fs";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { GraphQLError } from "graphql";
 import mercurius, { type IResolvers } from "mercurius";
-import { isAppError, UnauthorizedError } from "../platform/errors.ts";
+import { isAppError } from "../platform/errors.ts";
 import { removeEmptyArgumentLists } from "./empty-arguments.ts";
 import { unbuiltFieldsRule } from "./unbuilt-fields.ts";
 import type { Logger } from "../platform/log/logger.ts";
 import type { AuthService, Session } from "../modules/auth/index.ts";
+import type { GraphQLContext } from "./graphql-context.ts";
 import type { Resolvers } from "./generated/resolvers.ts";
 import { checkQueryLimits, MAX_QUERY_TOKENS } from "./graphql-limits.ts";
 import { withInputLimits } from "./input-limits.ts";
 
 export type { Resolvers } from "./generated/resolvers.ts";
+export {
+  requireSession,
+  schemaEnum,
+  type GraphQLContext,
+} from "./graphql-context.ts";
 
 /**
  * The GraphQL edge at /graphql. The schema is the Spacelift-compatible SDL (the
@@ -23,6 +29,10 @@ export type { Resolvers } from "./generated/resolvers.ts";
  * validation, variables) is the client's mistake and keeps graphql-js's message with
  * `GRAPHQL_PARSE_FAILED` or `GRAPHQL_VALIDATION_FAILED`; anything else is logged and
  * shown as "internal error".
+ *
+ * This file composes: roles/api.ts hands it the modules' resolver maps. Resolvers import
+ * api/graphql-context.ts (context, `requireSession`, `schemaEnum`) and the generated
+ * types, never this file, so no import runs back from the modules to the edge.
  */
 export const SCHEMA_SDL = readFileSync(
   new URL("./schema.graphql", import.meta.url),
@@ -32,43 +42,9 @@ export const SCHEMA_SDL = readFileSync(
 const GRAPHQL_PATH = "/graphql";
 export const GRAPHQL_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 
-export interface GraphQLContext {
-  session: Session | null;
-  log: Logger;
-  /** Raw request headers, e.g. Spacelift-User-Provided-Run-Metadata. */
-  headers: FastifyRequest["headers"];
-  /**
-   * The client's address as login policies see it: the socket's peer, or what a trusted
-   * proxy (STACKYARD_TRUSTED_PROXIES) forwarded; never a header the client set itself.
-   */
-  remoteIp: string;
-}
-
 declare module "mercurius" {
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface MercuriusContext extends GraphQLContext {}
-}
-
-/**
- * `value` as a member of a schema enum whose generated const object is `values`, for
- * domain fields kept as plain strings. A value outside the enum is a server bug (graphql-js
- * could not serialize it either) and fails with the enum named.
- */
-export function schemaEnum<E extends string>(
-  values: Readonly<Record<string, E>>,
-  value: string,
-  enumName: string,
-): E {
-  const found = Object.values(values).find((v) => v === value);
-  if (found === undefined)
-    throw new Error(`${value} is not a value of the GraphQL enum ${enumName}`);
-  return found;
-}
-
-/** Throws the "unauthorized" error spacectl recognises when there is no session. */
-export function requireSession(ctx: GraphQLContext): Session {
-  if (!ctx.session) throw new UnauthorizedError("unauthorized");
-  return ctx.session;
 }
 
 export async function registerGraphQL(

@@ -79,6 +79,7 @@ export async function startApiRole(
     newEventId: app.vcs.newEventId,
     clock: () => new Date(),
     log: app.log,
+    enqueue: app.enqueue,
   });
 
   // The web UI at `/` (SPA fallback), after every API route so none is shadowed.

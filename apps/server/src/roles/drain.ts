@@ -32,6 +32,7 @@ export async function startDrainRole(app: App): Promise<Role> {
     concurrency: app.config.queue.concurrency,
     pollIntervalMs: app.config.queue.pollIntervalMs,
     log: app.log,
+    largeMessages: app.largeMessages,
     // MESSAGE_QUEUE_TYPE=sqs: receive from SQS; NOTIFY only says a row reached the outbox.
     ...(app.sqsQueue ? { backend: app.sqsQueue, listen: false } : {}),
   });

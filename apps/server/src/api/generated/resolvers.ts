@@ -5,7 +5,7 @@ import type { StackNode, StackIntegrationsNode, ContextNode, SpaceNode } from '.
 import type { RunRecord } from '../../modules/runs/index.ts';
 import type { WorkerPoolNode, WorkerNode } from '../../modules/workers/index.ts';
 import type { PolicyNode } from '../../modules/policies/index.ts';
-import type { GraphQLContext } from '../graphql.ts';
+import type { GraphQLContext } from '../graphql-context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;

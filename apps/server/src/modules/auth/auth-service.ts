@@ -2,27 +2,10 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { ulid } from "ulid";
 import type { Database } from "../../platform/db/index.ts";
 import { UnauthorizedError, ValidationError } from "../../platform/errors.ts";
+import type { Session } from "./session.ts";
 import type { TokenSigner } from "./token-signer.ts";
 
 export const SESSION_TTL_SECONDS = 60 * 60;
-
-export interface Session {
-  /**
-   * `policy`: a trigger policy starting runs with its space's rights (`policyGrants`
-   * only); built by the composition root, never issued as a token.
-   */
-  kind: "user" | "api_key" | "policy";
-  id: string;
-  name: string;
-  admin: boolean;
-  /**
-   * Space access a login policy granted at login (`roles[space]`), space id → level; it
-   * adds to the key's own access in those spaces and the spaces below them.
-   */
-  policyGrants?: Readonly<Record<string, "READ" | "WRITE" | "ADMIN">>;
-  /** The session's teams, after login policies' `team` rule (absent: none). */
-  teams?: readonly string[];
-}
 
 /**
  * LOGIN policies (the policies module answers; wired in app.ts). `noPolicies`: none

@@ -10,9 +10,9 @@ export {
   hashSecret,
   SESSION_TTL_SECONDS,
   type AuthService,
-  type Session,
   type IssuedApiKey,
 } from "./auth-service.ts";
+export type { Session } from "./session.ts";
 export { createTokenSigner, type TokenSigner } from "./token-signer.ts";
 export { registerAuthRoutes } from "./auth-routes.ts";
 export { authResolvers } from "./auth-resolvers.ts";

@@ -3,7 +3,7 @@ import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RateLimitedError, UnauthorizedError } from "../../platform/errors.ts";
 import { readCookie, serializeCookie } from "../../platform/http/cookies.ts";
-import type { Session } from "./auth-service.ts";
+import type { Session } from "./session.ts";
 import {
   OIDC_EXCHANGE_PATH,
   safeReturnPath,

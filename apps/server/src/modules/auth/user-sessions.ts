@@ -6,8 +6,8 @@ import {
   hashSecret,
   levelsOfRoles,
   type LoginPolicyPort,
-  type Session,
 } from "./auth-service.ts";
+import type { Session } from "./session.ts";
 
 /** A session unused this long ends (idle expiry). */
 export const SESSION_IDLE_SECONDS = 2 * 60 * 60;

@@ -10,9 +10,15 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createOpaClient } from "./opa-client.ts";
 import { EmbeddedOpa, findOpaBinary } from "./opa-server.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 const OPA = findOpaBinary(null);
-const haveOpa = OPA !== "opa" && existsSync(OPA);
+const haveOpa = !skipWithout(
+  "OPA",
+  OPA !== "opa" && existsSync(OPA) ? null : `no opa binary (looked for ${OPA})`,
+  SETUP.toolchain,
+);
+
 const log = { info() {}, error() {}, warn() {}, debug() {} } as never;
 
 /** Inodes of the TCP sockets in LISTEN state on this host (/proc/net/tcp, tcp6). */
@@ -144,7 +150,13 @@ describe.skipIf(!haveOpa || process.platform !== "linux")(
 describe.skipIf(
   !haveOpa ||
     process.platform !== "linux" ||
-    !["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p)),
+    skipWithout(
+      "prlimit",
+      ["/usr/bin/prlimit", "/bin/prlimit"].some((p) => existsSync(p))
+        ? null
+        : "no prlimit in /usr/bin or /bin",
+      SETUP.prlimit,
+    ),
 )("embedded OPA memory limit", () => {
   it("ends OPA, not the host, when a policy allocates past the limit, and starts it again", async () => {
     const opa = new EmbeddedOpa({ binary: OPA, log, memoryLimitMiB: 192 });

@@ -17,17 +17,18 @@ import {
   type PolicyRunFacts,
 } from "./index.ts";
 import * as repo from "./policy-repo.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 // One policy per type, written against the input keys Spacelift documents (spacelift-
 // reference §2), evaluated on a real OPA against inputs built from real rows: each
 // decision must change with those keys, so a key missing or misnamed fails the test.
 
 const OPA = findOpaBinary(null);
-const haveOpa = OPA !== "opa" && existsSync(OPA);
-if (!haveOpa)
-  console.warn(
-    "skipping the policy input tests: no opa binary at ~/.cache/stackyard/toolchain/bin (run scripts/setup-toolchain.sh)",
-  );
+const haveOpa = !skipWithout(
+  "OPA",
+  OPA !== "opa" && existsSync(OPA) ? null : `no opa binary (looked for ${OPA})`,
+  SETUP.toolchain,
+);
 
 const log = createLogger({ level: "error", format: "json" });
 const T0 = new Date("2026-01-01T00:00:00Z");

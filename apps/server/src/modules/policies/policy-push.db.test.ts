@@ -15,17 +15,18 @@ import {
   findOpaBinary,
   type PoliciesModule,
 } from "./index.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 // GIT_PUSH policies on a real OPA: every side rule comes back in the decision, from v1
 // and v0 bodies, combined across policies; a failing policy acts on nothing; flags land
 // where later policy types read them.
 
 const OPA = findOpaBinary(null);
-const haveOpa = OPA !== "opa" && existsSync(OPA);
-if (!haveOpa)
-  console.warn(
-    "skipping the push policy tests: no opa binary at ~/.cache/stackyard/toolchain/bin (run scripts/setup-toolchain.sh)",
-  );
+const haveOpa = !skipWithout(
+  "OPA",
+  OPA !== "opa" && existsSync(OPA) ? null : `no opa binary (looked for ${OPA})`,
+  SETUP.toolchain,
+);
 
 const V1 = `package spacelift
 

@@ -1,8 +1,8 @@
 import {
   requireSession,
   type GraphQLContext,
-  type Resolvers,
-} from "../../api/graphql.ts";
+} from "../../api/graphql-context.ts";
+import type { Resolvers } from "../../api/generated/resolvers.ts";
 import type { Session } from "../auth/index.ts";
 import { SpaceNotFoundError, type Space } from "../stacks/index.ts";
 import type { Policy, PolicyAttachment } from "./policy.ts";

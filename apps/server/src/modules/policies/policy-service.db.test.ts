@@ -21,15 +21,16 @@ import {
   PolicyBodyInvalidError,
   type PoliciesModule,
 } from "./index.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 // Real OPA (built by scripts/setup-toolchain.sh) and real Postgres: validation at save,
 // CRUD and attachments, evaluation, combination, timeouts, sampling, flags, login.
 const OPA = findOpaBinary(null);
-const haveOpa = OPA !== "opa" && existsSync(OPA);
-if (!haveOpa)
-  console.warn(
-    `skipping the policy tests: no opa binary at ~/.cache/stackyard/toolchain/bin (run scripts/setup-toolchain.sh)`,
-  );
+const haveOpa = !skipWithout(
+  "OPA",
+  OPA !== "opa" && existsSync(OPA) ? null : `no opa binary (looked for ${OPA})`,
+  SETUP.toolchain,
+);
 
 const TIMEOUTS = {
   plan: 45_000,

@@ -24,13 +24,18 @@ import {
   type PoliciesModule,
 } from "./index.ts";
 import { MAX_SIMULATION_INPUT_BYTES } from "./policy-service.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 // Policies and space boundaries, with a real OPA and Postgres:
 //   root
 //   ├── team-a (inherits) ── team-a-kid (inherits)
 //   └── team-b
 const OPA = findOpaBinary(null);
-const haveOpa = OPA !== "opa" && existsSync(OPA);
+const haveOpa = !skipWithout(
+  "OPA",
+  OPA !== "opa" && existsSync(OPA) ? null : `no opa binary (looked for ${OPA})`,
+  SETUP.toolchain,
+);
 
 let t: TestDatabase;
 let dir: string;

@@ -105,12 +105,12 @@ export {
   type RunReconciler,
   type ReconcileLimits,
 } from "./run-reconcile.ts";
+export { runJobs } from "./run-jobs.ts";
 export {
-  runJobs,
   enqueueSchedulePass,
   enqueueDispatch,
   RUN_JOBS,
-} from "./run-jobs.ts";
+} from "./run-enqueue.ts";
 export { runResolvers, type RunResolverDeps } from "./run-resolvers.ts";
 export {
   createRunDispatcher,

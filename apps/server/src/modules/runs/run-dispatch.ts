@@ -15,7 +15,7 @@ import type { Logger } from "../../platform/log/logger.ts";
 import type { Stack, StackService } from "../stacks/index.ts";
 import { nextState, type RunState } from "./run.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
-import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
 import { findPoolPublicKey } from "./run-queries.ts";
 import * as repo from "./run-repo.ts";
 import type { RunRecord } from "./run-repo.ts";

@@ -1,5 +1,10 @@
 import { ConflictError, NotFoundError } from "../../platform/errors.ts";
-import type { RunAction, RunEventType, RunState, RunType } from "./run.ts";
+import type {
+  RunAction,
+  RunEventType,
+  RunState,
+  RunType,
+} from "./run-states.ts";
 
 /** Everything a caller needs to explain why a run refused an event or an action. */
 export interface RunRefusal {

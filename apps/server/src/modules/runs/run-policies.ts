@@ -8,7 +8,7 @@ import {
 import type { Logger } from "../../platform/log/logger.ts";
 import { isTerminal } from "./run.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
-import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
 import * as repo from "./run-repo.ts";
 import type { RunRecord, RunReviewRecord } from "./run-repo.ts";
 

@@ -3,7 +3,7 @@ import type { Logger } from "../../platform/log/logger.ts";
 import { WORKER_HELD_STATES, nextState, type RunState } from "./run.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
 import type { WorkerSlots } from "./run-dispatch.ts";
-import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
 import { workersHoldingEndedRuns } from "./run-queries.ts";
 import { transitionRun } from "./run-repo.ts";
 

@@ -21,7 +21,7 @@ import {
 } from "./run.ts";
 import { IllegalRunTransitionError, RunNotFoundError } from "./run-errors.ts";
 import type { RunDispatcher, WorkerSlots } from "./run-dispatch.ts";
-import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
 import * as logRepo from "./run-log-repo.ts";
 import * as repo from "./run-repo.ts";
 import type { RunRecord } from "./run-repo.ts";

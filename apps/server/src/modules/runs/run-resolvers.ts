@@ -2,8 +2,8 @@ import { stringifyExact } from "@stackyard/protocol";
 import {
   requireSession,
   type GraphQLContext,
-  type Resolvers,
-} from "../../api/graphql.ts";
+} from "../../api/graphql-context.ts";
+import type { Resolvers } from "../../api/generated/resolvers.ts";
 import type { RunType as GraphQLRunType } from "../../api/generated/resolvers.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Session } from "../auth/index.ts";

@@ -14,7 +14,7 @@ import {
   type PoolCapacity,
   type QueuedRunRow,
 } from "./run-queries.ts";
-import { enqueueDispatch } from "./run-jobs.ts";
+import { enqueueDispatch } from "./run-enqueue.ts";
 import {
   findActiveBlockingRun,
   transitionRun,

@@ -37,7 +37,7 @@ import {
   RunVersionConflictError,
   StackDisabledError,
 } from "./run-errors.ts";
-import { enqueueDispatch, enqueueSchedulePass } from "./run-jobs.ts";
+import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
 import { countPendingRuns, findDefaultPoolId } from "./run-queries.ts";
 import * as repo from "./run-repo.ts";
 import {

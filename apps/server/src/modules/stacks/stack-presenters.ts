@@ -1,4 +1,4 @@
-import { schemaEnum } from "../../api/graphql.ts";
+import { schemaEnum } from "../../api/graphql-context.ts";
 import {
   StackState as GraphQLStackState,
   VcsProvider,
@@ -10,7 +10,7 @@ import type {
   Space,
   StackView,
 } from "./stack.ts";
-import type { StackContextAttachmentView } from "./stack-service.ts";
+import type { StackContextAttachmentView } from "./stack-config.ts";
 
 /**
  * Domain objects → the GraphQL object shapes of schema.graphql. Timestamps are unix

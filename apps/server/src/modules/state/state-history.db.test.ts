@@ -10,6 +10,7 @@ import {
   insertStack,
   type StateKit,
 } from "../../../test/state-kit.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 // History with real OpenTofu: 100 sequential applies, each changing an input, through
 // the HTTP backend with the credentials of one tracked run in APPLYING.
@@ -17,11 +18,11 @@ const BIN_DIR =
   process.env.STACKYARD_BIN_DIR ??
   path.join(os.homedir(), ".cache", "stackyard", "toolchain", "bin");
 const TOFU = path.join(BIN_DIR, "tofu");
-const HAS_TOFU = existsSync(TOFU);
-if (!HAS_TOFU)
-  console.warn(
-    `skipping the state history test: no tofu binary at ${TOFU} (run scripts/setup-toolchain.sh or set STACKYARD_BIN_DIR)`,
-  );
+const HAS_TOFU = !skipWithout(
+  "OpenTofu",
+  existsSync(TOFU) ? null : `no tofu binary at ${TOFU}`,
+  SETUP.toolchain,
+);
 
 const APPLIES = 100;
 const MAIN_TF = `

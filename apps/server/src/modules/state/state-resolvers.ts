@@ -1,8 +1,8 @@
 import {
   requireSession,
   type GraphQLContext,
-  type Resolvers,
-} from "../../api/graphql.ts";
+} from "../../api/graphql-context.ts";
+import type { Resolvers } from "../../api/generated/resolvers.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { StateOperations, StateVersionView } from "./state-operations.ts";
 import type { StateService } from "./state-service.ts";

@@ -17,17 +17,18 @@ import {
 } from "../../../test/state-kit.ts";
 import type { RunType } from "../runs/index.ts";
 import type { StateScope } from "./state.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 // The real OpenTofu binary built by scripts/setup-toolchain.sh.
 const BIN_DIR =
   process.env.STACKYARD_BIN_DIR ??
   path.join(os.homedir(), ".cache", "stackyard", "toolchain", "bin");
 const TOFU = path.join(BIN_DIR, "tofu");
-const HAS_TOFU = existsSync(TOFU);
-if (!HAS_TOFU)
-  console.warn(
-    `skipping the OpenTofu state backend tests: no tofu binary at ${TOFU} (run scripts/setup-toolchain.sh or set STACKYARD_BIN_DIR)`,
-  );
+const HAS_TOFU = !skipWithout(
+  "OpenTofu",
+  existsSync(TOFU) ? null : `no tofu binary at ${TOFU}`,
+  SETUP.toolchain,
+);
 
 const MAIN_TF = `
 variable "message" {

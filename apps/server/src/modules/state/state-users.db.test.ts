@@ -13,6 +13,7 @@ import {
   stateRequest,
   type StateKit,
 } from "../../../test/state-kit.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 /**
  * Users outside the platform on the HTTP state backend (external state access): API key
@@ -25,11 +26,11 @@ const BIN_DIR =
   process.env.STACKYARD_BIN_DIR ??
   path.join(os.homedir(), ".cache", "stackyard", "toolchain", "bin");
 const TOFU = path.join(BIN_DIR, "tofu");
-const HAS_TOFU = existsSync(TOFU);
-if (!HAS_TOFU)
-  console.warn(
-    `skipping the OpenTofu user-credential tests: no tofu binary at ${TOFU} (run scripts/setup-toolchain.sh or set STACKYARD_BIN_DIR)`,
-  );
+const HAS_TOFU = !skipWithout(
+  "OpenTofu",
+  existsSync(TOFU) ? null : `no tofu binary at ${TOFU}`,
+  SETUP.toolchain,
+);
 
 const MAIN_TF = `
 variable "message" {

@@ -30,17 +30,18 @@ import {
 import { createGithubAdapter } from "./providers/index.ts";
 import type { PipelineEvent } from "./vcs-push-pipeline.ts";
 import { findStack } from "./vcs-stack-query.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 // Every GIT_PUSH rule acted on, with a real OPA evaluating a real push policy, real
 // Postgres, the runs and stacks modules' own actions, and the real GitHub App adapter
 // against the fake GitHub API for the failed commit status.
 
 const OPA = findOpaBinary(null);
-const haveOpa = OPA !== "opa" && existsSync(OPA);
-if (!haveOpa)
-  console.warn(
-    "skipping the push rule tests: no opa binary at ~/.cache/stackyard/toolchain/bin (run scripts/setup-toolchain.sh)",
-  );
+const haveOpa = !skipWithout(
+  "OPA",
+  OPA !== "opa" && existsSync(OPA) ? null : `no opa binary (looked for ${OPA})`,
+  SETUP.toolchain,
+);
 
 // Markers in the commit message switch the rules on.
 const PUSH_POLICY = `package spacelift

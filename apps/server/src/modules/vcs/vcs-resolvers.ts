@@ -1,4 +1,5 @@
-import { requireSession, type Resolvers } from "../../api/graphql.ts";
+import { requireSession } from "../../api/graphql-context.ts";
+import type { Resolvers } from "../../api/generated/resolvers.ts";
 import type { VcsIntegrationView } from "./vcs-integration.ts";
 import type { VcsIntegrationService } from "./vcs-integration-service.ts";
 import type { StackVcsEvent } from "./vcs-event-repo.ts";

@@ -7,7 +7,7 @@ import type {
 } from "fastify";
 import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
-import { enqueue } from "../../platform/queue/index.ts";
+import type { Enqueue } from "../../platform/queue/index.ts";
 import type { VcsProviderAdapters } from "./provider.ts";
 import type { VcsIntegrationRecord } from "./vcs-integration.ts";
 import * as events from "./vcs-event-repo.ts";
@@ -33,6 +33,11 @@ export interface VcsWebhookRouteDeps {
   newEventId: () => string;
   clock: () => Date;
   log: Logger;
+  /**
+   * Enqueues `vcs.handleWebhook`. A delivery may be far over the queue's 256 KiB inline
+   * limit, so this is the composition root's enqueue with the large-messages bucket.
+   */
+  enqueue: Enqueue;
 }
 
 type Req = FastifyRequest<{ Params: { integration: string } }>;
@@ -189,7 +194,7 @@ export async function registerVcsWebhookRoute(
             eventName: verdict.eventName,
             now: deps.clock(),
           });
-          if (recorded) await enqueue(tx, "vcs.handleWebhook", job);
+          if (recorded) await deps.enqueue(tx, "vcs.handleWebhook", job);
           return recorded;
         });
         if (!fresh)

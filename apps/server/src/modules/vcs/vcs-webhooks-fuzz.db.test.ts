@@ -1,4 +1,5 @@
 import { createHmac, generateKeyPairSync } from "node:crypto";
+import { enqueue } from "../../platform/queue/index.ts";
 import fc from "fast-check";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -77,6 +78,7 @@ beforeAll(async () => {
     newEventId: vcs.newEventId,
     clock: () => kit.now.value,
     log: silentLog,
+    enqueue,
   });
   await http.ready();
 });

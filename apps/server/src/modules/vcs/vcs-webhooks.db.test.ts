@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { vcsRunsPort } from "../../app.ts";
-import { Drain } from "../../platform/queue/index.ts";
+import { Drain, enqueue } from "../../platform/queue/index.ts";
 import { createRunKit, silentLog, type RunKit } from "../../../test/run-kit.ts";
 import { buildStack } from "../../../test/factories.ts";
 import { ADMIN, testEncryptor } from "../../../test/stacks-fixtures.ts";
@@ -259,6 +259,7 @@ describe("VCS webhooks (ingress, push pipeline, feedback)", () => {
       newEventId: vcs.newEventId,
       clock: () => kit.now.value,
       log: silentLog,
+      enqueue,
     });
     await http.ready();
   });

@@ -1,8 +1,8 @@
 import {
   requireSession,
   type GraphQLContext,
-  type Resolvers,
-} from "../../api/graphql.ts";
+} from "../../api/graphql-context.ts";
+import type { Resolvers } from "../../api/generated/resolvers.ts";
 import type { RunService } from "../runs/index.ts";
 import type { SpaceAccess } from "../stacks/index.ts";
 import { NotFoundError, ValidationError } from "../../platform/errors.ts";

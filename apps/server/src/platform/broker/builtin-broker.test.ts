@@ -7,6 +7,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BuiltinBroker, isLoopbackHost } from "./builtin-broker.ts";
 import { InProcessTransport } from "./worker-transport.ts";
+import { SETUP, skipWithout } from "../../../test/tools.ts";
 
 const log = pino({ level: "silent" });
 const NS = "test";
@@ -256,7 +257,13 @@ describe("BuiltinBroker in plain text", () => {
 });
 
 describe("BuiltinBroker over TLS", () => {
-  it.skipIf(!hasOpenssl())(
+  it.skipIf(
+    skipWithout(
+      "openssl",
+      hasOpenssl() ? null : "no openssl on PATH",
+      SETUP.openssl,
+    ),
+  )(
     "accepts clients that trust its certificate and refuses those that do not",
     async () => {
       const dir = mkdtempSync(path.join(tmpdir(), "stackyard-broker-tls-"));

@@ -1,4 +1,5 @@
-import type { z } from "zod";
+import { z } from "zod";
+import { configSchema } from "./config-schema.ts";
 import {
   accountNameSchema,
   ignoredExpirationDaysSchema,
@@ -17,7 +18,14 @@ export interface Setting {
   env: readonly string[];
   json: readonly string[];
   flag?: { name: FlagName; cli: string };
-  default: string;
+  /**
+   * What an unset value means, for a setting whose schema default is null or absent: a
+   * value derived from others (finalizeConfig), found elsewhere, or a component's own.
+   * Any other default is the schema's (config-schema.ts), not restated here.
+   */
+  unsetMeans?: string;
+  /** Said after the schema's default in the docs, e.g. where `stackyard up` differs. */
+  defaultNote?: string;
   description: string;
   /** "all": value never shown; "url-password": only the password (and password query params) hidden. */
   redact?: "all" | "url-password";
@@ -29,21 +37,18 @@ const bucket = (
   key: string,
   envSuffix: string,
   jsonKey: string,
-  dflt: string,
   what: string,
 ): Setting => ({
   key: `objectStorage.buckets.${key}`,
   env: [`OBJECT_STORAGE_BUCKET_${envSuffix}`],
   json: [`object_storage.buckets.${jsonKey}`],
-  default: dflt,
   description: `Bucket (or container / directory) for ${what}.`,
 });
 
-const expiry = (key: string, jsonKey: string, dflt: number): Setting => ({
+const expiry = (key: string, jsonKey: string): Setting => ({
   key: `objectStorage.expirationDays.${key}`,
   env: [],
   json: [`s3_config.${jsonKey}_expiration_days`],
-  default: String(dflt),
   description:
     "Days before objects in this bucket expire (1-3650); applied as a lifecycle rule where supported.",
 });
@@ -52,7 +57,6 @@ const sqs = (key: string, name: string): Setting => ({
   key: `messageQueue.sqs.${key}Url`,
   env: [`MESSAGE_QUEUE_SQS_${name}_URL`],
   json: [`message_queue.sqs.${name.toLowerCase()}_url`],
-  default: "none",
   description: `URL of the ${name.toLowerCase().replaceAll("_", " ")} SQS queue; required when MESSAGE_QUEUE_TYPE=sqs.`,
 });
 
@@ -62,7 +66,7 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_DATA_DIR"],
     json: ["data_dir"],
     flag: { name: "dataDir", cli: "--data-dir" },
-    default: "./.stackyard",
+    unsetMeans: "./.stackyard",
     description:
       "Directory for embedded Postgres, the generated RSA key and filesystem object storage.",
     isPath: true,
@@ -71,7 +75,6 @@ export const settings: readonly Setting[] = [
     key: "server.hostname",
     env: ["STACKYARD_HOSTNAME", "SERVER_DOMAIN"],
     json: ["spacelift_hostname", "hostname"],
-    default: "localhost",
     description:
       "Public hostname, without protocol or trailing slash (e.g. stackyard.example.com).",
   },
@@ -80,7 +83,6 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_PORT"],
     json: ["port"],
     flag: { name: "port", cli: "--port" },
-    default: "1983",
     description: "HTTP port of the API, UI and webhooks.",
   },
   {
@@ -88,7 +90,6 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_HEALTH_PORT"],
     json: ["health_port"],
     flag: { name: "healthPort", cli: "--health-port" },
-    default: "none",
     description:
       "Port of the health listener (`/livez`, `/readyz`, `/metrics`) of a `stackyard server` process without the api role (drain, scheduler), for probes and scraping (0: any free port). The api role serves the same paths on its HTTP port; this setting is then unused.",
   },
@@ -96,7 +97,6 @@ export const settings: readonly Setting[] = [
     key: "server.bindAddress",
     env: ["STACKYARD_BIND_ADDRESS"],
     json: ["bind_address"],
-    default: "0.0.0.0",
     description:
       "Address the HTTP server and the builtin MQTT broker listen on.",
   },
@@ -104,7 +104,7 @@ export const settings: readonly Setting[] = [
     key: "server.publicUrl",
     env: ["STACKYARD_PUBLIC_URL"],
     json: ["public_url"],
-    default: "http://<hostname>:<port>",
+    unsetMeans: "http://<hostname>:<port>",
     description:
       "URL users and launchers reach the server at (set it when behind a TLS proxy).",
   },
@@ -112,7 +112,7 @@ export const settings: readonly Setting[] = [
     key: "server.webhooksEndpoint",
     env: ["WEBHOOKS_ENDPOINT"],
     json: ["webhooks_endpoint"],
-    default: "public URL",
+    unsetMeans: "public URL",
     description:
       "Base URL shown for VCS webhooks. A bare host means `https://<host>`. Does not change routing.",
   },
@@ -121,7 +121,6 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_ROLES"],
     json: ["roles"],
     flag: { name: "roles", cli: "--roles" },
-    default: "api,drain,scheduler",
     description:
       "Process roles to run, comma-separated (a JSON array in config.json).",
   },
@@ -129,7 +128,6 @@ export const settings: readonly Setting[] = [
     key: "server.trustedProxies",
     env: ["STACKYARD_TRUSTED_PROXIES"],
     json: ["trusted_proxies"],
-    default: "none",
     description:
       "Reverse proxies (IP addresses or CIDRs, comma-separated; a JSON array in config.json) whose `X-Forwarded-For` names the client. Unset: the connecting address is the client, as login policies and rate limits see it.",
   },
@@ -137,7 +135,7 @@ export const settings: readonly Setting[] = [
     key: "database.url",
     env: ["DATABASE_URL"],
     json: ["database.url", "database.connection_string"],
-    default: "embedded Postgres",
+    unsetMeans: "embedded Postgres",
     description:
       "Postgres 14+ connection URL. Unset: an embedded Postgres runs in the data dir. Spacelift's `statement_cache_capacity` query parameter is accepted and stripped.",
     redact: "url-password",
@@ -146,14 +144,12 @@ export const settings: readonly Setting[] = [
     key: "database.poolSize",
     env: ["STACKYARD_DATABASE_POOL_SIZE"],
     json: ["database.pool_size"],
-    default: "10",
     description: "Maximum connections per process (1-1000).",
   },
   {
     key: "objectStorage.type",
     env: ["OBJECT_STORAGE_TYPE"],
     json: ["object_storage.type"],
-    default: "filesystem",
     description:
       "Object storage backend: filesystem, aws, minio, gcp or azure.",
   },
@@ -161,58 +157,36 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.directory",
     env: ["STACKYARD_OBJECT_STORAGE_DIR"],
     json: ["object_storage.directory"],
-    default: "<data_dir>/objects",
+    unsetMeans: "<data_dir>/objects",
     description:
       "Root directory of the filesystem backend; one subdirectory per bucket.",
     isPath: true,
   },
-  bucket("runLogs", "RUN_LOGS", "run_logs", "run-logs", "run logs"),
-  bucket(
-    "states",
-    "STATES",
-    "states",
-    "states",
-    "managed state (enable versioning)",
-  ),
+  bucket("runLogs", "RUN_LOGS", "run_logs", "run logs"),
+  bucket("states", "STATES", "states", "managed state (enable versioning)"),
   bucket(
     "workspaces",
     "WORKSPACE",
     "workspaces",
-    "workspaces",
     "workspaces of runs awaiting confirmation",
   ),
-  bucket(
-    "metadata",
-    "METADATA",
-    "metadata",
-    "metadata",
-    "run metadata for workers",
-  ),
+  bucket("metadata", "METADATA", "metadata", "run metadata for workers"),
   bucket(
     "policyInputs",
     "POLICY_INPUTS",
     "policy_inputs",
-    "policy-inputs",
     "sampled policy inputs",
   ),
-  bucket(
-    "uploads",
-    "UPLOADS",
-    "uploads",
-    "uploads",
-    "UI uploads such as state imports",
-  ),
+  bucket("uploads", "UPLOADS", "uploads", "UI uploads such as state imports"),
   bucket(
     "userUploadedWorkspaces",
     "USER_UPLOADED_WORKSPACES",
     "user_uploaded_workspaces",
-    "user-uploaded-workspaces",
     "local-preview workspaces",
   ),
   bucket(
     "deliveries",
     "DELIVERIES",
-    "deliveries",
     "deliveries",
     "webhook and audit-trail deliveries",
   ),
@@ -220,36 +194,32 @@ export const settings: readonly Setting[] = [
     "largeQueueMessages",
     "LARGE_QUEUE_MESSAGES",
     "large_queue_messages",
-    "large-queue-messages",
     "queue payloads too large for a message",
   ),
   bucket(
     "modules",
     "MODULES",
     "modules",
-    "modules",
     "module and provider registry artifacts",
   ),
-  expiry("runLogs", "run_logs", 60),
-  expiry("deliveries", "deliveries_bucket", 1),
-  expiry("largeQueueMessages", "large_queue_messages_bucket", 2),
-  expiry("metadata", "metadata_bucket", 2),
-  expiry("policyInputs", "policy_inputs_bucket", 7),
-  expiry("uploads", "uploads_bucket", 1),
-  expiry("userUploadedWorkspaces", "user_uploaded_workspaces_bucket", 1),
-  expiry("workspaces", "workspaces_bucket", 7),
+  expiry("runLogs", "run_logs"),
+  expiry("deliveries", "deliveries_bucket"),
+  expiry("largeQueueMessages", "large_queue_messages_bucket"),
+  expiry("metadata", "metadata_bucket"),
+  expiry("policyInputs", "policy_inputs_bucket"),
+  expiry("uploads", "uploads_bucket"),
+  expiry("userUploadedWorkspaces", "user_uploaded_workspaces_bucket"),
+  expiry("workspaces", "workspaces_bucket"),
   {
     key: "objectStorage.s3.region",
     env: ["AWS_REGION", "AWS_DEFAULT_REGION"],
     json: ["object_storage.s3.region"],
-    default: "none",
     description: "S3 region; required when OBJECT_STORAGE_TYPE=aws.",
   },
   {
     key: "objectStorage.s3.endpoint",
     env: ["OBJECT_STORAGE_MINIO_ENDPOINT", "STACKYARD_S3_ENDPOINT"],
     json: ["object_storage.s3.endpoint"],
-    default: "none",
     description:
       "S3 API endpoint; required for minio (host:port, or a URL). Optional for aws (S3-compatible services).",
   },
@@ -257,7 +227,6 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.s3.useSsl",
     env: ["OBJECT_STORAGE_MINIO_USE_SSL"],
     json: ["object_storage.s3.use_ssl"],
-    default: "true",
     description:
       "For a minio endpoint given as host:port: true means https, false http.",
   },
@@ -265,21 +234,18 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.s3.allowInsecure",
     env: ["OBJECT_STORAGE_MINIO_ALLOW_INSECURE"],
     json: ["object_storage.s3.allow_insecure"],
-    default: "false",
     description: "Skip TLS certificate verification for the S3 endpoint.",
   },
   {
     key: "objectStorage.s3.forcePathStyle",
     env: ["STACKYARD_S3_FORCE_PATH_STYLE"],
     json: ["object_storage.s3.force_path_style"],
-    default: "false",
     description: "Use path-style bucket addressing (always on for minio).",
   },
   {
     key: "objectStorage.s3.accessKeyId",
     env: ["OBJECT_STORAGE_MINIO_ACCESS_KEY_ID"],
     json: ["object_storage.s3.access_key_id"],
-    default: "none",
     description:
       "MinIO access key id; required for minio. For aws, credentials come from the AWS default chain.",
   },
@@ -287,7 +253,6 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.s3.secretAccessKey",
     env: ["OBJECT_STORAGE_MINIO_SECRET_ACCESS_KEY"],
     json: ["object_storage.s3.secret_access_key"],
-    default: "none",
     description: "MinIO secret access key; required for minio.",
     redact: "all",
   },
@@ -295,21 +260,19 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.gcs.projectId",
     env: ["GCP_PROJECT"],
     json: ["object_storage.gcs.project_id"],
-    default: "none",
     description: "Google Cloud project; required when OBJECT_STORAGE_TYPE=gcp.",
   },
   {
     key: "objectStorage.gcs.apiEndpoint",
     env: ["STACKYARD_GCS_ENDPOINT"],
     json: ["object_storage.gcs.api_endpoint"],
-    default: "Google's API",
+    unsetMeans: "Google's API",
     description: "Alternative GCS API endpoint (an emulator).",
   },
   {
     key: "objectStorage.azure.accountUrl",
     env: ["OBJECT_STORAGE_AZURE_ACCOUNT_URL"],
     json: ["object_storage.azure.account_url"],
-    default: "none",
     description:
       "Storage account URL carrying an account SAS (`https://<account>.blob.core.windows.net/?sv=…&sig=…`); azure needs this or a connection string. Entra ID sign-in (a URL without a SAS) is not supported. Presigned URLs need a connection string with an account key.",
     redact: "all",
@@ -318,7 +281,6 @@ export const settings: readonly Setting[] = [
     key: "objectStorage.azure.connectionString",
     env: ["STACKYARD_AZURE_CONNECTION_STRING"],
     json: ["object_storage.azure.connection_string"],
-    default: "none",
     description:
       "Azure storage connection string (used instead of the account URL, e.g. for Azurite).",
     redact: "all",
@@ -327,7 +289,6 @@ export const settings: readonly Setting[] = [
     key: "messageQueue.type",
     env: ["MESSAGE_QUEUE_TYPE"],
     json: ["message_queue.type"],
-    default: "postgres",
     description: "postgres (built-in queue, recommended) or sqs.",
   },
   sqs("async", "ASYNC"),
@@ -342,7 +303,6 @@ export const settings: readonly Setting[] = [
     key: "mqtt.type",
     env: ["MQTT_BROKER_TYPE"],
     json: ["mqtt_broker.type"],
-    default: "builtin",
     description:
       "builtin (embedded broker), external (your MQTT broker) or iotcore (needs MESSAGE_QUEUE_TYPE=sqs).",
   },
@@ -351,14 +311,13 @@ export const settings: readonly Setting[] = [
     env: ["STACKYARD_MQTT_PORT"],
     json: ["mqtt_broker.port"],
     flag: { name: "mqttPort", cli: "--mqtt-port" },
-    default: "1984",
     description: "Port of the builtin broker; must differ from the HTTP port.",
   },
   {
     key: "mqtt.endpoint",
     env: ["MQTT_BROKER_ENDPOINT"],
     json: ["mqtt_broker.endpoint"],
-    default: "mqtt://<hostname>:<mqtt_port>",
+    unsetMeans: "mqtt://<hostname>:<mqtt_port>",
     description:
       "Broker address launchers connect to; required for external and iotcore. The builtin default uses mqtts:// when TLS is configured.",
   },
@@ -366,14 +325,12 @@ export const settings: readonly Setting[] = [
     key: "mqtt.username",
     env: ["STACKYARD_MQTT_USERNAME"],
     json: ["mqtt_broker.username"],
-    default: "none",
     description: "Username for an external broker.",
   },
   {
     key: "mqtt.password",
     env: ["STACKYARD_MQTT_PASSWORD"],
     json: ["mqtt_broker.password"],
-    default: "none",
     description: "Password for an external broker.",
     redact: "all",
   },
@@ -381,21 +338,18 @@ export const settings: readonly Setting[] = [
     key: "mqtt.namespace",
     env: ["STACKYARD_MQTT_NAMESPACE", "MQTT_BROKER_IOTCORE_NAMESPACE"],
     json: ["mqtt_broker.namespace"],
-    default: "stackyard",
     description: "Topic prefix for all server/launcher topics.",
   },
   {
     key: "mqtt.logLevel",
     env: ["MQTT_BROKER_BUILTIN_LOG_LEVEL"],
     json: ["mqtt_broker.log_level"],
-    default: "error",
     description: "Log level of the builtin broker (trace … fatal, or silent).",
   },
   {
     key: "mqtt.tls.certFile",
     env: ["STACKYARD_MQTT_TLS_CERT_FILE"],
     json: ["mqtt_broker.tls.cert_file"],
-    default: "none",
     description:
       "PEM certificate for the builtin broker's TLS listener; set together with the key file.",
     isPath: true,
@@ -404,7 +358,6 @@ export const settings: readonly Setting[] = [
     key: "mqtt.tls.keyFile",
     env: ["STACKYARD_MQTT_TLS_KEY_FILE"],
     json: ["mqtt_broker.tls.key_file"],
-    default: "none",
     description: "PEM private key for the builtin broker's TLS listener.",
     isPath: true,
   },
@@ -412,7 +365,6 @@ export const settings: readonly Setting[] = [
     key: "encryption.type",
     env: ["ENCRYPTION_TYPE"],
     json: ["encryption.type"],
-    default: "rsa",
     description:
       "rsa (built-in RSA + AES-256) or kms. Cannot be changed after the first start.",
   },
@@ -420,7 +372,7 @@ export const settings: readonly Setting[] = [
     key: "encryption.rsaPrivateKey",
     env: ["ENCRYPTION_RSA_PRIVATE_KEY"],
     json: ["encryption.rsa_private_key"],
-    default: "generated into the data dir",
+    unsetMeans: "generated into the data dir",
     description:
       "Base64 of an unencrypted PEM RSA private key: `openssl genrsa 4096 | base64 -w0`.",
     redact: "all",
@@ -429,7 +381,6 @@ export const settings: readonly Setting[] = [
     key: "encryption.kms.encryptionKeyId",
     env: ["ENCRYPTION_KMS_ENCRYPTION_KEY_ID"],
     json: ["encryption.kms.encryption_key_id"],
-    default: "none",
     description:
       "KMS key (ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT); required when ENCRYPTION_TYPE=kms.",
   },
@@ -437,7 +388,6 @@ export const settings: readonly Setting[] = [
     key: "encryption.kms.signingKeyId",
     env: ["ENCRYPTION_KMS_SIGNING_KEY_ID"],
     json: ["encryption.kms.signing_key_id"],
-    default: "none",
     description:
       "KMS key (SIGN_VERIFY, RSA_4096) that signs tokens; required when ENCRYPTION_TYPE=kms.",
   },
@@ -445,14 +395,12 @@ export const settings: readonly Setting[] = [
     key: "encryption.kms.region",
     env: ["ENCRYPTION_KMS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
     json: ["encryption.kms.region"],
-    default: "none",
     description: "Region of the KMS keys; required when ENCRYPTION_TYPE=kms.",
   },
   {
     key: "aws.endpointUrl",
     env: ["STACKYARD_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"],
     json: [],
-    default: "none",
     description:
       "Endpoint for the AWS KMS and SQS clients (ENCRYPTION_TYPE=kms, MESSAGE_QUEUE_TYPE=sqs), for an AWS-compatible service or a VPC endpoint; unset: the AWS default for the region.",
   },
@@ -460,7 +408,6 @@ export const settings: readonly Setting[] = [
     key: "admin.username",
     env: ["ADMIN_USERNAME"],
     json: ["admin.username"],
-    default: "none",
     description:
       "Break-glass admin login (/admin-login); set together with the password.",
   },
@@ -468,7 +415,6 @@ export const settings: readonly Setting[] = [
     key: "admin.password",
     env: ["ADMIN_PASSWORD"],
     json: ["admin.password"],
-    default: "none",
     description: "Break-glass admin password, at least 12 characters.",
     redact: "all",
   },
@@ -476,7 +422,7 @@ export const settings: readonly Setting[] = [
     key: "sso",
     env: [],
     json: ["sso_config"],
-    default: "no SSO",
+    unsetMeans: "no SSO",
     description:
       "Installer `sso_config`: `sso_type` OIDC or SAML, `admin_login`, `oidc_args` {client_id, client_credentials, identity_provider_host} or `saml_args` {metadata, dynamic, name_id_format}. `update_on_install` is accepted and ignored.",
   },
@@ -484,7 +430,6 @@ export const settings: readonly Setting[] = [
     key: "globalResourceTags",
     env: [],
     json: ["global_resource_tags"],
-    default: "[]",
     description:
       'Tags applied to created cloud resources: [{"key": "...", "value": "..."}].',
   },
@@ -492,28 +437,24 @@ export const settings: readonly Setting[] = [
     key: "alerting.snsTopicArn",
     env: [],
     json: ["alerting.sns_topic_arn"],
-    default: "none",
     description: "SNS topic ARN for alerts.",
   },
   {
     key: "automaticallyReportUsageData",
     env: [],
     json: ["automatically_report_usage_data"],
-    default: "false",
     description: "Report usage data automatically.",
   },
   {
     key: "log.level",
     env: ["STACKYARD_LOG_LEVEL"],
     json: ["log.level"],
-    default: "info",
     description: "trace, debug, info, warn, error or fatal.",
   },
   {
     key: "log.format",
     env: ["STACKYARD_LOG_FORMAT"],
     json: ["log.format"],
-    default: "auto",
     description:
       "json, pretty, or auto (pretty on a terminal, json otherwise).",
   },
@@ -521,7 +462,7 @@ export const settings: readonly Setting[] = [
     key: "toolchain.binDir",
     env: ["STACKYARD_BIN_DIR"],
     json: ["toolchain.bin_dir"],
-    default: "found on PATH",
+    unsetMeans: "found on PATH",
     description: "Directory holding the tofu/terraform and opa binaries.",
     isPath: true,
   },
@@ -529,14 +470,12 @@ export const settings: readonly Setting[] = [
     key: "queue.concurrency",
     env: ["STACKYARD_QUEUE_CONCURRENCY"],
     json: ["queue.concurrency"],
-    default: "5",
     description: "Jobs one drain process runs at once (1-1000).",
   },
   {
     key: "queue.pollIntervalMs",
     env: ["STACKYARD_QUEUE_POLL_INTERVAL_MS"],
     json: ["queue.poll_interval_ms"],
-    default: "1000",
     description:
       "How often an idle drain polls for jobs, in milliseconds (10-3600000).",
   },
@@ -544,7 +483,6 @@ export const settings: readonly Setting[] = [
     key: "workers.heartbeatTimeoutSeconds",
     env: ["STACKYARD_WORKER_HEARTBEAT_TIMEOUT_SECONDS"],
     json: ["workers.heartbeat_timeout_seconds"],
-    default: "60",
     description:
       "Seconds without a heartbeat before a worker counts as gone (5-86400).",
   },
@@ -552,7 +490,6 @@ export const settings: readonly Setting[] = [
     key: "runs.maxDurationSeconds",
     env: ["STACKYARD_RUN_MAX_DURATION_SECONDS"],
     json: ["runs.max_duration_seconds"],
-    default: "4200",
     description:
       "A run still held by a worker this many seconds after a worker took it is failed by the reconciler (60-604800; default 70 min).",
   },
@@ -560,7 +497,6 @@ export const settings: readonly Setting[] = [
     key: "runs.logSilenceTimeoutSeconds",
     env: ["STACKYARD_RUN_LOG_SILENCE_TIMEOUT_SECONDS"],
     json: ["runs.log_silence_timeout_seconds"],
-    default: "420",
     description:
       "A run held by a worker that reports no activity (logs, state changes) for this many seconds is failed (30-86400).",
   },
@@ -568,7 +504,6 @@ export const settings: readonly Setting[] = [
     key: "vcs.pollIntervalSeconds",
     env: ["STACKYARD_VCS_POLL_INTERVAL_SECONDS"],
     json: ["vcs.poll_interval_seconds"],
-    default: "60",
     description:
       "How often the tracked branches of raw git stacks are polled for new commits, in seconds (1-86400).",
   },
@@ -576,7 +511,7 @@ export const settings: readonly Setting[] = [
     key: "repositories.allowLocal",
     env: ["STACKYARD_ALLOW_LOCAL_REPOSITORIES"],
     json: ["repositories.allow_local"],
-    default: "false (true under `stackyard up`)",
+    defaultNote: "true under `stackyard up`",
     description:
       "Let stacks use local paths and file:// URLs as repositories. Anyone who may create a stack could then make the server and launchers read any git repository on their disks; leave it off on shared servers.",
   },
@@ -584,7 +519,6 @@ export const settings: readonly Setting[] = [
     key: "egress.allow",
     env: ["STACKYARD_EGRESS_ALLOW"],
     json: ["egress.allow"],
-    default: "none",
     description:
       "Hosts, addresses or CIDRs (comma-separated, e.g. `127.0.0.1/32,gitlab.internal`) the server may call on a user's behalf although they are loopback, link-local or cloud metadata addresses, which are refused otherwise (VCS provider APIs).",
   },
@@ -593,7 +527,7 @@ export const settings: readonly Setting[] = [
     key: "policies.opaUrl",
     env: ["STACKYARD_OPA_URL"],
     json: ["policies.opa_url"],
-    default: "none: a child process on a private Unix socket",
+    unsetMeans: "none: a child process on a private Unix socket",
     description:
       "URL of an OPA server (v1.x, started with --v0-compatible) that Stackyard pushes policies to and evaluates them on; unset runs the opa binary from the toolchain.",
   },
@@ -601,26 +535,24 @@ export const settings: readonly Setting[] = [
     key: "policies.opaMemoryLimitMiB",
     env: ["STACKYARD_OPA_MEMORY_LIMIT_MB"],
     json: ["policies.opa_memory_limit_mb"],
-    default: "1024",
     description:
       "Memory limit of the embedded OPA, MiB (its data segment, RLIMIT_DATA, 128 to 65536): a policy that allocates past it ends that OPA process, which fails the evaluations in flight and is started again, instead of exhausting the host. Unused with STACKYARD_OPA_URL.",
   },
   ...(
     [
-      ["plan", "PLAN", "45s"],
-      ["login", "LOGIN", "5s"],
-      ["push", "PUSH", "10s"],
-      ["approval", "APPROVAL", "5s"],
-      ["trigger", "TRIGGER", "5s"],
-      ["notification", "NOTIFICATION", "10s"],
-      ["intent", "INTENT", "5s"],
+      ["plan", "PLAN"],
+      ["login", "LOGIN"],
+      ["push", "PUSH"],
+      ["approval", "APPROVAL"],
+      ["trigger", "TRIGGER"],
+      ["notification", "NOTIFICATION"],
+      ["intent", "INTENT"],
     ] as const
   ).map(
-    ([key, name, dflt]): Setting => ({
+    ([key, name]): Setting => ({
       key: `policies.timeoutsMs.${key}`,
       env: [`POLICY_REGO_TIMEOUT_${name}`],
       json: [`policies.rego_timeout_${key}`],
-      default: dflt,
       description: `Time one ${name} policy may take to evaluate ("45s", "500ms", "2m"; 100ms-10m); past it the evaluation fails.`,
     }),
   ),
@@ -628,7 +560,6 @@ export const settings: readonly Setting[] = [
     key: "policies.timeoutsMs.combined",
     env: ["POLICY_REGO_EVALUATION_COMBINED_TIMEOUT"],
     json: ["policies.rego_evaluation_combined_timeout"],
-    default: "5m",
     description:
       "Time all policies of one event may take together; policies not evaluated by then fail.",
   },
@@ -723,6 +654,52 @@ export const secretJsonPaths: ReadonlySet<string> = new Set([
   "sso_config.oidc_args.client_credentials",
 ]);
 
+/**
+ * The schema's default at `key` (a dotted path in configSchema), or undefined where the
+ * schema has none (the value is optional, or derived in finalizeConfig).
+ */
+export function schemaDefault(key: string): { value: unknown } | undefined {
+  let node: z.ZodType = configSchema;
+  for (const part of key.split(".")) {
+    if (!(node instanceof z.ZodObject)) return undefined;
+    const shape = node.shape as Record<string, z.ZodType>;
+    const next = shape[part];
+    if (!next) return undefined;
+    node = next;
+  }
+  return node instanceof z.ZodDefault
+    ? { value: node.def.defaultValue }
+    : undefined;
+}
+
+/** Milliseconds as the duration syntax the setting accepts ("45s", "5m", "500ms"). */
+function duration(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+function formatDefault(key: string, value: unknown): string {
+  if (value === null) return "none";
+  if (Array.isArray(value))
+    return value.length === 0 ? "none" : value.join(",");
+  if (typeof value === "number" && key.startsWith("policies.timeoutsMs."))
+    return duration(value);
+  return String(value);
+}
+
+/**
+ * The default docs/configuration.md states: `unsetMeans` where the setting has one, else
+ * the schema's default (config-schema.ts, the one place defaults are stated), formatted
+ * as the setting is written, with `defaultNote` after it.
+ */
+export function documentedDefault(s: Setting): string {
+  if (s.unsetMeans !== undefined) return s.unsetMeans;
+  const found = schemaDefault(s.key);
+  const text = found ? formatDefault(s.key, found.value) : "none";
+  return s.defaultNote ? `${text} (${s.defaultNote})` : text;
+}
+
 /** Secret env variables may instead name a file holding the value: `<NAME>_FILE`. */
 export const fileVariant = (env: string) => `${env}_FILE`;
 
@@ -746,7 +723,7 @@ export const configReference: ConfigReferenceEntry[] = [
   ...settings.map((s) => ({
     env: s.redact ? s.env.flatMap((e) => [e, fileVariant(e)]) : [...s.env],
     ...(s.json.length > 0 ? { configJson: s.json.join(" / ") } : {}),
-    default: s.default,
+    default: documentedDefault(s),
     description: s.flag
       ? `${s.description} Flag: \`${s.flag.cli}\`.`
       : s.description,

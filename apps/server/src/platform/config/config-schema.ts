@@ -17,6 +17,7 @@ import {
   resourceTags,
   ROLES,
   type Role,
+  type SsoConfig,
   roles,
   rsaPrivateKey,
   snsTopicArn,
@@ -26,7 +27,7 @@ import {
   trustedProxies,
 } from "./config-values.ts";
 
-export { ROLES, type Role } from "./config-values.ts";
+export { ROLES, type Role, type SsoConfig } from "./config-values.ts";
 
 export const BUCKET_NAMES = [
   "runLogs",
@@ -68,23 +69,6 @@ export type DeepReadonly<T> = T extends readonly (infer U)[]
   : T extends object
     ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
     : T;
-
-export interface SsoConfig {
-  type: "OIDC" | "SAML";
-  /** Email of the user who becomes the first SSO admin (`sso_config.admin_login`). */
-  adminLogin: string | null;
-  oidc?: {
-    clientId: string;
-    clientCredentials: string;
-    identityProviderHost: string;
-  };
-  /** `dynamic` true: `metadata` is the IdP metadata URL; false: it is the metadata XML itself. */
-  saml?: {
-    metadata: string;
-    dynamic: boolean;
-    nameIdFormat: "TRANSIENT" | "EMAIL_ADDRESS" | "PERMANENT";
-  };
-}
 
 /**
  * The validated server configuration. Every path is absolute, every URL is normalised

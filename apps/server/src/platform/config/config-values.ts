@@ -3,7 +3,6 @@ import { isIP } from "node:net";
 import path from "node:path";
 import { z } from "zod";
 import { parseEgressAllowEntry } from "../http/egress.ts";
-import type { SsoConfig } from "./config-schema.ts";
 
 export const ROLES = ["api", "drain", "scheduler"] as const;
 export type Role = (typeof ROLES)[number];
@@ -255,6 +254,23 @@ function dropEmpty(value: unknown): unknown {
 }
 
 const optionalString = z.string({ error: "expected a string" }).optional();
+
+export interface SsoConfig {
+  type: "OIDC" | "SAML";
+  /** Email of the user who becomes the first SSO admin (`sso_config.admin_login`). */
+  adminLogin: string | null;
+  oidc?: {
+    clientId: string;
+    clientCredentials: string;
+    identityProviderHost: string;
+  };
+  /** `dynamic` true: `metadata` is the IdP metadata URL; false: it is the metadata XML itself. */
+  saml?: {
+    metadata: string;
+    dynamic: boolean;
+    nameIdFormat: "TRANSIENT" | "EMAIL_ADDRESS" | "PERMANENT";
+  };
+}
 
 /** `sso_config` as the seed installer documents it, turned into SsoConfig (or null when unset). */
 export const sso = z

@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { Logger } from "../log/logger.ts";
-import { ObjectNotFoundError } from "../storage/index.ts";
+import { NotFoundError } from "../errors.ts";
 import type { LargeMessageStore } from "./large-messages.ts";
 import { PostgresQueueBackend } from "./postgres-backend.ts";
 import type { QueueBackend, ReceivedMessage } from "./queue-backend.ts";
@@ -27,7 +27,11 @@ export interface DrainOptions {
   retryDelayMs?: (receiveCount: number) => number;
   /** How long `stop()` waits for running handlers. Default 30 s. */
   stopTimeoutMs?: number;
-  /** Where oversize payloads are read from; default: the one from `configureLargeMessages`. */
+  /**
+   * Where oversize payloads are read from (the composition root's large-messages
+   * bucket); null: a message whose payload lives in object storage cannot be read.
+   * Needed only without `backend` (a given backend has its own).
+   */
   largeMessages?: LargeMessageStore | null;
   /** Default: the Postgres backend over `pgPool`. */
   backend?: QueueBackend;
@@ -85,7 +89,7 @@ export class Drain {
       opts.backend ??
       new PostgresQueueBackend({
         pgPool: opts.pgPool,
-        largeMessages: opts.largeMessages,
+        largeMessages: opts.largeMessages ?? null,
         log: this.log,
       });
   }
@@ -220,7 +224,8 @@ export class Drain {
         payload = await this.backend.loadPayload(message);
       } catch (err) {
         stopHeartbeat();
-        if (err instanceof ObjectNotFoundError || err instanceof SyntaxError) {
+        // A NotFoundError here is the payload object missing from the store.
+        if (err instanceof NotFoundError || err instanceof SyntaxError) {
           await this.deadLetter(message, log, {
             reason: "payload object is missing or unreadable",
             error: errorText(err),

@@ -9,12 +9,14 @@
  */
 export {
   enqueue,
+  createEnqueue,
   defineJob,
   PermanentJobError,
   JOB_NAME_PATTERN,
   type JobCatalog,
   type JobDefinition,
   type JobContext,
+  type Enqueue,
   type EnqueueOptions,
 } from "./queue.ts";
 export {
@@ -24,7 +26,6 @@ export {
   type DrainOptions,
 } from "./drain.ts";
 export {
-  configureLargeMessages,
   MAX_INLINE_PAYLOAD_BYTES,
   PayloadTooLargeError,
   type LargeMessageStore,

@@ -1,5 +1,3 @@
-import type { BlobStore } from "../storage/index.ts";
-
 /** SQS's message size limit; a larger payload JSON goes to the large-messages bucket. */
 export const MAX_INLINE_PAYLOAD_BYTES = 256 * 1024;
 
@@ -10,23 +8,15 @@ export const MAX_INLINE_PAYLOAD_BYTES = 256 * 1024;
  * an orphan that the bucket's retention (2 days) removes.
  */
 export interface LargeMessageStore {
-  store: Pick<BlobStore, "put" | "get" | "delete">;
+  /** The object store's calls the queue makes (platform/storage's BlobStore has them). */
+  store: {
+    put(bucket: string, key: string, body: string): Promise<void>;
+    /** Rejects with a NotFoundError (platform/errors.ts) when the object is missing. */
+    get(bucket: string, key: string): Promise<Buffer>;
+    /** Deleting a missing object is not an error. */
+    delete(bucket: string, key: string): Promise<void>;
+  };
   bucket: string;
-}
-
-let configured: LargeMessageStore | null = null;
-
-/**
- * Sets the process-wide store `enqueue` (and drains without their own) use for oversize
- * payloads. The composition root calls it once; `null` turns oversize payloads into
- * errors again.
- */
-export function configureLargeMessages(large: LargeMessageStore | null): void {
-  configured = large;
-}
-
-export function configuredLargeMessages(): LargeMessageStore | null {
-  return configured;
 }
 
 export class PayloadTooLargeError extends Error {}

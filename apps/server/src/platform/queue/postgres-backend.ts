@@ -3,7 +3,6 @@ import { sql, type Kysely } from "kysely";
 import type pg from "pg";
 import type { Logger } from "../log/logger.ts";
 import {
-  configuredLargeMessages,
   MAX_INLINE_PAYLOAD_BYTES,
   PayloadTooLargeError,
   type LargeMessageStore,
@@ -97,16 +96,14 @@ export class PostgresQueueBackend implements QueueBackend {
   constructor(
     private readonly opts: {
       pgPool: pg.Pool;
-      /** Defaults to the process-wide store set with `configureLargeMessages`. */
-      largeMessages?: LargeMessageStore | null;
+      /** Where payloads over MAX_INLINE_PAYLOAD_BYTES go; null: they are refused. */
+      largeMessages: LargeMessageStore | null;
       log?: Logger;
     },
   ) {}
 
   private get large(): LargeMessageStore | null {
-    return this.opts.largeMessages !== undefined
-      ? this.opts.largeMessages
-      : configuredLargeMessages();
+    return this.opts.largeMessages;
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -9,7 +9,7 @@ import { createDatabase, type DatabaseHandle } from "../db/index.ts";
 import { createLogger } from "../log/logger.ts";
 import { createFsBlobStore, type BlobStore } from "../storage/index.ts";
 import {
-  configureLargeMessages,
+  createEnqueue,
   defineJob,
   Drain,
   enqueue,
@@ -182,7 +182,10 @@ describe("queue semantics", () => {
 
   it("redelivers a message whose receiver never acked once the visibility timeout ends", async () => {
     await enqueue(t.db, "vis.job", { v: 1 });
-    const crashed = new PostgresQueueBackend({ pgPool: t.pool });
+    const crashed = new PostgresQueueBackend({
+      pgPool: t.pool,
+      largeMessages: null,
+    });
     const first = await crashed.claim({
       limit: 10,
       visibilityTimeoutMs: 500,
@@ -276,7 +279,10 @@ describe("queue semantics", () => {
 
   it("dead-letters instead of delivering a message received 3 times without an ack", async () => {
     await enqueue(t.db, "dlq.crash", {});
-    const backend = new PostgresQueueBackend({ pgPool: t.pool });
+    const backend = new PostgresQueueBackend({
+      pgPool: t.pool,
+      largeMessages: null,
+    });
     const claim = () =>
       backend.claim({ limit: 1, visibilityTimeoutMs: 1, names: ["dlq.crash"] });
     for (let receive = 1; receive <= 3; receive++) {
@@ -388,18 +394,17 @@ describe("queue semantics", () => {
       store = createFsBlobStore(dir);
       await store.ensureBuckets([bucket]);
     });
-    afterEach(() => configureLargeMessages(null));
     afterAll(async () => {
       await rm(dir, { recursive: true, force: true });
     });
 
     it("stores a payload over 256 KiB in the bucket and deletes it after the ack", async () => {
-      configureLargeMessages({ store, bucket });
+      const enqueueLarge = createEnqueue({ store, bucket });
       const blob = "x".repeat(MAX_INLINE_PAYLOAD_BYTES + 1);
       await t.db
         .transaction()
         .execute(async (tx) =>
-          enqueue(
+          enqueueLarge(
             tx,
             "large.job",
             { blob },

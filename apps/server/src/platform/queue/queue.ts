@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { z } from "zod";
 import type { Logger } from "../log/logger.ts";
-import { configuredLargeMessages } from "./large-messages.ts";
+import type { LargeMessageStore } from "./large-messages.ts";
 import { insertMessage } from "./postgres-backend.ts";
 
 /**
@@ -9,7 +9,7 @@ import { insertMessage } from "./postgres-backend.ts";
  * `queue_dead_letters`, migration 0003_queue.sql). Producers enqueue inside their own
  * transaction, so a domain write and the job it causes commit or roll back together.
  *
- * Semantics (docs/architecture.md describes the same rules):
+ * Semantics (docs/queue.md describes the same rules):
  * - Receive: a drain claims visible messages with `FOR UPDATE SKIP LOCKED` (priority,
  *   then age), hides each for the visibility timeout and increments `receive_count`.
  *   While a handler runs, the drain extends the visibility (heartbeat), so a live
@@ -89,37 +89,53 @@ export interface EnqueueOptions {
 export const JOB_NAME_PATTERN = /^[a-z][a-zA-Z]*\.[a-z][a-zA-Z]*$/;
 
 /**
- * Enqueues on `db`, which may be a transaction: the job exists only if it commits. An
- * oversize payload is written to the bucket set with `configureLargeMessages`, and
- * without one the enqueue throws PayloadTooLargeError.
+ * Enqueues on `db`, which may be a transaction: the job exists only if it commits. A
+ * payload over MAX_INLINE_PAYLOAD_BYTES goes to the large-messages store the enqueue was
+ * made with (`createEnqueue`); without one it throws PayloadTooLargeError.
  */
-export async function enqueue(
+export type Enqueue = (
   // Any Kysely handle or transaction; the SQL touches only the queue's own table.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   db: Kysely<any>,
   name: string,
   payload: unknown,
-  opts: EnqueueOptions = {},
-): Promise<void> {
-  if (!JOB_NAME_PATTERN.test(name))
-    throw new Error(`job name ${name} must look like <module>.<verb>`);
-  if (
-    opts.maxAttempts !== undefined &&
-    !(Number.isInteger(opts.maxAttempts) && opts.maxAttempts >= 1)
-  ) {
-    throw new Error(`job ${name}: maxAttempts must be a positive integer`);
-  }
-  await insertMessage(
-    db,
-    {
-      name,
-      payload,
-      groupKey: opts.queue,
-      dedupKey: opts.jobKey,
-      priority: opts.priority,
-      visibleAt: opts.runAt,
-      maxReceives: opts.maxAttempts,
-    },
-    configuredLargeMessages(),
-  );
+  opts?: EnqueueOptions,
+) => Promise<void>;
+
+/**
+ * The enqueue of producers whose payloads have no size bound (webhook deliveries, push
+ * events): the composition root makes one with its large-messages bucket and hands it to
+ * them.
+ */
+export function createEnqueue(large: LargeMessageStore | null): Enqueue {
+  return async (db, name, payload, opts = {}) => {
+    if (!JOB_NAME_PATTERN.test(name))
+      throw new Error(`job name ${name} must look like <module>.<verb>`);
+    if (
+      opts.maxAttempts !== undefined &&
+      !(Number.isInteger(opts.maxAttempts) && opts.maxAttempts >= 1)
+    ) {
+      throw new Error(`job ${name}: maxAttempts must be a positive integer`);
+    }
+    await insertMessage(
+      db,
+      {
+        name,
+        payload,
+        groupKey: opts.queue,
+        dedupKey: opts.jobKey,
+        priority: opts.priority,
+        visibleAt: opts.runAt,
+        maxReceives: opts.maxAttempts,
+      },
+      large,
+    );
+  };
 }
+
+/**
+ * Enqueue for payloads of bounded size (ids, small records; far below the 256 KiB
+ * limit), which need no object storage: an oversize payload throws
+ * PayloadTooLargeError.
+ */
+export const enqueue: Enqueue = createEnqueue(null);

@@ -9,10 +9,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { Kysely } from "kysely";
 import type { Logger } from "../../log/logger.ts";
-import {
-  configuredLargeMessages,
-  type LargeMessageStore,
-} from "../large-messages.ts";
+import { type LargeMessageStore } from "../large-messages.ts";
 import { DEFAULT_MAX_RECEIVES, insertMessage } from "../postgres-backend.ts";
 import type {
   ClaimOptions,
@@ -119,8 +116,8 @@ export class SqsQueueBackend implements QueueBackend {
     private readonly opts: {
       client: SQSClient;
       queues: SqsQueueUrls;
-      /** Defaults to the process-wide store set with `configureLargeMessages`. */
-      largeMessages?: LargeMessageStore | null;
+      /** Where payloads over MAX_INLINE_PAYLOAD_BYTES go; null: they are refused. */
+      largeMessages: LargeMessageStore | null;
       log?: Logger;
       /** Long-poll wait of the first receive of a claim (0-20 s). Default 1. */
       waitTimeSeconds?: number;
@@ -130,9 +127,7 @@ export class SqsQueueBackend implements QueueBackend {
   ) {}
 
   private get large(): LargeMessageStore | null {
-    return this.opts.largeMessages !== undefined
-      ? this.opts.largeMessages
-      : configuredLargeMessages();
+    return this.opts.largeMessages;
   }
 
   /** Writes the outbox row on `db` (usually the caller's transaction); the relay sends it. */
@@ -485,6 +480,7 @@ export function createSqsQueueBackend(opts: {
   queues: Partial<Record<keyof SqsQueueUrls, string | null>>;
   endpoint: string | null;
   fallbackRegion: string | null;
+  largeMessages: LargeMessageStore | null;
   log: Logger;
 }): SqsQueueBackend {
   const { asyncUrl, asyncFifoUrl, dlqUrl, dlqFifoUrl } = opts.queues;
@@ -499,6 +495,7 @@ export function createSqsQueueBackend(opts: {
   return new SqsQueueBackend({
     client,
     queues: { asyncUrl, asyncFifoUrl, dlqUrl, dlqFifoUrl },
+    largeMessages: opts.largeMessages,
     log: opts.log,
   });
 }

@@ -8,23 +8,26 @@ import {
   generateAccountSASQueryParameters,
 } from "@azure/storage-blob";
 import { ValidationError } from "../../errors.ts";
-import { blobStoreContract } from "../blob-store.contract.ts";
+import { blobStoreContract } from "../../../../test/storage/blob-store.contract.ts";
 import {
   AZURITE_ACCOUNT,
   AZURITE_BLOB_BIN,
-  SETUP_HINT,
   azuriteConnectionString,
   freePort,
   startAzurite,
   type TestServer,
-} from "../storage-test-servers.ts";
+} from "../../../../test/storage/storage-test-servers.ts";
 import { StorageUnavailableError } from "../storage-errors.ts";
+import { SETUP, skipWithout } from "../../../../test/tools.ts";
 import { createAzureBlobStore } from "./azure-blob-store.ts";
 
-const skip =
+const skip = skipWithout(
+  "Azurite",
   AZURITE_BLOB_BIN && existsSync(AZURITE_BLOB_BIN)
     ? null
-    : `no node_modules/.bin/azurite-blob (run npm ci; ${SETUP_HINT} for the other servers)`;
+    : "no node_modules/.bin/azurite-blob",
+  SETUP.azurite,
+);
 
 const fastRetries = { maxTries: 2, retryDelayMs: 50, tryTimeoutMs: 10_000 };
 
@@ -46,7 +49,7 @@ blobStoreContract(
   skip,
 );
 
-describe.skipIf(skip !== null)("azure blob store on Azurite", () => {
+describe.skipIf(skip)("azure blob store on Azurite", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startAzurite();

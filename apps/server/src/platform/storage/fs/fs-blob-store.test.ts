@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { ObjectNotFoundError } from "../storage-errors.ts";
 import { createFsBlobStore } from "./fs-blob-store.ts";
 import type { BlobStore } from "../blob-store.ts";
-import { blobStoreContract } from "../blob-store.contract.ts";
+import { blobStoreContract } from "../../../../test/storage/blob-store.contract.ts";
 
 blobStoreContract("filesystem", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "stackyard-blobs-"));

@@ -2,20 +2,24 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blobStoreContract } from "../blob-store.contract.ts";
+import { blobStoreContract } from "../../../../test/storage/blob-store.contract.ts";
 import {
   FAKE_GCS_BIN,
-  SETUP_HINT,
   freePort,
   startFakeGcs,
   type TestServer,
-} from "../storage-test-servers.ts";
+} from "../../../../test/storage/storage-test-servers.ts";
 import { StorageUnavailableError } from "../storage-errors.ts";
+import { SETUP, skipWithout } from "../../../../test/tools.ts";
 import { createGcsBlobStore } from "./gcs-blob-store.ts";
 
-const skip = existsSync(FAKE_GCS_BIN)
-  ? null
-  : `no fake-gcs-server binary at ${FAKE_GCS_BIN} (${SETUP_HINT})`;
+const skip = skipWithout(
+  "fake-gcs-server",
+  existsSync(FAKE_GCS_BIN)
+    ? null
+    : `no fake-gcs-server binary at ${FAKE_GCS_BIN}`,
+  SETUP.toolchain,
+);
 
 // A throwaway service-account key: the driver signs URLs locally with it (fake-gcs-server
 // does not check signatures, Google would).
@@ -112,7 +116,7 @@ blobStoreContract(
   skip,
 );
 
-describe.skipIf(skip !== null)("gcs blob store on fake-gcs-server", () => {
+describe.skipIf(skip)("gcs blob store on fake-gcs-server", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startFakeGcs();

@@ -5,21 +5,23 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blobStoreContract } from "../blob-store.contract.ts";
+import { blobStoreContract } from "../../../../test/storage/blob-store.contract.ts";
 import {
   MINIO_BIN,
   MINIO_CREDENTIALS,
-  SETUP_HINT,
   freePort,
   startMinio,
   type TestServer,
-} from "../storage-test-servers.ts";
+} from "../../../../test/storage/storage-test-servers.ts";
 import { StorageUnavailableError } from "../storage-errors.ts";
+import { SETUP, skipWithout } from "../../../../test/tools.ts";
 import { S3_LIFECYCLE_RULE_ID, createS3BlobStore } from "./s3-blob-store.ts";
 
-const skip = existsSync(MINIO_BIN)
-  ? null
-  : `no MinIO binary at ${MINIO_BIN} (${SETUP_HINT})`;
+const skip = skipWithout(
+  "MinIO",
+  existsSync(MINIO_BIN) ? null : `no MinIO binary at ${MINIO_BIN}`,
+  SETUP.toolchain,
+);
 
 const minioStore = (endpoint: string) =>
   createS3BlobStore({
@@ -72,7 +74,7 @@ blobStoreContract(
   skip,
 );
 
-describe.skipIf(skip !== null)("s3 blob store on MinIO", () => {
+describe.skipIf(skip)("s3 blob store on MinIO", () => {
   let server: TestServer;
   let client: S3Client;
   beforeAll(async () => {

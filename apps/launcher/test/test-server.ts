@@ -8,10 +8,7 @@ import {
   type WorkerMessage,
 } from "@stackyard/protocol";
 import { pino } from "pino";
-import {
-  BuiltinBroker,
-  InProcessTransport,
-} from "../../server/src/platform/broker/index.ts";
+import { BuiltinBroker, InProcessTransport } from "@stackyard/server/broker";
 
 /** A pool key pair for tests; `base64Pem` is what STACKYARD_POOL_PRIVATE_KEY holds. */
 export function testPoolKey(): {

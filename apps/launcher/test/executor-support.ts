@@ -3,18 +3,40 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
+import { SETUP, skipWithout } from "@stackyard/server/test/tools";
 import type {
   Executor,
   RunOptions,
   RunOutcome,
   RunSpec,
   RunStatePhase,
-} from "./run-spec.ts";
+} from "../src/executor/run-spec.ts";
+import { findExecutable } from "../src/executor/sandbox.ts";
 
 export const TEST_BIN_DIR =
   process.env.STACKYARD_BIN_DIR ??
   path.join(homedir(), ".cache", "stackyard", "toolchain", "bin");
-export const HAS_TOFU = existsSync(path.join(TEST_BIN_DIR, "tofu"));
+
+/** Whether OpenTofu is there; under CI a missing one fails instead (see skipWithout). */
+export function hasTofu(): boolean {
+  const tofu = path.join(TEST_BIN_DIR, "tofu");
+  return !skipWithout(
+    "OpenTofu",
+    existsSync(tofu) ? null : `no tofu binary at ${tofu}`,
+    SETUP.toolchain,
+  );
+}
+
+/** Whether bubblewrap is on PATH; under CI a missing one fails instead. */
+export function hasBubblewrap(): boolean {
+  return !skipWithout(
+    "bubblewrap",
+    findExecutable("bwrap", process.env.PATH ?? "") === null
+      ? "no bwrap on PATH"
+      : null,
+    SETUP.bubblewrap,
+  );
+}
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `stackyard-${prefix}-`));

@@ -14,9 +14,6 @@ export const TOOLCHAIN_BIN_DIR =
   process.env.STACKYARD_BIN_DIR ??
   path.join(os.homedir(), ".cache", "stackyard", "toolchain", "bin");
 
-export const SETUP_HINT =
-  "run scripts/setup-toolchain.sh, or set STACKYARD_BIN_DIR";
-
 export interface TestServer {
   /** http://127.0.0.1:<port> */
   url: string;
