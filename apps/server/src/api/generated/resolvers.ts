@@ -1300,6 +1300,8 @@ export type Role = {
 
 export type Run = {
   __typename?: 'Run';
+  /** Stackyard extension: the actions the run's state allows now, named after their mutations (confirm, discard, cancel, stop, retry, prioritize, review, replan), in that order; retry as canRetry. The caller's rights are checked when it acts. */
+  allowedActions: Array<Scalars['String']['output']>;
   branch: Scalars['String']['output'];
   canRetry: Scalars['Boolean']['output'];
   changesV3: Array<RunChangesGroup>;
@@ -3180,6 +3182,7 @@ export type RoleResolvers<ContextType = GraphQLContext, ParentType extends Resol
 };
 
 export type RunResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Run'] = ResolversParentTypes['Run']> = {
+  allowedActions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   branch?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   canRetry?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   changesV3?: Resolver<Array<ResolversTypes['RunChangesGroup']>, ParentType, ContextType, Partial<RunChangesV3Args>>;

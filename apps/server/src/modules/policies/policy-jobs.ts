@@ -4,21 +4,13 @@ import type { Database } from "../../platform/db/index.ts";
 import { isAppError } from "../../platform/errors.ts";
 import { defineJob, type JobCatalog } from "../../platform/queue/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
+import { isTerminal } from "../run-status/index.ts";
 import type { PolicyDecisions } from "./policy-decisions.ts";
 import * as repo from "./policy-repo.ts";
 
 export const POLICY_JOBS = {
   runTransitioned: "policies.runTransitioned",
 } as const;
-
-const TERMINAL = new Set([
-  "FINISHED",
-  "FAILED",
-  "DISCARDED",
-  "CANCELED",
-  "STOPPED",
-  "SKIPPED",
-]);
 
 /**
  * Starts a tracked run on `stackId` for a trigger policy, acting with the policy's own
@@ -91,7 +83,7 @@ export function policyJobs(deps: {
           note: transition?.note ?? null,
           username: transition?.actor ?? null,
         });
-        if (!TERMINAL.has(state) || !run.blocking || run.type !== "TRACKED")
+        if (!isTerminal(state) || !run.blocking || run.type !== "TRACKED")
           return;
         const triggerRun = deps.triggerRun;
         if (!triggerRun) return;
@@ -132,6 +124,15 @@ export function policyJobs(deps: {
             );
           }
         }
+      },
+      // Enqueued by a trigger on run_transitions, in the transition's transaction, once
+      // per state version (dedup key), in the FIFO group `policies.run:<runId>`.
+      {
+        enqueuedBy: {
+          trigger: "run_transitions_policies",
+          table: "run_transitions",
+          migration: "0010_policies.sql",
+        },
       },
     ),
   };

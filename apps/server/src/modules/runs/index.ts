@@ -93,6 +93,7 @@ export {
   type RunTransition,
   type RunReviewRecord,
 } from "./run-repo.ts";
+export { phaseOf, walkTo } from "./run-phases.ts";
 export {
   createRunScheduler,
   describeWaiting,
@@ -114,7 +115,6 @@ export {
 export { runResolvers, type RunResolverDeps } from "./run-resolvers.ts";
 export {
   createRunDispatcher,
-  phaseOf,
   type RunDispatcher,
   type DispatchPassResult,
   type WorkerSlots,
@@ -126,7 +126,6 @@ export {
 } from "./run-dispatch.ts";
 export {
   createRunReports,
-  walkTo,
   type RunReports,
   type ReportOutcome,
 } from "./run-reports.ts";

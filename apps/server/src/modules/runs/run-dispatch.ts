@@ -6,14 +6,15 @@ import {
   seal,
   type RunAssign,
   type RunAssignSpec,
-  type RunPhase,
 } from "@stackyard/protocol";
 import { createPublicKey, type KeyObject } from "node:crypto";
 import type { WorkerTransport } from "../../platform/broker/worker-transport.ts";
 import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { Stack, StackService } from "../stacks/index.ts";
-import { nextState, type RunState } from "./run.ts";
+import { isAwaitingWorker } from "../run-status/index.ts";
+import { nextState } from "./run.ts";
+import { phaseOf } from "./run-phases.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
 import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
 import { findPoolPublicKey } from "./run-queries.ts";
@@ -150,35 +151,6 @@ interface Claimed {
   publicKey: string;
 }
 
-/**
- * States in which a run waits for a worker: READY (its first phase), CONFIRMED (the
- * apply) and REPLAN_REQUESTED (a targeted replan: a plan phase limited to the run's
- * `replanTargets`). A claim moves them to PREPARING, PREPARING_APPLY and
- * PREPARING_REPLAN (`nextState` `claimed`).
- */
-export const AWAITING_WORKER: ReadonlySet<RunState> = new Set([
-  "READY",
-  "CONFIRMED",
-  "REPLAN_REQUESTED",
-]);
-
-/**
- * The phase a worker runs for a run in `state` (after the claim or an autodeploy). A
- * replan (PREPARING_REPLAN) of a tracked run is a plan phase.
- */
-export function phaseOf(run: Pick<RunRecord, "type" | "state">): RunPhase {
-  if (run.state === "PREPARING_APPLY" || run.state === "APPLYING")
-    return "apply";
-  switch (run.type) {
-    case "TASK":
-      return "perform";
-    case "DESTROY":
-      return "destroy";
-    default:
-      return "plan";
-  }
-}
-
 const TOOLS = { OPEN_TOFU: "tofu", TERRAFORM_FOSS: "terraform" } as const;
 
 class UndispatchableRunError extends Error {}
@@ -228,7 +200,7 @@ function runtimeConfigYamlOf(
 }
 
 /**
- * Hands runs waiting for a worker (AWAITING_WORKER: READY, CONFIRMED for the apply
+ * Hands runs waiting for a worker (AWAITING_WORKER_STATES: READY, CONFIRMED for the apply
  * phase, REPLAN_REQUESTED for a targeted replan's plan) to idle workers, exactly once.
  *
  * The claim of one run is one transaction:
@@ -299,7 +271,7 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
           candidate.id,
           candidate.stateVersion,
         );
-        if (!run || !AWAITING_WORKER.has(run.state)) return null;
+        if (!run || !isAwaitingWorker(run.state)) return null;
         const poolId = run.workerPoolId;
         if (!poolId) {
           const reason = "the run has no worker pool";
@@ -629,10 +601,3 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
 }
 
 export type RunDispatcher = ReturnType<typeof createRunDispatcher>;
-
-/** States in which the run waits for its worker to start (the pickup timeout applies). */
-export const AWAITING_PICKUP: readonly RunState[] = [
-  "PREPARING",
-  "PREPARING_APPLY",
-  "PREPARING_REPLAN",
-];

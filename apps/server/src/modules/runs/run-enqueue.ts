@@ -14,10 +14,10 @@ export const RUN_JOBS = {
  * queued exactly when the write that warrants it commits). Every such enqueue shares one
  * jobKey, so a burst of triggers collapses into one pending pass.
  *
- * The queue drops an enqueue whose key a *running* pass still holds, so a run committed
- * while a pass is between its read and its commit may not be seen by that pass. The
- * reconcile job (every 15 s) therefore ends with a pass of its own: a run can wait for a
- * scheduling pass at most that long, never forever.
+ * The key deduplicates only against a pass not yet received (platform/queue): a request
+ * made while a pass runs, or while a dead drain still hides its received pass, enqueues
+ * a new pass, so a run committed after a pass read its candidates is seen by the next
+ * one. The reconcile job (every 15 s) ends with a pass of its own as a backstop.
  */
 export async function enqueueSchedulePass(db: Database): Promise<void> {
   await enqueue(db, RUN_JOBS.schedule, {}, { jobKey: RUN_JOBS.schedule });
@@ -25,9 +25,9 @@ export async function enqueueSchedulePass(db: Database): Promise<void> {
 
 /**
  * Enqueues a dispatch pass (handing READY/CONFIRMED runs to idle workers) on `db`, with
- * one shared jobKey like the scheduling pass. An enqueue dropped because a running pass
- * holds the key is covered by the reconcile job, which ends with a dispatch pass: a run
- * waits for dispatch at most that long (15 s).
+ * one shared jobKey like the scheduling pass, with the same dedup rule: a drain that dies
+ * holding a received pass never starves dispatch (run-dispatch-recovery.db.test.ts).
+ * The reconcile job, which ends with a dispatch pass, is only a backstop.
  */
 export async function enqueueDispatch(db: Database): Promise<void> {
   await enqueue(db, RUN_JOBS.dispatch, {}, { jobKey: RUN_JOBS.dispatch });

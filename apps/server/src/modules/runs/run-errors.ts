@@ -1,10 +1,6 @@
 import { ConflictError, NotFoundError } from "../../platform/errors.ts";
-import type {
-  RunAction,
-  RunEventType,
-  RunState,
-  RunType,
-} from "./run-states.ts";
+import type { RunState, RunType } from "../run-status/index.ts";
+import type { RunAction, RunEventType } from "./run-states.ts";
 
 /** Everything a caller needs to explain why a run refused an event or an action. */
 export interface RunRefusal {

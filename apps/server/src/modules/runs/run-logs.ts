@@ -2,7 +2,11 @@ import type { Database } from "../../platform/db/index.ts";
 import { ValidationError } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/log/logger.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
-import { isTerminal, type RunState } from "./run.ts";
+import {
+  WRITING_STATES,
+  isTerminal,
+  type RunState,
+} from "../run-status/index.ts";
 import * as logRepo from "./run-log-repo.ts";
 import type { LogChunk } from "./run-log-repo.ts";
 import type { RunRecord } from "./run-repo.ts";
@@ -38,14 +42,8 @@ export const ARCHIVE_AFTER_MS = 5 * 60 * 1000;
 /** State versions one archive pass moves. */
 const ARCHIVE_BATCH = 200;
 
-/** States a worker writes logs in; `Run.history[].hasLogs` is false for the others. */
-export const LOG_STATES: ReadonlySet<RunState> = new Set<RunState>([
-  "INITIALIZING",
-  "PLANNING",
-  "APPLYING",
-  "PERFORMING",
-  "DESTROYING",
-]);
+/** States a worker writes logs in (the WRITING_STATES); `Run.history[].hasLogs` is false for the others. */
+export const LOG_STATES: ReadonlySet<RunState> = new Set(WRITING_STATES);
 
 export interface RunLogsPage {
   exists: boolean;

@@ -6,7 +6,7 @@ import {
   type JobCatalog,
 } from "../../platform/queue/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
-import { isTerminal } from "./run.ts";
+import { isReviewable, isTerminal } from "../run-status/index.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
 import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
 import * as repo from "./run-repo.ts";
@@ -41,13 +41,6 @@ export interface RunPolicyPort {
 }
 
 export const EVALUATE_APPROVAL_JOB = "runs.evaluateApproval";
-
-/** States in which a run waits for its approval policies (spacelift-reference §2). */
-const AWAITING: ReadonlySet<string> = new Set([
-  "QUEUED",
-  "UNCONFIRMED",
-  "PENDING_REVIEW",
-]);
 
 /**
  * Enqueues an approval evaluation of `runId` in the caller's transaction (after a run is
@@ -91,7 +84,7 @@ export function createRunApproval(deps: {
   async function evaluate(runId: string): Promise<string> {
     const run = await repo.findRun(db, runId);
     if (!run) return "gone";
-    if (!run.needsApproval || !AWAITING.has(run.state) || isTerminal(run.state))
+    if (!run.needsApproval || !isReviewable(run.state) || isTerminal(run.state))
       return "not waiting";
     const [reviews, transitions] = await Promise.all([
       repo.listReviews(db, run.id),

@@ -1,6 +1,9 @@
 import type { Database } from "../../platform/db/index.ts";
-import { NOT_HOLDING_LOCK } from "./run-repo.ts";
-import type { RunState } from "./run.ts";
+import {
+  AWAITING_WORKER_STATES,
+  NOT_HOLDING_LOCK_STATES,
+  NOT_STARTED_STATES,
+} from "../run-status/index.ts";
 
 /**
  * Read-only queries over other modules' tables that scheduling needs: `stacks`
@@ -8,13 +11,6 @@ import type { RunState } from "./run.ts";
  * `workers` (idle capacity). Reads only; the owning modules stay the only writers
  * (docs/architecture.md: reads may join other modules' tables in a dedicated query file).
  */
-
-/** Runs that have reserved a worker of their pool and wait for it to take them. */
-export const RESERVING_STATES: RunState[] = [
-  "READY",
-  "CONFIRMED",
-  "REPLAN_REQUESTED",
-];
 
 export async function findDefaultPoolId(db: Database): Promise<string | null> {
   const row = await db
@@ -53,7 +49,7 @@ export interface PoolCapacity {
   idle: number;
   busy: number;
   drained: number;
-  /** Runs in RESERVING_STATES: each will take one of the idle workers. */
+  /** Runs in AWAITING_WORKER_STATES (each has reserved one of the idle workers). */
   reserved: number;
 }
 
@@ -98,7 +94,7 @@ export async function poolCapacities(
         .selectFrom("runs as r")
         .select(eb.fn.countAll<number>().as("n"))
         .whereRef("r.worker_pool_id", "=", "p.id")
-        .where("r.state", "in", RESERVING_STATES)
+        .where("r.state", "in", AWAITING_WORKER_STATES)
         .as("reserved"),
     ])
     .where("p.id", "in", [...poolIds])
@@ -151,7 +147,7 @@ export async function stacksWithActiveBlockingRun(
     .distinct()
     .where("stack_id", "in", [...stackIds])
     .where("blocking", "=", true)
-    .where("state", "not in", NOT_HOLDING_LOCK)
+    .where("state", "not in", NOT_HOLDING_LOCK_STATES)
     .execute();
   return new Set(rows.map((r) => r.stack_id));
 }
@@ -224,7 +220,7 @@ export async function countPendingRuns(
     .selectFrom("runs")
     .select((eb) => eb.fn.countAll<number>().as("n"))
     .where("worker_pool_id", "=", poolId)
-    .where("state", "in", ["QUEUED", "READY"])
+    .where("state", "in", NOT_STARTED_STATES)
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }

@@ -1,6 +1,11 @@
 import type { Database } from "../../platform/db/index.ts";
 import type { Logger } from "../../platform/log/logger.ts";
-import { WORKER_HELD_STATES, nextState, type RunState } from "./run.ts";
+import {
+  WORKER_HELD_STATES,
+  isAwaitingPickup,
+  type RunState,
+} from "../run-status/index.ts";
+import { nextState } from "./run.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
 import type { WorkerSlots } from "./run-dispatch.ts";
 import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
@@ -75,7 +80,7 @@ export function stuckReason(
     run.lastActivityAt.getTime() > run.updatedAt.getTime();
   if (
     run.state !== undefined &&
-    AWAITING_PICKUP.has(run.state) &&
+    isAwaitingPickup(run.state) &&
     !reportedSinceHandover &&
     now.getTime() - run.updatedAt.getTime() > pickup * 1000
   ) {
@@ -94,12 +99,6 @@ export function stuckReason(
   }
   return null;
 }
-
-const AWAITING_PICKUP: ReadonlySet<string> = new Set([
-  "PREPARING",
-  "PREPARING_APPLY",
-  "PREPARING_REPLAN",
-]);
 
 export function createRunReconciler(
   deps: {

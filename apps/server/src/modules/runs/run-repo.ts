@@ -1,11 +1,14 @@
 import { sql, type Selectable } from "kysely";
 import type { Database, RunsTable } from "../../platform/db/index.ts";
 import {
+  AWAITING_WORKER_STATES,
+  NOT_HOLDING_LOCK_STATES,
+  NOT_STARTED_STATES,
   TERMINAL_STATES,
   isTerminal,
   type RunState,
   type RunType,
-} from "./run.ts";
+} from "../run-status/index.ts";
 import { RunVersionConflictError } from "./run-errors.ts";
 
 /**
@@ -274,7 +277,7 @@ export async function setRunPrioritized(
     .updateTable("runs")
     .set({ prioritized, updated_at: now })
     .where("id", "=", runId)
-    .where("state", "in", ["QUEUED", "READY"])
+    .where("state", "in", NOT_STARTED_STATES)
     .returningAll()
     .executeTakeFirst();
   return row ? toRun(row) : null;
@@ -336,7 +339,7 @@ export async function listRunsAwaitingWorker(
   const rows = await db
     .selectFrom("runs")
     .select(["id", "state_version"])
-    .where("state", "in", ["READY", "CONFIRMED", "REPLAN_REQUESTED"])
+    .where("state", "in", AWAITING_WORKER_STATES)
     .orderBy("prioritized", "desc")
     .orderBy("created_at")
     .orderBy("id")
@@ -418,21 +421,10 @@ export async function findActiveBlockingRun(
     .selectAll()
     .where("stack_id", "=", stackId)
     .where("blocking", "=", true)
-    .where("state", "not in", NOT_HOLDING_LOCK)
+    .where("state", "not in", NOT_HOLDING_LOCK_STATES)
     .executeTakeFirst();
   return row ? toRun(row) : null;
 }
-
-/** States in which a blocking run does not hold its stack's lock: QUEUED and the terminal ones. */
-export const NOT_HOLDING_LOCK: RunState[] = [
-  "QUEUED",
-  "FINISHED",
-  "FAILED",
-  "DISCARDED",
-  "CANCELED",
-  "STOPPED",
-  "SKIPPED",
-];
 
 /** The run's transitions, newest first (`Run.history` order). */
 export async function listTransitions(
@@ -486,7 +478,7 @@ export async function detachPoolFromEndedRuns(
     .selectFrom("runs")
     .select("id")
     .where("worker_pool_id", "=", poolId)
-    .where("state", "not in", TERMINAL_STATE_LIST)
+    .where("state", "not in", TERMINAL_STATES)
     .limit(10)
     .execute();
   if (active.length > 0) return { activeRunIds: active.map((r) => r.id) };
@@ -497,8 +489,6 @@ export async function detachPoolFromEndedRuns(
     .execute();
   return { activeRunIds: [] };
 }
-
-const TERMINAL_STATE_LIST: RunState[] = [...TERMINAL_STATES];
 
 // Approval policies (run-policies.ts).
 

@@ -13,12 +13,13 @@ import type { Logger } from "../../platform/log/logger.ts";
 import type { BlobStore } from "../../platform/storage/index.ts";
 import type { StackService } from "../stacks/index.ts";
 import {
+  PHASE_STATES,
   isTerminal,
-  nextState,
-  type RunEvent,
-  type RunSnapshot,
+  releasesWorker,
   type RunState,
-} from "./run.ts";
+} from "../run-status/index.ts";
+import { nextState, type RunEvent, type RunSnapshot } from "./run.ts";
+import { walkTo } from "./run-phases.ts";
 import { IllegalRunTransitionError, RunNotFoundError } from "./run-errors.ts";
 import type { RunDispatcher, WorkerSlots } from "./run-dispatch.ts";
 import { enqueueDispatch, enqueueSchedulePass } from "./run-enqueue.ts";
@@ -86,21 +87,6 @@ export interface ReportOutcome {
   reason?: string;
 }
 
-/** The state a phase runs in. */
-const PHASE_STATE = {
-  plan: "PLANNING",
-  apply: "APPLYING",
-  perform: "PERFORMING",
-  destroy: "DESTROYING",
-} as const satisfies Record<string, RunState>;
-
-/** States in which the run no longer needs its worker. */
-function releasesWorker(state: RunState): boolean {
-  return (
-    isTerminal(state) || state === "UNCONFIRMED" || state === "PENDING_REVIEW"
-  );
-}
-
 function snapshotOf(run: RunRecord): RunSnapshot {
   return {
     id: run.id,
@@ -109,34 +95,6 @@ function snapshotOf(run: RunRecord): RunSnapshot {
     skipInit: run.skipInit,
     awaitingApproval: run.needsApproval,
   };
-}
-
-/**
- * The engine events that take `run` into `target` (`prepared`, `initialized`), or null
- * when `target` is not ahead of the run on that path (already reached, passed, or not on
- * this run's path at all).
- */
-export function walkTo(
-  run: RunSnapshot,
-  target: RunState,
-): { event: RunEvent; to: RunState }[] | null {
-  const steps: { event: RunEvent; to: RunState }[] = [];
-  let state = run.state;
-  for (let i = 0; i < 3 && state !== target; i++) {
-    const event: RunEvent | null =
-      state === "PREPARING" ||
-      state === "PREPARING_APPLY" ||
-      state === "PREPARING_REPLAN"
-        ? { type: "prepared" }
-        : state === "INITIALIZING"
-          ? { type: "initialized" }
-          : null;
-    if (!event) return null;
-    const to = nextState({ ...run, state }, event);
-    steps.push({ event, to });
-    state = to;
-  }
-  return state === target && steps.length > 0 ? steps : null;
 }
 
 /** `Run.delta`: counts and addresses only, never attribute values (they may be secret). */
@@ -283,7 +241,7 @@ export function createRunReports(deps: RunReportsDeps) {
       return { outcome: { accepted: true, state: run.state }, reassign: null };
     }
 
-    run = (await enter(tx, run, PHASE_STATE[event.phase], workerId)) ?? run;
+    run = (await enter(tx, run, PHASE_STATES[event.phase], workerId)) ?? run;
     // Plan policies: a deny or a failed evaluation fails the run, with the messages.
     if (
       event.phase === "plan" &&

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildStack, buildWorker } from "../../../test/factories.ts";
 import { createRunKit, silentLog, type RunKit } from "../../../test/run-kit.ts";
+import { ADMIN } from "../../../test/stacks-fixtures.ts";
 import { registerGraphQL } from "../../api/graphql.ts";
 import {
   authResolvers,
@@ -336,6 +337,90 @@ describe("spacectl run operations", () => {
         type: "TASK",
       },
     ]);
+  });
+});
+
+describe("Run.allowedActions", () => {
+  const Q =
+    "query($run:ID!$stack:ID!){stack(id: $stack){run(id: $run){state,allowedActions}}}";
+
+  /** A run of a fresh stack walked (without rules) into `states`; returns its actions. */
+  async function actionsAfter(
+    type: "TRACKED" | "PROPOSED",
+    states: Parameters<RunKit["walk"]>[1],
+    stack?: string,
+  ): Promise<string[]> {
+    const stackOfRun =
+      stack ??
+      (await buildStack(kit.t.db, { tracked_commit_sha: "abc1234" })).id;
+    const run = await kit.runs.service.trigger(ADMIN, {
+      stackId: stackOfRun,
+      runType: type,
+    });
+    if (states.length > 0) await kit.walk(run, states);
+    const res = await gql(Q, { stack: stackOfRun, run: run.id });
+    expect(res.errors).toBeUndefined();
+    return res.data?.stack.run.allowedActions as string[];
+  }
+
+  it("serves the rules' actions for the run's state, retry only on the latest tracked run", async () => {
+    expect(await actionsAfter("TRACKED", [])).toEqual([
+      "discard",
+      "cancel",
+      "prioritize",
+      "review",
+    ]);
+    expect(
+      await actionsAfter("TRACKED", [
+        "READY",
+        "PREPARING",
+        "INITIALIZING",
+        "PLANNING",
+        "UNCONFIRMED",
+      ]),
+    ).toEqual(["confirm", "discard", "review", "replan"]);
+    expect(
+      await actionsAfter("TRACKED", [
+        "READY",
+        "PREPARING",
+        "INITIALIZING",
+        "PLANNING",
+      ]),
+    ).toEqual(["stop"]);
+    for (const last of ["CONFIRMED", "APPLYING"] as const) {
+      expect(
+        await actionsAfter("TRACKED", [
+          "READY",
+          "PREPARING",
+          "INITIALIZING",
+          "PLANNING",
+          "UNCONFIRMED",
+          last,
+        ]),
+      ).toEqual([]);
+    }
+    expect(await actionsAfter("TRACKED", ["READY", "FINISHED"])).toEqual([]);
+    expect(await actionsAfter("PROPOSED", ["READY", "STOPPED"])).toEqual([
+      "retry",
+    ]);
+
+    const stack = (
+      await buildStack(kit.t.db, { tracked_commit_sha: "abc1234" })
+    ).id;
+    const older = await kit.runs.service.trigger(ADMIN, {
+      stackId: stack,
+      runType: "TRACKED",
+    });
+    await kit.walk(older, ["READY", "FAILED"]);
+    kit.now.value = new Date(kit.now.value.getTime() + 1000);
+    expect(await actionsAfter("TRACKED", ["READY", "FAILED"], stack)).toEqual([
+      "retry",
+    ]);
+    const res = await gql(Q, { stack, run: older.id });
+    expect(res.data?.stack.run).toEqual({
+      state: "FAILED",
+      allowedActions: [],
+    });
   });
 });
 

@@ -273,6 +273,7 @@ export function runResolvers(deps: RunResolverDeps): Resolvers {
       createdAt: (run: RunRecord) => unix(run.createdAt),
       updatedAt: (run: RunRecord) => unix(run.updatedAt),
       canRetry: (run: RunRecord) => runs.canRetry(run),
+      allowedActions: (run: RunRecord) => runs.allowedActions(run),
       comments: () => [],
       delta: (run: RunRecord) => {
         const d = run.delta as StoredDelta | null;

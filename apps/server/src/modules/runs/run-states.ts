@@ -1,47 +1,8 @@
 /**
- * The run states, types, events and actions: names only, no rules and no imports, so
- * every file of the runs module (the rules in run.ts, the errors in run-errors.ts) can
- * depend on them. run.ts re-exports them with the rules.
+ * The events that move a run and the actions users take: names only, with no rules, so
+ * run.ts (the rules) and run-errors.ts can both depend on them. The states and run types
+ * live in the run-status module; run.ts re-exports both with the rules.
  */
-/** GraphQL `RunType` values Stackyard runs. `TESTING` and `PARSE` (module tests) are not supported. */
-export const RUN_TYPES = ["TRACKED", "PROPOSED", "TASK", "DESTROY"] as const;
-export type RunType = (typeof RUN_TYPES)[number];
-
-/** Every GraphQL `RunState` value, in the enum's order. */
-export const RUN_STATES = [
-  "QUEUED",
-  "CANCELED",
-  "INITIALIZING",
-  "PLANNING",
-  "FAILED",
-  "FINISHED",
-  "UNCONFIRMED",
-  "DISCARDED",
-  "CONFIRMED",
-  "APPLYING",
-  "PERFORMING",
-  "STOPPED",
-  "DESTROYING",
-  "PREPARING",
-  "PREPARING_APPLY",
-  "SKIPPED",
-  "REPLAN_REQUESTED",
-  "PENDING",
-  "READY",
-  "PREPARING_REPLAN",
-  "PENDING_REVIEW",
-] as const;
-export type RunState = (typeof RUN_STATES)[number];
-
-export const TERMINAL_STATES = [
-  "CANCELED",
-  "DISCARDED",
-  "FAILED",
-  "FINISHED",
-  "SKIPPED",
-  "STOPPED",
-] as const satisfies readonly RunState[];
-
 /**
  * Everything that can move a run. Engine events come from the scheduler, the drain and worker
  * reports; user events are the GraphQL mutations (S11 confirm, S12 discard, S14 cancel, S15 stop,

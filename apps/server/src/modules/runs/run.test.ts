@@ -25,8 +25,11 @@ import {
   IllegalRunTransitionError,
   RunActionNotAllowedError,
 } from "./run-errors.ts";
-import { AWAITING_PICKUP, AWAITING_WORKER, phaseOf } from "./run-dispatch.ts";
-import { walkTo } from "./run-reports.ts";
+import {
+  AWAITING_PICKUP_STATES,
+  AWAITING_WORKER_STATES,
+} from "../run-status/index.ts";
+import { phaseOf, walkTo } from "./run-phases.ts";
 
 function run(
   type: RunType,
@@ -849,9 +852,9 @@ describe("allowedActions", () => {
 
 describe("targeted replan through dispatch and worker reports", () => {
   it("every state the dispatcher hands to a worker accepts the claim, into a PREPARING* state", () => {
-    for (const state of AWAITING_WORKER) {
+    for (const state of AWAITING_WORKER_STATES) {
       const claimed = nextState(run("TRACKED", state), { type: "claimed" });
-      expect(AWAITING_PICKUP, state).toContain(claimed);
+      expect(AWAITING_PICKUP_STATES, state).toContain(claimed);
     }
     expect(
       nextState(run("TRACKED", "REPLAN_REQUESTED"), { type: "claimed" }),

@@ -29,77 +29,42 @@
  *   reach a terminal state (`holdsStackLock`); proposed runs never take it.
  */
 import {
+  REACHABLE_STATES,
+  isDiscardable,
+  isNotStarted,
+  isRetryable,
+  isReviewable,
+  isStoppable,
+  isTerminal,
+  isWorkerHeld,
+  type RunState,
+  type RunType,
+} from "../run-status/index.ts";
+import {
   IllegalRunTransitionError,
   RunActionNotAllowedError,
   type RunRefusal,
 } from "./run-errors.ts";
-import {
-  RUN_ACTIONS,
-  RUN_STATES,
-  RUN_TYPES,
-  TERMINAL_STATES,
-  type RunAction,
-  type RunEvent,
-  type RunEventType,
-  type RunState,
-  type RunType,
-} from "./run-states.ts";
+import { RUN_ACTIONS, type RunAction, type RunEvent } from "./run-states.ts";
 
 export {
   RUN_ACTIONS,
-  RUN_STATES,
-  RUN_TYPES,
-  TERMINAL_STATES,
   type RunAction,
   type RunEvent,
   type RunEventType,
+} from "./run-states.ts";
+
+export {
+  REACHABLE_STATES,
+  RUN_STATES,
+  RUN_TYPES,
+  TERMINAL_STATES,
+  WORKER_HELD_STATES,
+  isTerminal,
+  isWorkerHeld,
   type RunState,
   type RunType,
-};
-
-/** The states a run of each type can reach from QUEUED; run.test.ts checks them against the graph. */
-export const REACHABLE_STATES: Readonly<Record<RunType, readonly RunState[]>> =
-  {
-    TRACKED: [
-      "QUEUED",
-      "READY",
-      "PREPARING",
-      "INITIALIZING",
-      "PLANNING",
-      "UNCONFIRMED",
-      "CONFIRMED",
-      "PREPARING_APPLY",
-      "APPLYING",
-      "REPLAN_REQUESTED",
-      "PREPARING_REPLAN",
-      ...TERMINAL_STATES,
-    ],
-    PROPOSED: [
-      "QUEUED",
-      "READY",
-      "PREPARING",
-      "INITIALIZING",
-      "PLANNING",
-      "PENDING_REVIEW",
-      ...TERMINAL_STATES,
-    ],
-    TASK: [
-      "QUEUED",
-      "READY",
-      "PREPARING",
-      "INITIALIZING",
-      "PERFORMING",
-      ...TERMINAL_STATES,
-    ],
-    DESTROY: [
-      "QUEUED",
-      "READY",
-      "PREPARING",
-      "INITIALIZING",
-      "DESTROYING",
-      ...TERMINAL_STATES,
-    ],
-  };
+} from "../run-status/index.ts";
 
 /** What the rules need to know about a run. */
 export interface RunSnapshot {
@@ -110,12 +75,6 @@ export interface RunSnapshot {
   readonly skipInit?: boolean;
   /** An approval policy has not approved the run yet: it may not leave QUEUED or be confirmed. */
   readonly awaitingApproval?: boolean;
-}
-
-const terminalStates: ReadonlySet<RunState> = new Set(TERMINAL_STATES);
-
-export function isTerminal(state: RunState): boolean {
-  return terminalStates.has(state);
 }
 
 /** Blocking runs take the stack's exclusive lock: at most one of them is active per stack. */
@@ -131,47 +90,6 @@ export function holdsStackLock(
     isBlocking(run.type) && run.state !== "QUEUED" && !isTerminal(run.state)
   );
 }
-
-const DISCARDABLE: ReadonlySet<RunState> = new Set([
-  "QUEUED",
-  "READY",
-  "UNCONFIRMED",
-  "REPLAN_REQUESTED",
-]);
-const CANCELABLE: ReadonlySet<RunState> = new Set(["QUEUED", "READY"]);
-/** Work has begun but nothing can have changed real resources yet. */
-const STOPPABLE: ReadonlySet<RunState> = new Set([
-  "PREPARING",
-  "INITIALIZING",
-  "PLANNING",
-  "PREPARING_REPLAN",
-]);
-const REVIEWABLE: ReadonlySet<RunState> = new Set([
-  "QUEUED",
-  "UNCONFIRMED",
-  "PENDING_REVIEW",
-]);
-const RETRYABLE: ReadonlySet<RunState> = new Set(["FAILED", "STOPPED"]);
-const PRIORITIZABLE: ReadonlySet<RunState> = new Set(["QUEUED", "READY"]);
-/** States in which a worker holds the run, so losing the worker fails it. */
-const WORKER_HELD: ReadonlySet<RunState> = new Set([
-  "PREPARING",
-  "INITIALIZING",
-  "PLANNING",
-  "PREPARING_APPLY",
-  "APPLYING",
-  "PERFORMING",
-  "DESTROYING",
-  "PREPARING_REPLAN",
-]);
-
-/** Whether a worker is executing the run, so losing that worker (or its silence) must fail it. */
-export function isWorkerHeld(state: RunState): boolean {
-  return WORKER_HELD.has(state);
-}
-
-/** Every state in which a worker holds the run (see `isWorkerHeld`). */
-export const WORKER_HELD_STATES: readonly RunState[] = [...WORKER_HELD];
 
 const AFTER_INIT: Readonly<Record<RunType, RunState>> = {
   TRACKED: "PLANNING",
@@ -257,7 +175,7 @@ function judge(run: RunSnapshot, event: RunEvent): Verdict {
     case "failed":
       return when(!isTerminal(state), "FAILED");
     case "workerLost":
-      return when(WORKER_HELD.has(state), "FAILED");
+      return when(isWorkerHeld(state), "FAILED");
     case "confirm":
       if (type !== "TRACKED")
         return refuse("only tracked runs wait for confirmation");
@@ -266,24 +184,24 @@ function judge(run: RunSnapshot, event: RunEvent): Verdict {
       }
       return when(state === "UNCONFIRMED", "CONFIRMED");
     case "discard":
-      return when(DISCARDABLE.has(state), "DISCARDED");
+      return when(isDiscardable(state), "DISCARDED");
     case "cancel":
-      if (STOPPABLE.has(state))
+      if (isStoppable(state))
         return refuse(
           "it has already started; a running run is stopped, not canceled",
         );
       if (state === "UNCONFIRMED")
         return refuse("an unconfirmed run is discarded, not canceled");
-      return when(CANCELABLE.has(state), "CANCELED");
+      return when(isNotStarted(state), "CANCELED");
     case "stop":
-      if (STOPPABLE.has(state)) return to("STOPPED");
+      if (isStoppable(state)) return to("STOPPED");
       return refuse(STOP_REFUSALS[state]);
     case "replan":
       if (type !== "TRACKED")
         return refuse("only tracked runs have a plan to replan");
       return when(state === "UNCONFIRMED", "REPLAN_REQUESTED");
     case "review":
-      if (!REVIEWABLE.has(state)) return refuse();
+      if (!isReviewable(state)) return refuse();
       if (event.decision === "REJECT") return to("FAILED");
       return to(state === "PENDING_REVIEW" ? "FINISHED" : state);
   }
@@ -352,12 +270,12 @@ export function nextState(run: RunSnapshot, event: RunEvent): RunState {
 
 /** Retrying creates a new run with the same commit and type; the old run stays as it ended. */
 export function canRetry(run: Pick<RunSnapshot, "state">): boolean {
-  return RETRYABLE.has(run.state);
+  return isRetryable(run.state);
 }
 
 /** The prioritize flag only matters while the run waits to be scheduled (see run-order.ts). */
 export function canPrioritize(run: Pick<RunSnapshot, "state">): boolean {
-  return PRIORITIZABLE.has(run.state);
+  return isNotStarted(run.state);
 }
 
 /** The event each state-changing action sends; `review` is checked as APPROVE (REJECT is allowed in the same states). */

@@ -33,7 +33,6 @@ export {
   StateVersionNotFoundError,
 } from "./state-errors.ts";
 export {
-  WRITING_STATES,
   type StateCaller,
   type StateLock,
   type StateOutput,

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import type { DB } from "../../platform/db/index.ts";
-import { TERMINAL_STATES } from "../runs/index.ts";
+import { TERMINAL_STATES } from "../run-status/index.ts";
 
 /**
  * Reads of the stacks and runs modules' tables that decide state access, kept in this one

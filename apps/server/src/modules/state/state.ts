@@ -5,7 +5,12 @@
  * transaction and asks these functions.
  */
 import { createHash } from "node:crypto";
-import { TERMINAL_STATES, type RunType } from "../runs/index.ts";
+import {
+  WRITING_STATES,
+  isTerminal,
+  isWritingState,
+  type RunType,
+} from "../run-status/index.ts";
 import type { AccessLevel } from "../stacks/index.ts";
 import {
   InvalidStateError,
@@ -119,20 +124,6 @@ export interface StateDocument {
   doc: Record<string, unknown>;
 }
 
-/**
- * Run states in which a run may change its stack's state: the phases where tofu runs
- * init/plan/apply/destroy or a task command. Proposed runs never write.
- */
-export const WRITING_STATES: ReadonlySet<string> = new Set([
-  "INITIALIZING",
-  "PLANNING",
-  "APPLYING",
-  "PERFORMING",
-  "DESTROYING",
-]);
-
-const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATES);
-
 /** The lock operation tofu reports for `tofu plan`, the only one read-only credentials may "lock" for. */
 export const PLAN_OPERATION = "OperationTypePlan";
 
@@ -208,7 +199,7 @@ export function stateAccessRefusal(
   const ownStack = caller.readerStackId ?? caller.stackId;
   if (run.stackId !== ownStack)
     return `run ${run.id} belongs to stack ${run.stackId}, not ${ownStack}`;
-  if (TERMINAL.has(run.state))
+  if (isTerminal(run.state))
     return `run ${run.id} is ${run.state}; the state credentials of a run end with the run`;
   if (access === "read") return null;
   if (caller.readerStackId !== undefined)
@@ -217,8 +208,8 @@ export function stateAccessRefusal(
     return `run ${run.id} is a proposed run: it may read the state but never change it`;
   if (caller.scope !== "write")
     return `these state credentials of run ${run.id} are read-only`;
-  if (!WRITING_STATES.has(run.state))
-    return `run ${run.id} is ${run.state}; a run may change the state only while ${[...WRITING_STATES].join(", ")}`;
+  if (!isWritingState(run.state))
+    return `run ${run.id} is ${run.state}; a run may change the state only while ${WRITING_STATES.join(", ")}`;
   return null;
 }
 
@@ -252,7 +243,7 @@ export function externalReadRefusal(
  * A stale lock never blocks anyone; the next LOCK takes it over.
  */
 export function isLockStale(holder: { state: string } | undefined): boolean {
-  return holder === undefined || TERMINAL.has(holder.state);
+  return holder === undefined || isTerminal(holder.state);
 }
 
 export type LockDecision =

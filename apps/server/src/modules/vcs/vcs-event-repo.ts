@@ -1,4 +1,5 @@
 import type { Database } from "../../platform/db/index.ts";
+import { TERMINAL_STATES } from "../run-status/index.ts";
 
 /**
  * The only writer of `vcs_deliveries`, `vcs_events`, `vcs_event_outcomes`,
@@ -335,14 +336,7 @@ export async function findSupersededPrRuns(
     .where("l.pr_number", "=", k.prNumber)
     .where("l.run_type", "=", "PROPOSED")
     .where("l.commit_sha", "<>", k.headSha)
-    .where("r.state", "not in", [
-      "FINISHED",
-      "FAILED",
-      "DISCARDED",
-      "CANCELED",
-      "STOPPED",
-      "SKIPPED",
-    ])
+    .where("r.state", "not in", TERMINAL_STATES)
     .where((eb) =>
       k.integrationId === null
         ? eb("l.integration_id", "is", null)

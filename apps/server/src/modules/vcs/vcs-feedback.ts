@@ -6,15 +6,13 @@ import {
   type CommitStatus,
   type VcsProviderAdapters,
 } from "./provider.ts";
+import { isFailure, isTerminal } from "../run-status/index.ts";
 import * as events from "./vcs-event-repo.ts";
 import type { VcsIntegrationRecord } from "./vcs-integration.ts";
 import { findRunForFeedback, findStack } from "./vcs-stack-query.ts";
 
 /** A pull request carrying this label gets no plan comments. */
 export const NO_COMMENT_LABEL = "stackyard:no-comment";
-
-const FAILED_STATES = new Set(["FAILED", "STOPPED", "DISCARDED", "CANCELED"]);
-const TERMINAL_STATES = new Set([...FAILED_STATES, "FINISHED", "SKIPPED"]);
 
 /**
  * The commit status a run state maps to: pending while it waits or works, success once
@@ -31,7 +29,7 @@ export function statusOfState(
       state: "success",
       description: "Planned; awaiting confirmation",
     };
-  if (FAILED_STATES.has(state))
+  if (isFailure(state))
     return {
       state: "failure",
       description: state.toLowerCase().replace(/^./, (c) => c.toUpperCase()),
@@ -213,7 +211,7 @@ export function createVcsFeedback(deps: {
       if (
         link.prNumber !== null &&
         link.runType === "PROPOSED" &&
-        TERMINAL_STATES.has(run.state) &&
+        isTerminal(run.state) &&
         !link.prLabels.includes(NO_COMMENT_LABEL)
       )
         await enqueue(
@@ -236,7 +234,7 @@ export function createVcsFeedback(deps: {
         });
         const state = aggregateStatus(runs.map((r) => r.state));
         if (!state) return;
-        const done = runs.filter((r) => TERMINAL_STATES.has(r.state)).length;
+        const done = runs.filter((r) => isTerminal(r.state)).length;
         status = {
           context: `stackyard/${link.runType.toLowerCase()}`,
           state,

@@ -34,7 +34,7 @@ const feedbackJobSchema = z.object({
  * - `vcs.handleWebhook`: a verified delivery → events, outcomes and runs;
  * - `vcs.poll`: raw git branches (enqueued by the scheduler every poll interval);
  * - `vcs.reportStatus`, `vcs.commentPullRequest`: feedback to the provider (retried, 3
- *   receives);
+ *   receives); `vcs.reportStatus` is enqueued by the run_transitions trigger of 0009;
  * - `vcs.reportPushFailure`: a push policy's `fail` as a failed commit status (3 receives);
  * - `vcs.collectEvents`: deletes events and deliveries older than 7 days.
  */
@@ -55,10 +55,19 @@ export function vcsJobs(deps: {
       if (result.newCommits > 0 || result.failures > 0)
         ctx.log.info(result, "polled raw git branches");
     }),
+    // Enqueued by a trigger on every transition of a VCS-linked run, in its transaction,
+    // in the FIFO group `vcs.feedback:<runId>` (so the provider sees states in order).
     "vcs.reportStatus": defineJob(
       feedbackJobSchema,
       (job) => deps.feedback.reportStatus(job),
-      { maxAttempts: 3 },
+      {
+        maxAttempts: 3,
+        enqueuedBy: {
+          trigger: "run_transitions_vcs_feedback",
+          table: "run_transitions",
+          migration: "0009_vcs.sql",
+        },
+      },
     ),
     "vcs.commentPullRequest": defineJob(
       feedbackJobSchema,

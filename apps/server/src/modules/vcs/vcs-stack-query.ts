@@ -2,6 +2,7 @@ import { sql, type Selectable } from "kysely";
 import type { Database, StacksTable } from "../../platform/db/index.ts";
 import type { VcsProviderKind } from "./provider.ts";
 import { stackProvidersOf } from "./vcs-integration.ts";
+import { TERMINAL_STATES } from "../run-status/index.ts";
 
 /**
  * Read-only queries on the stacks and runs modules' tables for the push pipeline and the
@@ -136,14 +137,7 @@ export async function listRunsInProgress(
     .selectFrom("runs")
     .select(["id", "type", "state", "branch", "commit_sha", "created_at"])
     .where("stack_id", "=", stackId)
-    .where("state", "not in", [
-      "FINISHED",
-      "FAILED",
-      "DISCARDED",
-      "CANCELED",
-      "STOPPED",
-      "SKIPPED",
-    ])
+    .where("state", "not in", TERMINAL_STATES)
     .orderBy("created_at")
     .limit(100)
     .execute();

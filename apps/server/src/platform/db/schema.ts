@@ -299,6 +299,8 @@ export interface QueueMessagesTable {
   max_receives: Generated<number>;
   created_at: Timestamp;
   last_error: string | null;
+  /** The dedup_key, moved here when the message was first received (migration 0018). */
+  claimed_dedup_key: string | null;
 }
 
 export interface QueueDeadLettersTable {

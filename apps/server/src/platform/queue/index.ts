@@ -17,6 +17,7 @@ export {
   type JobDefinition,
   type JobContext,
   type Enqueue,
+  type SqlTriggerProducer,
   type EnqueueOptions,
 } from "./queue.ts";
 export {

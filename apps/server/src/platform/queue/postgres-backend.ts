@@ -20,6 +20,9 @@ export const DEFAULT_MAX_RECEIVES = 3;
 
 const COLUMNS =
   "id, name, payload, payload_object, group_key, dedup_key, priority, receive_count, max_receives, created_at";
+/** COLUMNS read from a `queue_messages` row for its dead letter (the key as enqueued). */
+const DEAD_LETTER_VALUES =
+  "id, name, payload, payload_object, group_key, coalesce(dedup_key, claimed_dedup_key), priority, receive_count, max_receives, created_at";
 
 /**
  * One statement: lock up to $2 visible messages with SKIP LOCKED, dead-letter those
@@ -32,6 +35,11 @@ const COLUMNS =
  * oldest message is eligible; it stays in the table while in flight, so the group's
  * next message is not eligible until it is acked or dead-lettered (its deletion is what
  * makes the next one the oldest).
+ *
+ * Dedup: a received message gives up its `dedup_key` (kept in `claimed_dedup_key`), so
+ * an enqueue with the same key while it is in flight creates a new pending message. A
+ * request is therefore never dropped because the only copy is held by a consumer that
+ * may be dead or may already have read the data the request is about.
  */
 const CLAIM_SQL = `
 WITH picked AS (
@@ -52,13 +60,14 @@ dead AS (
 ),
 buried AS (
   INSERT INTO queue_dead_letters (${COLUMNS}, last_error, reason)
-  SELECT ${COLUMNS}, last_error,
+  SELECT ${DEAD_LETTER_VALUES}, last_error,
          'received ' || receive_count || ' times without being acknowledged (limit ' || effective_max_receives || ')'
   FROM dead
 ),
 claimed AS (
   UPDATE queue_messages m
-  SET visible_at = now() + $4::int * interval '1 millisecond', receive_count = m.receive_count + 1
+  SET visible_at = now() + $4::int * interval '1 millisecond', receive_count = m.receive_count + 1,
+      dedup_key = NULL, claimed_dedup_key = coalesce(m.dedup_key, m.claimed_dedup_key)
   FROM picked p
   WHERE m.id = p.id AND m.receive_count < p.max_receives
   RETURNING m.*, p.max_receives AS effective_max_receives
@@ -73,7 +82,7 @@ WITH dead AS (
   DELETE FROM queue_messages WHERE id = $1 AND receive_count = $2 RETURNING *
 )
 INSERT INTO queue_dead_letters (${COLUMNS}, last_error, reason)
-SELECT ${COLUMNS}, coalesce($4, last_error), $3 FROM dead`;
+SELECT ${DEAD_LETTER_VALUES}, coalesce($4, last_error), $3 FROM dead`;
 
 interface MessageRow {
   dead: boolean;

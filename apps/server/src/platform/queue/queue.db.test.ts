@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createTestDatabase, type TestDatabase } from "../../../test/db.ts";
 import { createLogger } from "../log/logger.ts";
-import { defineJob, Drain, enqueue, PermanentJobError } from "./index.ts";
+import {
+  defineJob,
+  Drain,
+  enqueue,
+  PermanentJobError,
+  PostgresQueueBackend,
+} from "./index.ts";
 
 const log = createLogger({ level: "silent", format: "json" });
 
@@ -157,6 +163,42 @@ describe("postgres queue", () => {
     const { rows } = await sql<{ payload: { value: string } }>`
       select payload from queue_messages where dedup_key = 'k1'`.execute(t.db);
     expect(rows.map((r) => r.payload.value)).toEqual(["dedup-1"]);
+  });
+
+  it("deduplicates only against messages not yet received; a dead letter keeps the key", async () => {
+    const backend = new PostgresQueueBackend({
+      pgPool: t.pool,
+      largeMessages: null,
+    });
+    await enqueue(t.db, "tests.held", { n: 1 }, { jobKey: "k2" });
+    const first = await backend.claim({
+      limit: 5,
+      visibilityTimeoutMs: 300_000,
+      names: ["tests.held"],
+    });
+    expect(first.messages).toHaveLength(1);
+    // Held by a consumer (alive or dead): the next request is a new pending message,
+    // and a burst after it still collapses into that one.
+    await enqueue(t.db, "tests.held", { n: 2 }, { jobKey: "k2" });
+    await enqueue(t.db, "tests.held", { n: 3 }, { jobKey: "k2" });
+    const { rows } = await sql<{
+      payload: { n: number };
+      dedup_key: string | null;
+      claimed_dedup_key: string | null;
+    }>`select payload, dedup_key, claimed_dedup_key from queue_messages
+       where name = 'tests.held' order by id`.execute(t.db);
+    expect(rows).toEqual([
+      { payload: { n: 1 }, dedup_key: null, claimed_dedup_key: "k2" },
+      { payload: { n: 2 }, dedup_key: "k2", claimed_dedup_key: null },
+    ]);
+    const [held] = first.messages;
+    if (!held) throw new Error("nothing claimed");
+    expect(await backend.deadLetter(held, { reason: "test" })).toBe(true);
+    const { rows: dead } = await sql<{ dedup_key: string | null }>`
+      select dedup_key from queue_dead_letters where name = 'tests.held'`.execute(
+      t.db,
+    );
+    expect(dead).toEqual([{ dedup_key: "k2" }]);
   });
 
   it("rejects job names that are not <module>.<verb>", async () => {

@@ -29,8 +29,11 @@ import { insertMessage } from "./postgres-backend.ts";
  * - FIFO groups (`queue`): only a group's oldest message can be received, so the group
  *   runs one message at a time, in enqueue order; a failing message holds the group up
  *   until it succeeds or is dead-lettered.
- * - Dedup (`jobKey`): enqueuing a key that a pending or in-flight message holds is a
- *   no-op; once that message is acked or dead-lettered the key is free again.
+ * - Dedup (`jobKey`): enqueuing a key that a pending message (not yet received) holds
+ *   is a no-op. A received message gives its key up, so a request made while the only
+ *   copy is in flight (its consumer may be dead, or may have read its data already)
+ *   enqueues a new message: bursts coalesce into one pending message, and no request
+ *   waits for a dead consumer's visibility timeout (migration 0018).
  * - Wake-up: an insert trigger does `pg_notify('stackyard_queue')` (delivered on
  *   commit); drains LISTEN for it to claim early and poll regardless.
  * - Large payloads: JSON over 256 KiB is stored in the large-queue-messages bucket and
@@ -47,6 +50,20 @@ export interface JobDefinition<T = unknown> {
   handler: (payload: T, ctx: JobContext) => Promise<void>;
   /** Receives allowed before the message is dead-lettered; overrides the message's own. */
   maxAttempts?: number;
+  /**
+   * Set when a database trigger, not `enqueue`, inserts the job's messages: the trigger's
+   * name and table and the migration defining it. A trigger enqueues in the transaction
+   * of the row it fires on whatever code writes that row, and a FIFO group per entity
+   * keeps its messages in write order. roles/drain-catalog.db.test.ts holds every
+   * trigger inserting into `queue_messages` to a catalog entry declaring it.
+   */
+  enqueuedBy?: SqlTriggerProducer;
+}
+
+export interface SqlTriggerProducer {
+  trigger: string;
+  table: string;
+  migration: string;
 }
 
 export interface JobContext {
@@ -65,7 +82,7 @@ export type JobCatalog = Record<string, JobDefinition<any>>;
 export function defineJob<T>(
   schema: z.ZodType<T>,
   handler: (payload: T, ctx: JobContext) => Promise<void>,
-  opts: { maxAttempts?: number } = {},
+  opts: { maxAttempts?: number; enqueuedBy?: SqlTriggerProducer } = {},
 ): JobDefinition<T> {
   return { schema, handler, ...opts };
 }
@@ -80,7 +97,7 @@ export interface EnqueueOptions {
   runAt?: Date;
   /** Receives before dead-lettering (default 3), unless the job definition sets its own. */
   maxAttempts?: number;
-  /** Deduplication key: enqueuing a key a pending job holds does nothing. */
+  /** Deduplication key: enqueuing a key a pending (not yet received) job holds does nothing. */
   jobKey?: string;
   /** Lower runs first; default 0. */
   priority?: number;

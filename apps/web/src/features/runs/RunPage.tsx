@@ -17,7 +17,7 @@ import { api, friendlyError, useQuery } from "../../graphql/api.ts";
 import { Link, navigate, paths } from "../../routes/router.tsx";
 import {
   ACTION_LABELS,
-  allowedRunActions,
+  shownRunActions,
   type RunAction,
 } from "./run-actions.ts";
 import { RunReviewPanel } from "../policies/RunReviewPanel.tsx";
@@ -295,11 +295,10 @@ function RunActions({
 }) {
   const [pending, setPending] = useState<RunAction | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const actions = allowedRunActions({
-    state,
-    type: run.type,
-    canRetry: run.state === state ? run.canRetry : undefined,
-  });
+  // The server's actions hold for the state it read; while the live state has moved on
+  // (the page reloads the run on every state change), none are offered.
+  const actions =
+    run.state === state ? shownRunActions(run.allowedActions) : [];
 
   async function act(action: RunAction) {
     setPending(action);

@@ -1,39 +1,21 @@
 /**
- * Which buttons a run shows, by the server's own rules (apps/server/src/modules/runs/run.ts):
- * confirm an UNCONFIRMED tracked run; discard one that waits (queued, ready, unconfirmed,
- * replan requested); cancel one that has not started; stop one that is preparing,
- * initializing or planning (never once applying); retry a FAILED or STOPPED one.
+ * The run buttons the page has. Which of them a run shows is the server's decision:
+ * `Run.allowedActions` (the run rules of apps/server/src/modules/runs/run.ts, retry only
+ * where the run may be retried); the page never re-derives it from the state.
  */
 export type RunAction = "confirm" | "discard" | "cancel" | "stop" | "retry";
 
-const DISCARDABLE = new Set([
-  "QUEUED",
-  "READY",
-  "UNCONFIRMED",
-  "REPLAN_REQUESTED",
-]);
-const CANCELABLE = new Set(["QUEUED", "READY"]);
-const STOPPABLE = new Set([
-  "PREPARING",
-  "INITIALIZING",
-  "PLANNING",
-  "PREPARING_REPLAN",
-]);
-const RETRYABLE = new Set(["FAILED", "STOPPED"]);
+const BUTTONS: readonly RunAction[] = [
+  "confirm",
+  "discard",
+  "cancel",
+  "stop",
+  "retry",
+];
 
-export function allowedRunActions(run: {
-  state: string;
-  type: string;
-  canRetry?: boolean;
-}): RunAction[] {
-  const actions: RunAction[] = [];
-  if (run.type === "TRACKED" && run.state === "UNCONFIRMED")
-    actions.push("confirm");
-  if (DISCARDABLE.has(run.state)) actions.push("discard");
-  if (CANCELABLE.has(run.state)) actions.push("cancel");
-  if (STOPPABLE.has(run.state)) actions.push("stop");
-  if (run.canRetry ?? RETRYABLE.has(run.state)) actions.push("retry");
-  return actions;
+/** The run's `allowedActions` that the page has a button for, in the page's order. */
+export function shownRunActions(allowed: readonly string[]): RunAction[] {
+  return BUTTONS.filter((action) => allowed.includes(action));
 }
 
 export const ACTION_LABELS: Record<
