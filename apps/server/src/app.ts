@@ -29,6 +29,9 @@ import {
 import {
   createAuthService,
   createIdentityService,
+  createOidcLogin,
+  createRunIdentityIssuer,
+  createUserSessions,
   createTokenSigner,
   type Session,
 } from "./modules/auth/index.ts";
@@ -197,6 +200,27 @@ export async function createApp(
     db,
     publicUrl: config.server.publicUrl,
   });
+  // Single sign-on for people (OIDC from sso_config) and their browser sessions.
+  const userSessions = createUserSessions({
+    db,
+    clock: () => new Date(),
+    loginPolicy: (subject) => policies.decisions.decideLogin(subject),
+    lastLoginPolicyChange: () => policies.service.lastLoginPolicyChange(),
+    adminLogin: config.sso?.adminLogin ?? null,
+    ssoEnabled: config.sso?.type === "OIDC",
+  });
+  const oidcLogin = config.sso?.oidc
+    ? createOidcLogin({
+        db,
+        clock: () => new Date(),
+        publicUrl: config.server.publicUrl,
+        settings: {
+          clientId: config.sso.oidc.clientId,
+          clientSecret: config.sso.oidc.clientCredentials,
+          issuerUrl: config.sso.oidc.identityProviderHost,
+        },
+      })
+    : null;
   const {
     stacks,
     contexts,
@@ -312,6 +336,11 @@ export async function createApp(
         encryptor,
         bucket: config.objectStorage.buckets.userUploadedWorkspaces,
       },
+      // Run identity tokens (OIDC workload identity), minted here with the instance key.
+      identity: createRunIdentityIssuer({
+        signer,
+        publicUrl: config.server.publicUrl,
+      }),
     },
   });
 
@@ -358,6 +387,8 @@ export async function createApp(
     transport,
     auth,
     identity,
+    userSessions,
+    oidcLogin,
     stacks,
     contexts,
     spaces,

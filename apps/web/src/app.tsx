@@ -1,4 +1,4 @@
-import { useEffect, useSyncExternalStore } from "react";
+import { useEffect, useState, useSyncExternalStore } from "react";
 import { Layout } from "./components/Layout.tsx";
 import { ContextPage } from "./features/contexts/ContextPage.tsx";
 import { ContextsPage } from "./features/contexts/ContextsPage.tsx";
@@ -12,7 +12,11 @@ import { StackPage } from "./features/stacks/StackPage.tsx";
 import { StacksPage } from "./features/stacks/StacksPage.tsx";
 import { ApiKeysPage } from "./features/auth/ApiKeysPage.tsx";
 import { WorkerPoolsPage } from "./features/workers/WorkerPoolsPage.tsx";
-import { getSession, onSessionChange } from "./graphql/session.ts";
+import {
+  adoptSsoSession,
+  getSession,
+  onSessionChange,
+} from "./graphql/session.ts";
 import {
   Link,
   navigate,
@@ -29,7 +33,13 @@ export function App() {
   const { pathname, search } = useLocation();
   const route = parseRoute(pathname);
   const signedIn = useSignedIn();
-  const needsLogin = route.name !== "login" && !signedIn;
+  // Before sending anyone to sign in, ask once whether the browser holds an SSO session.
+  const [probed, setProbed] = useState(signedIn);
+  useEffect(() => {
+    if (probed) return;
+    void adoptSsoSession().finally(() => setProbed(true));
+  }, [probed]);
+  const needsLogin = probed && route.name !== "login" && !signedIn;
 
   useEffect(() => {
     if (needsLogin)
@@ -44,7 +54,7 @@ export function App() {
   }, [route.name]);
 
   if (route.name === "login") return <LoginPage search={search} />;
-  if (needsLogin) return null;
+  if (needsLogin || !signedIn) return null;
 
   switch (route.name) {
     case "stacks":

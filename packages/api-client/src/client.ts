@@ -31,6 +31,8 @@ export interface SessionClientOptions {
   endpoint: string;
   /** The bearer token to send, or null when signed out. */
   getToken(): string | null;
+  /** Extra headers per request (the CSRF token of a cookie session). */
+  getHeaders?(): Record<string, string>;
   /** Called when the server answers `unauthorized` (expired or revoked session). */
   onUnauthorized?(): void;
   fetch?: typeof fetch;
@@ -82,6 +84,7 @@ async function post<T>(
   query: string,
   variables: Record<string, unknown> | undefined,
   jwt: string | null,
+  extraHeaders: Record<string, string> = {},
 ): Promise<T> {
   let res: Response;
   try {
@@ -89,6 +92,7 @@ async function post<T>(
       method: "POST",
       headers: {
         "content-type": "application/json",
+        ...extraHeaders,
         ...(jwt ? { authorization: `Bearer ${jwt}` } : {}),
       },
       body: JSON.stringify(variables ? { query, variables } : { query }),
@@ -217,7 +221,14 @@ export function createSessionClient(opts: SessionClientOptions): ApiClient {
     endpoint,
     request: typedRequest(async (query, variables) => {
       try {
-        return await post(doFetch, endpoint, query, variables, opts.getToken());
+        return await post(
+          doFetch,
+          endpoint,
+          query,
+          variables,
+          opts.getToken(),
+          opts.getHeaders?.(),
+        );
       } catch (err) {
         if (
           err instanceof ApiError &&

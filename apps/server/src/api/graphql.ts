@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { GraphQLError } from "graphql";
 import mercurius, { type IResolvers } from "mercurius";
 import { isAppError } from "../platform/errors.ts";
@@ -53,6 +53,11 @@ export async function registerGraphQL(
     auth: Pick<AuthService, "authenticate">;
     resolvers: Resolvers[];
     log: Logger;
+    /**
+     * Browser sessions (SSO): the session of a request's cookie, checking its CSRF
+     * header; null without a cookie. Used only when no bearer token is sent.
+     */
+    cookieAuth?: (req: FastifyRequest) => Promise<Session | null>;
   },
 ): Promise<void> {
   // The largest legitimate request carries a mounted file (at most 2 MB, base64 in the
@@ -86,6 +91,13 @@ export async function registerGraphQL(
         } catch {
           // An invalid or expired token is an anonymous caller; fields that need a
           // session answer "unauthorized", which spacectl turns into "re-login".
+          session = null;
+        }
+      } else if (opts.cookieAuth) {
+        try {
+          session = await opts.cookieAuth(req);
+        } catch {
+          // An ended session or a missing CSRF token: anonymous, like a bad token.
           session = null;
         }
       }

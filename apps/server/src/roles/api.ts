@@ -7,6 +7,9 @@ import {
   authResolvers,
   identityResolvers,
   registerAuthRoutes,
+  cookieAuthenticator,
+  registerRunIdentityRoutes,
+  registerSsoRoutes,
 } from "../modules/auth/index.ts";
 import {
   contextResolvers,
@@ -45,6 +48,12 @@ export async function startApiRole(
     trustedProxies: app.config.server.trustedProxies,
   });
   await registerAuthRoutes(http, app.auth, app.signer);
+  registerRunIdentityRoutes(http, app.config.server.publicUrl);
+  await registerSsoRoutes(http, {
+    oidc: app.oidcLogin,
+    sessions: app.userSessions,
+    publicUrl: app.config.server.publicUrl,
+  });
   await registerStateRoutes(http, { state: app.state, sessions: app.auth });
   await registerStateApiRoutes(http, {
     operations: app.stateOps,
@@ -68,6 +77,7 @@ export async function startApiRole(
     auth: app.auth,
     log: app.log,
     resolvers: apiResolvers(app),
+    cookieAuth: cookieAuthenticator(app.userSessions),
   });
   await registerVcsWebhookRoute(http, {
     db: app.db,

@@ -2,7 +2,7 @@ import type { ReactNode } from "react";
 import { VIEWER, WORKER_POOLS } from "@stackyard/api-client";
 import { unsandboxedWorkers } from "../features/workers/run-isolation.ts";
 import { useQuery } from "../graphql/api.ts";
-import { clearSession } from "../graphql/session.ts";
+import { signOut } from "../graphql/session.ts";
 import { Link, navigate, paths } from "../routes/router.tsx";
 import { useTheme, type ThemeChoice } from "./theme.ts";
 
@@ -101,8 +101,9 @@ export function Layout({
             type="button"
             className="button ghost"
             onClick={() => {
-              clearSession();
-              navigate(paths.login(), { replace: true });
+              void signOut().then(() =>
+                navigate(paths.login(), { replace: true }),
+              );
             }}
           >
             Sign out

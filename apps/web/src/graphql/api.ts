@@ -15,7 +15,11 @@ import { clearSession, getSession } from "./session.ts";
 /** The one GraphQL client of the UI: same origin, the session's bearer token. */
 export const api: ApiClient = createSessionClient({
   endpoint: window.location.origin,
-  getToken: () => getSession()?.jwt ?? null,
+  getToken: () => getSession()?.jwt || null,
+  getHeaders: (): Record<string, string> => {
+    const csrf = getSession()?.csrfToken;
+    return csrf ? { "x-csrf-token": csrf } : {};
+  },
   onUnauthorized: () => {
     clearSession();
     const here = window.location.pathname + window.location.search;

@@ -5,6 +5,9 @@
  * roles with their Action catalogue and role bindings of API keys and stacks. It does
  * not decide what a session may do on a given resource: the stacks module's space
  * access turns the rules of `identitySpaceRules` into levels per space.
+ * It also owns OIDC single sign-on with browser sessions (`user_sessions`,
+ * `sso_login_attempts`, routes `/oidc/*` and `/auth/*`), and run identity tokens with
+ * `/.well-known/openid-configuration`.
  */
 export {
   createAuthService,
@@ -42,3 +45,22 @@ export type {
   BindingRecord,
 } from "./identity-repo.ts";
 export { bootstrapAdminKey, type BootstrapOutcome } from "./admin-bootstrap.ts";
+export {
+  createRunIdentityIssuer,
+  registerRunIdentityRoutes,
+  RUN_IDENTITY_TTL_SECONDS,
+  type RunIdentityIssuer,
+} from "./run-identity.ts";
+export {
+  createUserSessions,
+  SESSION_ABSOLUTE_SECONDS,
+  SESSION_IDLE_SECONDS,
+  type UserSessions,
+} from "./user-sessions.ts";
+export { createOidcLogin, type OidcLogin } from "./oidc-login.ts";
+export {
+  cookieAuthenticator,
+  registerSsoRoutes,
+  CSRF_HEADER,
+  SESSION_COOKIE,
+} from "./sso-routes.ts";

@@ -27,6 +27,15 @@ export interface TokenSigner {
   verify(token: string): Promise<SessionClaims & { exp: number; iat: number }>;
   /** The public signing key as a JWK Set, served at /.well-known/jwks. */
   jwks(): Promise<{ keys: JWK[] }>;
+  /**
+   * A JWT for another audience (run identity tokens, run-identity.ts), signed with the
+   * same key and `kid` so it verifies against the published JWKS. `verify` refuses it:
+   * its audience is never the session audience.
+   */
+  signForAudience(
+    claims: Record<string, unknown> & { sub: string },
+    opts: { audience: string; ttlSeconds: number },
+  ): Promise<{ token: string; expiresAt: number }>;
 }
 
 /**
@@ -79,6 +88,18 @@ export function createTokenSigner(opts: {
     },
     async jwks() {
       return { keys: [await publicJwk] };
+    },
+    async signForAudience(claims, { audience, ttlSeconds }) {
+      if (audience === opts.audience)
+        throw new Error("signForAudience never signs session tokens");
+      const iat = now();
+      const exp = iat + ttlSeconds;
+      const token = await signJwt(
+        key,
+        { ...claims, iss: opts.issuer, aud: audience, iat, nbf: iat, exp },
+        { kid: (await publicJwk).kid, typ: "JWT" },
+      );
+      return { token, expiresAt: exp };
     },
     async verify(token) {
       try {

@@ -23,6 +23,7 @@ import type { StackService } from "../stacks/index.ts";
 import {
   createRunDispatcher,
   type CloneUrlPort,
+  type RunIdentityPort,
   type StateCredentialIssuer,
   type WorkerSlots,
 } from "./run-dispatch.ts";
@@ -121,6 +122,9 @@ export {
   type WorkerSlots,
   type StateCredentialIssuer,
   type CloneUrlPort,
+  type RunIdentityPort,
+  RUN_IDENTITY_ENV,
+  RUN_IDENTITY_FILE,
 } from "./run-dispatch.ts";
 export {
   createRunReports,
@@ -192,6 +196,8 @@ export interface RunExecutionDeps {
    * (the user-uploaded-workspaces bucket). Absent: no local previews.
    */
   localPreviews?: { encryptor: Encryptor; bucket: string };
+  /** Mints each run's OIDC identity token (sealed into run.assign); absent: none. */
+  identity?: RunIdentityPort;
 }
 
 /** Builds the run engine's parts around shared deps (composition root helper). */
@@ -228,6 +234,7 @@ export function createRunsModule(
             forRun: async (runId) =>
               (await localPreviews?.forRun(runId)) ?? null,
           },
+          identity: x.identity,
         })
       : null;
   const reports =

@@ -87,6 +87,26 @@ function withoutCredentials(url: string): string {
   }
 }
 
+/**
+ * Mints the run's OIDC identity token (workload identity, spacelift-reference §7.9):
+ * implemented by the auth module with the instance key and injected by the composition
+ * root. The token goes into `run.assign` sealed, as the secret variable
+ * SPACELIFT_OIDC_TOKEN and the secret file `spacelift.oidc` at the workspace root, so
+ * the launcher masks it in logs and never archives it with the workspace.
+ */
+export interface RunIdentityPort {
+  mint(run: {
+    spaceId: string;
+    stackId: string;
+    runId: string;
+    runType: RunRecord["type"];
+  }): Promise<string>;
+}
+
+/** Where the run identity token is delivered (names from Spacelift, §7.9). */
+export const RUN_IDENTITY_ENV = "SPACELIFT_OIDC_TOKEN";
+export const RUN_IDENTITY_FILE = "spacelift.oidc";
+
 export interface RunDispatchDeps {
   db: Database;
   clock: () => Date;
@@ -109,6 +129,8 @@ export interface RunDispatchDeps {
   cloneUrls?: CloneUrlPort;
   /** Local previews (local-preview-service.ts): their workspace id and env overrides. */
   localWorkspaces?: Pick<LocalPreviews, "forRun">;
+  /** Run identity tokens; absent: runs get none. */
+  identity?: RunIdentityPort;
 }
 
 /** Runs a dispatch pass looks at; the next pass (or the reconcile job's) takes the rest. */
@@ -361,6 +383,30 @@ export function createRunDispatcher(deps: RunDispatchDeps) {
         content: maybeSeal(e.value, e.writeOnly),
         secret: e.writeOnly,
       }));
+    if (deps.identity) {
+      // Minted per hand-over, so the apply phase gets a fresh hour of its own.
+      const token = await deps.identity.mint({
+        spaceId: stack.spaceId,
+        stackId: stack.id,
+        runId: run.id,
+        runType: run.type,
+      });
+      // The instance's token replaces a stack variable or file of the same name.
+      const keep = <T>(list: T[], drop: (item: T) => boolean) =>
+        list.splice(0, list.length, ...list.filter((item) => !drop(item)));
+      keep(environment, (e) => e.name === RUN_IDENTITY_ENV);
+      keep(mountedFiles, (f) => f.relativePath === RUN_IDENTITY_FILE);
+      environment.push({
+        name: RUN_IDENTITY_ENV,
+        value: maybeSeal(token, true),
+        secret: true,
+      });
+      mountedFiles.push({
+        relativePath: RUN_IDENTITY_FILE,
+        content: maybeSeal(Buffer.from(token).toString("base64"), true),
+        secret: true,
+      });
+    }
     let stateBackend: RunAssignSpec["stateBackend"] = null;
     if (stack.manageState) {
       const creds = await deps.state.issueStateCredentials({

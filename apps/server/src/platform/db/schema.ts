@@ -46,6 +46,35 @@ export interface UsersTable {
   name: string;
   is_admin: Generated<boolean>;
   created_at: Timestamp;
+  /** SSO users (migration 0016): the IdP's email and identity (issuer + sub). */
+  email: string | null;
+  sso_issuer: string | null;
+  sso_subject: string | null;
+  last_login_at: Date | null;
+}
+
+export interface UserSessionsTable {
+  id: string;
+  secret_hash: string;
+  user_id: string;
+  via: "OIDC";
+  admin: boolean;
+  teams: Json<string[]>;
+  policy_grants: Json<Record<string, "READ" | "WRITE" | "ADMIN">>;
+  remote_ip: Generated<string>;
+  created_at: Timestamp;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Date | null;
+}
+
+export interface SsoLoginAttemptsTable {
+  id: string;
+  state: string;
+  nonce: string;
+  code_verifier: string;
+  return_to: string;
+  expires_at: Timestamp;
 }
 
 export interface ApiKeysTable {
@@ -521,6 +550,8 @@ export interface DB {
   signing_keys: SigningKeysTable;
   spaces: SpacesTable;
   users: UsersTable;
+  user_sessions: UserSessionsTable;
+  sso_login_attempts: SsoLoginAttemptsTable;
   api_keys: ApiKeysTable;
   roles: RolesTable;
   role_bindings: RoleBindingsTable;

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { adminLogin, exchangeApiKey } from "@stackyard/api-client";
 import { ThemeToggle } from "../../components/Layout.tsx";
 import { ErrorNote } from "../../components/Notice.tsx";
@@ -14,12 +14,35 @@ function safeNext(search: string): string {
     : paths.stacks();
 }
 
+/** Whether the server offers single sign-on (`GET /auth/sso`); null while unknown. */
+function useSso(): { enabled: boolean; loginUrl?: string } | null {
+  const [sso, setSso] = useState<{
+    enabled: boolean;
+    loginUrl?: string;
+  } | null>(null);
+  useEffect(() => {
+    let live = true;
+    void fetch("/auth/sso")
+      .then((r) => (r.ok ? r.json() : { enabled: false }))
+      .catch(() => ({ enabled: false }))
+      .then((v: { enabled: boolean; loginUrl?: string }) => {
+        if (live) setSso(v);
+      });
+    return () => {
+      live = false;
+    };
+  }, []);
+  return sso;
+}
+
 /**
- * Sign-in: an API key (what `stackyard up` prints, and what spacectl's `/apikeytoken`
- * flow uses) or the break-glass admin account. Single sign-on will be a third panel.
+ * Sign-in: single sign-on when the server has it (the IdP's page, then back here with a
+ * session cookie), an API key (what `stackyard up` prints, and what spacectl's
+ * `/apikeytoken` flow uses) or the break-glass admin account.
  */
 export function LoginPage({ search }: { search: string }) {
   const expired = new URLSearchParams(search).get("expired") === "1";
+  const sso = useSso();
   return (
     <div className="login-shell">
       <div className="login-top">
@@ -35,14 +58,27 @@ export function LoginPage({ search }: { search: string }) {
             Your session ended. Sign in again to continue.
           </p>
         )}
+        {sso?.enabled && (
+          <section aria-labelledby="sso-title">
+            <h2 id="sso-title">With your organization&apos;s account</h2>
+            <a
+              className="button primary"
+              href={`${sso.loginUrl ?? "/oidc/login"}?next=${encodeURIComponent(safeNext(search))}`}
+            >
+              Sign in with SSO
+            </a>
+          </section>
+        )}
         <ApiKeyForm next={safeNext(search)} />
         <details className="login-more">
           <summary>Break-glass admin sign-in</summary>
           <AdminForm next={safeNext(search)} />
         </details>
-        <p className="hint">
-          Single sign-on (OIDC/SAML) is not configured on this server.
-        </p>
+        {sso && !sso.enabled && (
+          <p className="hint">
+            Single sign-on (OIDC) is not configured on this server.
+          </p>
+        )}
       </main>
     </div>
   );

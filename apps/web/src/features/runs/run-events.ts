@@ -8,7 +8,8 @@ export interface RunEventHandlers {
 
 /** Whether the browser can follow runs over Server-Sent Events. */
 export function canStreamRunEvents(): boolean {
-  return typeof EventSource !== "undefined" && getSession()?.jwt != null;
+  // SSO sessions (cookie, no JWT) follow runs through GraphQL polling.
+  return typeof EventSource !== "undefined" && Boolean(getSession()?.jwt);
 }
 
 /**
