@@ -243,7 +243,8 @@ export class LauncherConnection {
     );
     let open = false;
     if (!refused) {
-      const nonce = randomUUID();
+      // JSON, like every message on the namespace, for any bystander that parses them.
+      const nonce = JSON.stringify({ type: "acl.probe", nonce: randomUUID() });
       open = await new Promise<boolean>((resolve) => {
         const onMessage = (topic: string, payload: Buffer) => {
           if (topic !== probe || payload.toString() !== nonce) return;

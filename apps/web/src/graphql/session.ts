@@ -51,10 +51,14 @@ export function onSessionChange(listener: () => void): () => void {
 
 /**
  * Adopts the SSO session of the server's cookie, if any (after /oidc/exchange, or in a
- * new tab): true when one was found.
+ * new tab): true when one was found. Asks only when the server offers SSO.
  */
 export async function adoptSsoSession(): Promise<boolean> {
   try {
+    // Without SSO there is no session to adopt: asking would only earn a 401.
+    const sso = await fetch("/auth/sso", { credentials: "same-origin" });
+    if (!sso.ok || !((await sso.json()) as { enabled?: boolean }).enabled)
+      return false;
     const res = await fetch("/auth/session", { credentials: "same-origin" });
     if (!res.ok) return false;
     const body = (await res.json()) as { csrfToken: string; expiresAt: number };
