@@ -429,10 +429,12 @@ describe("queue semantics", () => {
         },
         { largeMessages: { store, bucket } },
       );
+      // The ack deletes the row, then the object: wait for both, not only the row.
       await until(
         async () =>
           received.length === 1 &&
-          (await count("queue_messages", "large.job")) === 0,
+          (await count("queue_messages", "large.job")) === 0 &&
+          (await store.head(bucket, key)) === null,
       );
       expect(received[0]).toBe(blob);
       expect(await store.head(bucket, key)).toBeNull();
