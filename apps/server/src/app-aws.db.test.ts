@@ -1,5 +1,4 @@
 import { mkdtemp } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createLocalJWKSet, jwtVerify, type JWK } from "jose";
@@ -10,16 +9,9 @@ import { loadConfig } from "./platform/config/index.ts";
 import { createLogger } from "./platform/log/logger.ts";
 import { enqueue } from "./platform/queue/index.ts";
 import { startServer, type RunningServer } from "./server.ts";
+import { freePort } from "../test/ports.ts";
 
 const log = createLogger({ level: "silent", format: "json" });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function until(check: () => boolean | Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 15_000;

@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
-import net from "node:net";
 import Provider from "oidc-provider";
+import { freePort } from "./ports.ts";
 
 // A real OpenID Provider (oidc-provider, certified) for the SSO scenarios, in the test
 // process: one confidential client (Stackyard), PKCE required, scopes openid, email,
@@ -18,21 +18,6 @@ export interface TestIdp {
   clientId: string;
   clientSecret: string;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr
-          ? resolve(addr.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 export async function startTestIdp(opts: {

@@ -1,6 +1,5 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -33,6 +32,7 @@ import {
   type StateService,
 } from "../src/modules/state/index.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
+import { freePort } from "./ports.ts";
 
 /**
  * A real API surface for the state operations: migrated database, filesystem storage
@@ -75,21 +75,6 @@ export interface StateApiKit {
     opts?: { token?: string | null; body?: unknown },
   ): Promise<{ status: number; body: Record<string, unknown> }>;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr
-          ? resolve(addr.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 export async function createStateApiKit(

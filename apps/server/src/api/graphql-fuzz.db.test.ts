@@ -1,5 +1,4 @@
 import { mkdir, mkdtemp } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
@@ -20,6 +19,7 @@ import { loadConfig } from "../platform/config/index.ts";
 import { createLogger } from "../platform/log/logger.ts";
 import { startServer, type RunningServer } from "../server.ts";
 import { SCHEMA_SDL } from "./graphql.ts";
+import { freePort } from "../../test/ports.ts";
 
 /**
  * Fuzzes every mutation of the schema against a real api role with an admin session:
@@ -136,14 +136,6 @@ function operationFor(field: GraphQLField<unknown, unknown>) {
 let t: TestDatabase;
 let server: RunningServer;
 let token: string;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 beforeAll(async () => {
   t = await createTestDatabase();

@@ -1,23 +1,15 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../test/db.ts";
+import { freePort } from "../../test/ports.ts";
 
 const CLI = fileURLToPath(
   new URL("../../../cli/bin/stackyard.js", import.meta.url),
 );
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((done) => probe.listen(0, "127.0.0.1", done));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((done) => probe.close(done));
-  return port;
-}
 
 // Drain and scheduler processes open no API port; probes and scrapers need one.
 describe("the health listener of a process without the api role", () => {

@@ -6,9 +6,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freePort } from "../ports.ts";
+export { freePort } from "../ports.ts";
 
 export const TOOLCHAIN_BIN_DIR =
   process.env.STACKYARD_BIN_DIR ??
@@ -173,21 +174,6 @@ async function kill(child: ChildProcess, exited: Promise<void>) {
   const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
   await exited;
   clearTimeout(timer);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr
-          ? resolve(addr.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 function findUp(rel: string): string | null {

@@ -7,7 +7,6 @@ import {
   stat,
   writeFile,
 } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +23,7 @@ import { silentLog } from "../../../test/run-kit.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/db.ts";
 import { mosquittoPasswordHash } from "./mosquitto-acl.ts";
 import { SETUP, skipWithout } from "../../../test/tools.ts";
+import { freePort } from "../../../test/ports.ts";
 
 const CLI = fileURLToPath(
   new URL("../../../../cli/bin/stackyard.js", import.meta.url),
@@ -37,14 +37,6 @@ const haveMosquitto = (() => {
     return (err as { status?: number }).status === 3;
   }
 })();
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((done) => probe.listen(0, "127.0.0.1", done));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((done) => probe.close(done));
-  return port;
-}
 
 /** A Mosquitto of this test's own, on a free loopback port, with `extra` config lines. */
 async function startMosquitto(
