@@ -3,8 +3,6 @@ import type { PushPolicyCommit, PushPolicyInput } from "./push-decision.ts";
 import { listRunsInProgress, type VcsStack } from "./vcs-stack-query.ts";
 import type { PipelineEvent } from "./vcs-push-ports.ts";
 
-const nanos = unixNanos;
-
 /** The GIT_PUSH policy input for one stack (times in nanoseconds, as Spacelift sends them). */
 export function policyInputOf(
   ev: PipelineEvent,
@@ -24,7 +22,7 @@ export function policyInputOf(
     affected_files: c.files,
     author: c.author,
     branch: c.branch,
-    created_at: nanos(c.at),
+    created_at: unixNanos(c.at),
     hash: c.hash,
     message: c.message,
     tag: c.tag,
@@ -101,7 +99,7 @@ export function policyInputOf(
       state: r.state,
       branch: r.branch,
       commit: { hash: r.commitSha ?? "" },
-      created_at: nanos(r.createdAt),
+      created_at: unixNanos(r.createdAt),
     })),
     vcs_integration: ev.integration
       ? {
